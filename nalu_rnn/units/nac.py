@@ -1,0 +1,52 @@
+"""The Neural Accumulator (NAC)."""
+
+import keras
+from keras import ops
+
+from nalu_rnn.units.base import ArithmeticUnit, gated_weight
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NAC(ArithmeticUnit):
+    """Neural Accumulator: a linear layer whose weights are pushed to {-1, 0, 1}.
+
+    The layer computes `a = x @ W` with no bias, where
+    `W = tanh(W_hat) * sigmoid(M_hat)`. Every entry of `W` lies in [-1, 1] and
+    the gradient vanishes at -1, 0 and 1, so a trained NAC adds and subtracts
+    its inputs exactly and keeps doing so far outside the training range.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        kernel_initializer: Initializer for the `W_hat` and `M_hat` matrices.
+            Defaults to `"glorot_uniform"`.
+        kernel_regularizer: Regularizer applied to `W_hat` and `M_hat`.
+            Defaults to `None`.
+        kernel_constraint: Constraint applied to `W_hat` and `M_hat`.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(size=(32, 10)).astype("float32")
+    nac = nalu_rnn.NAC(4)
+    y = nac(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
+    """
+
+    def build(self, input_shape):
+        input_dim = self._input_dim(input_shape)
+        self.W_hat = self._add_kernel("W_hat", input_dim)
+        self.M_hat = self._add_kernel("M_hat", input_dim)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, gated_weight(self.W_hat, self.M_hat))
+
+    def arithmetic_weights(self):
+        return {"W": gated_weight(self.W_hat, self.M_hat)}

@@ -1,0 +1,139 @@
+"""The Neural Arithmetic Logic Unit (NALU)."""
+
+import keras
+from keras import ops
+
+from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.units.base import ArithmeticUnit, gated_weight
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NALU(ArithmeticUnit):
+    """Neural Arithmetic Logic Unit: a gated mix of addition and multiplication.
+
+    With `W = tanh(W_hat) * sigmoid(M_hat)` the layer computes
+
+    ```
+    a = x @ W                              # additive path (a NAC)
+    m = exp(log(|x| + epsilon) @ W_m)      # multiplicative path, in log space
+    g = sigmoid(x @ G)                     # one gate per output unit
+    y = g * a + (1 - g) * m
+    ```
+
+    With `shared_weights=True` (the paper's "two NACs with tied weights")
+    `W_m = W`; with `shared_weights=False` the multiplicative path has its
+    own `W_hat_m` and `M_hat_m`. The multiplicative path loses the sign of
+    its inputs (`m > 0`) and is unstable for `|x|` near 0.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        epsilon: Positive float added to `|x|` before the logarithm.
+            Defaults to `1e-7`.
+        shared_weights: Boolean, whether the additive and multiplicative
+            paths share `W`. Defaults to `True`.
+        kernel_initializer: Initializer for the `W_hat` and `M_hat` matrices
+            (and `W_hat_m`, `M_hat_m`). Defaults to `"glorot_uniform"`.
+        gate_initializer: Initializer for the gate matrix `G`.
+            Defaults to `"glorot_uniform"`.
+        kernel_regularizer: Regularizer applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `G`. Defaults to `None`.
+        kernel_constraint: Constraint applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_constraint: Constraint applied to `G`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(1, 2, size=(32, 10)).astype("float32")
+    nalu = nalu_rnn.NALU(4, shared_weights=False)
+    y = nalu(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
+    """
+
+    def __init__(
+        self,
+        units,
+        epsilon=1e-7,
+        shared_weights=True,
+        kernel_initializer="glorot_uniform",
+        gate_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
+            **kwargs,
+        )
+        self.epsilon = validate_positive_float(epsilon, "epsilon", "NALU")
+        if not isinstance(shared_weights, bool):
+            raise ValueError(
+                "`shared_weights` of NALU must be True or False; "
+                f"received shared_weights={shared_weights!r}"
+            )
+        self.shared_weights = shared_weights
+        self.gate_initializer = keras.initializers.get(gate_initializer)
+        self.gate_regularizer = keras.regularizers.get(gate_regularizer)
+        self.gate_constraint = keras.constraints.get(gate_constraint)
+
+    def build(self, input_shape):
+        input_dim = self._input_dim(input_shape)
+        self.W_hat = self._add_kernel("W_hat", input_dim)
+        self.M_hat = self._add_kernel("M_hat", input_dim)
+        self.G = self.add_weight(
+            name="G",
+            shape=(input_dim, self.units),
+            initializer=self.gate_initializer,
+            regularizer=self.gate_regularizer,
+            constraint=self.gate_constraint,
+        )
+        if self.shared_weights:
+            self.W_hat_m = None
+            self.M_hat_m = None
+        else:
+            self.W_hat_m = self._add_kernel("W_hat_m", input_dim)
+            self.M_hat_m = self._add_kernel("M_hat_m", input_dim)
+
+    def _multiplicative_weight(self, additive_weight):
+        if self.shared_weights:
+            return additive_weight
+        return gated_weight(self.W_hat_m, self.M_hat_m)
+
+    def call(self, inputs):
+        w = gated_weight(self.W_hat, self.M_hat)
+        additive = ops.matmul(inputs, w)
+        log_magnitude = ops.log(ops.abs(inputs) + self.epsilon)
+        multiplicative = ops.exp(
+            ops.matmul(log_magnitude, self._multiplicative_weight(w))
+        )
+        gate = ops.sigmoid(ops.matmul(inputs, self.G))
+        return gate * additive + (1.0 - gate) * multiplicative
+
+    def arithmetic_weights(self):
+        w = gated_weight(self.W_hat, self.M_hat)
+        if self.shared_weights:
+            return {"W": w}
+        return {"W": w, "W_m": self._multiplicative_weight(w)}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            "shared_weights": self.shared_weights,
+            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
+            "gate_regularizer": keras.regularizers.serialize(self.gate_regularizer),
+            "gate_constraint": keras.constraints.serialize(self.gate_constraint),
+        }
