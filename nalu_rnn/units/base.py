@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from nalu_rnn._validation import validate_input_shape, validate_units
+from nalu_rnn.regularizers import GatedWeightPenalty
 
 
 def gated_weight(w_hat, m_hat):
@@ -30,6 +31,9 @@ class ArithmeticUnit(keras.layers.Layer):
             Defaults to `None`.
         kernel_constraint: Constraint applied to `W_hat` and `M_hat`.
             Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weight
+            `W = tanh(W_hat) * sigmoid(M_hat)`, such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -39,6 +43,7 @@ class ArithmeticUnit(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         kernel_regularizer=None,
         kernel_constraint=None,
+        arithmetic_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -46,6 +51,7 @@ class ArithmeticUnit(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.arithmetic_regularizer = keras.regularizers.get(arithmetic_regularizer)
 
     def _input_dim(self, input_shape):
         input_dim = validate_input_shape(input_shape, type(self).__name__)
@@ -63,14 +69,38 @@ class ArithmeticUnit(keras.layers.Layer):
             constraint=self.kernel_constraint,
         )
 
+    def _add_gated_kernel(self, input_dim, suffix=""):
+        """Creates `W_hat{suffix}` and `M_hat{suffix}`; returns both.
+
+        The pair is recorded (by attribute name) so that `arithmetic_weights`
+        and `nalu_rnn.harden` find every gated weight of every unit.
+        """
+        w_hat = self._add_kernel("W_hat" + suffix, input_dim)
+        m_hat = self._add_kernel("M_hat" + suffix, input_dim)
+        if self.arithmetic_regularizer is not None:
+            w_hat.regularizer = GatedWeightPenalty(
+                self.arithmetic_regularizer, m_hat, self.kernel_regularizer
+            )
+        if not hasattr(self, "_gated_pairs"):
+            self._gated_pairs = []
+        self._gated_pairs.append(("W" + suffix, "W_hat" + suffix, "M_hat" + suffix))
+        return w_hat, m_hat
+
+    def gated_pairs(self):
+        """Returns `[(label, W_hat variable, M_hat variable), ...]`."""
+        return [
+            (label, getattr(self, w), getattr(self, m))
+            for label, w, m in getattr(self, "_gated_pairs", [])
+        ]
+
     def arithmetic_weights(self):
         """Returns the effective arithmetic matrices as a dict of tensors.
 
         These are the matrices whose entries a trained unit should hold near
-        {-1, 0, 1}; tools such as weight hardening and formula printing read
-        them. Subclasses override it.
+        {-1, 0, 1}, keyed `W` (and `W_m` for a separate multiplicative path);
+        weight hardening and formula printing read them.
         """
-        return {}
+        return {label: gated_weight(w, m) for label, w, m in self.gated_pairs()}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.units,)
@@ -82,4 +112,7 @@ class ArithmeticUnit(keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+            "arithmetic_regularizer": keras.regularizers.serialize(
+                self.arithmetic_regularizer
+            ),
         }

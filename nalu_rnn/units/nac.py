@@ -23,6 +23,8 @@ class NAC(ArithmeticUnit):
             Defaults to `None`.
         kernel_constraint: Constraint applied to `W_hat` and `M_hat`.
             Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weight
+            `W`, such as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -42,11 +44,7 @@ class NAC(ArithmeticUnit):
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
-        self.W_hat = self._add_kernel("W_hat", input_dim)
-        self.M_hat = self._add_kernel("M_hat", input_dim)
+        self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
 
     def call(self, inputs):
         return ops.matmul(inputs, gated_weight(self.W_hat, self.M_hat))
-
-    def arithmetic_weights(self):
-        return {"W": gated_weight(self.W_hat, self.M_hat)}

@@ -41,6 +41,9 @@ class NALU(ArithmeticUnit):
         kernel_constraint: Constraint applied to the `W_hat`/`M_hat`
             matrices. Defaults to `None`.
         gate_constraint: Constraint applied to `G`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weights
+            `W` (and `W_m`), such as `nalu_rnn.SparsityRegularizer`.
+            Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -69,6 +72,7 @@ class NALU(ArithmeticUnit):
         gate_regularizer=None,
         kernel_constraint=None,
         gate_constraint=None,
+        arithmetic_regularizer=None,
         **kwargs,
     ):
         super().__init__(
@@ -76,6 +80,7 @@ class NALU(ArithmeticUnit):
             kernel_initializer=kernel_initializer,
             kernel_regularizer=kernel_regularizer,
             kernel_constraint=kernel_constraint,
+            arithmetic_regularizer=arithmetic_regularizer,
             **kwargs,
         )
         self.epsilon = validate_positive_float(epsilon, "epsilon", "NALU")
@@ -91,8 +96,7 @@ class NALU(ArithmeticUnit):
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
-        self.W_hat = self._add_kernel("W_hat", input_dim)
-        self.M_hat = self._add_kernel("M_hat", input_dim)
+        self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
         self.G = self.add_weight(
             name="G",
             shape=(input_dim, self.units),
@@ -104,8 +108,7 @@ class NALU(ArithmeticUnit):
             self.W_hat_m = None
             self.M_hat_m = None
         else:
-            self.W_hat_m = self._add_kernel("W_hat_m", input_dim)
-            self.M_hat_m = self._add_kernel("M_hat_m", input_dim)
+            self.W_hat_m, self.M_hat_m = self._add_gated_kernel(input_dim, "_m")
 
     def _multiplicative_weight(self, additive_weight):
         if self.shared_weights:
@@ -121,12 +124,6 @@ class NALU(ArithmeticUnit):
         )
         gate = ops.sigmoid(ops.matmul(inputs, self.G))
         return gate * additive + (1.0 - gate) * multiplicative
-
-    def arithmetic_weights(self):
-        w = gated_weight(self.W_hat, self.M_hat)
-        if self.shared_weights:
-            return {"W": w}
-        return {"W": w, "W_m": self._multiplicative_weight(w)}
 
     def get_config(self):
         return {

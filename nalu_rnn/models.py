@@ -1,0 +1,183 @@
+"""Models for the experiments: a registry of recurrent cells by name, and the
+networks built from them.
+
+Every cell the command line offers is looked up in `CELLS`; later units join
+it with `register_cell`. An entry knows how to make its recurrent cell, its
+static (no time axis) layer and the read-out that follows it.
+"""
+
+import dataclasses
+
+import keras
+
+from nalu_rnn.cell import NACCell, NALUCell
+from nalu_rnn.initializers import StateIdentity
+from nalu_rnn.units import NAC, NALU
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpec:
+    """How one named cell enters a model.
+
+    Attributes:
+        name: The name used on the command line (`--cell NAME`).
+        make_cell: `make_cell(units, **kwargs)` returns a recurrent cell.
+        make_static: `make_static(units, **kwargs)` returns the layer used
+            without a time axis.
+        make_readout: `make_readout(units, **kwargs)` returns the layer that
+            maps the final state to the target. Keyword arguments (such as
+            `arithmetic_regularizer`) are only passed to arithmetic cells.
+        arithmetic: Whether the cell is an arithmetic unit whose weights have
+            an exact solution (and can be hardened or printed as a formula).
+        description: One line for the documentation and `--help`.
+    """
+
+    name: str
+    make_cell: object
+    make_static: object
+    make_readout: object
+    arithmetic: bool
+    description: str
+
+
+CELLS = {}
+
+
+def register_cell(spec):
+    """Adds a `CellSpec` to the registry; its name must be new."""
+    if spec.name in CELLS:
+        raise ValueError(f"A cell named {spec.name!r} is already registered")
+    CELLS[spec.name] = spec
+    return spec
+
+
+def get_cell_spec(name):
+    """Returns the `CellSpec` registered as `name`, or says which exist."""
+    if name not in CELLS:
+        raise ValueError(
+            f"Unknown cell {name!r}; valid cells are: {', '.join(sorted(CELLS))}"
+        )
+    return CELLS[name]
+
+
+def _dense(activation):
+    return lambda units: keras.layers.Dense(units, activation=activation)
+
+
+def _simple_rnn_cell(activation):
+    return lambda units, **kw: keras.layers.SimpleRNNCell(
+        units, activation=activation, **kw
+    )
+
+
+register_cell(
+    CellSpec(
+        "nac",
+        make_cell=NACCell,
+        make_static=NAC,
+        make_readout=NAC,
+        arithmetic=True,
+        description="NACCell; read-out NAC (static: NAC -> NAC)",
+    )
+)
+register_cell(
+    CellSpec(
+        "nalu",
+        make_cell=NALUCell,
+        make_static=NALU,
+        make_readout=lambda units, **kw: NALU(units, shared_weights=False, **kw),
+        arithmetic=True,
+        description="NALUCell; read-out NALU with separate weights "
+        "(static: NALU -> NALU)",
+    )
+)
+register_cell(
+    CellSpec(
+        "lstm",
+        make_cell=keras.layers.LSTMCell,
+        make_static=_dense("tanh"),
+        make_readout=_dense(None),
+        arithmetic=False,
+        description="LSTMCell; read-out Dense (static: Dense tanh -> Dense)",
+    )
+)
+register_cell(
+    CellSpec(
+        "gru",
+        make_cell=keras.layers.GRUCell,
+        make_static=_dense("tanh"),
+        make_readout=_dense(None),
+        arithmetic=False,
+        description="GRUCell; read-out Dense (static: Dense tanh -> Dense)",
+    )
+)
+register_cell(
+    CellSpec(
+        "rnn_tanh",
+        make_cell=_simple_rnn_cell("tanh"),
+        make_static=_dense("tanh"),
+        make_readout=_dense(None),
+        arithmetic=False,
+        description="SimpleRNNCell(tanh); read-out Dense (static: Dense tanh -> Dense)",
+    )
+)
+register_cell(
+    CellSpec(
+        "rnn_relu",
+        make_cell=_simple_rnn_cell("relu"),
+        make_static=_dense("relu"),
+        make_readout=_dense(None),
+        arithmetic=False,
+        description="SimpleRNNCell(relu); read-out Dense (static: Dense relu -> Dense)",
+    )
+)
+
+
+def arithmetic_model(
+    cell,
+    input_dim,
+    units,
+    output_dim=1,
+    static=False,
+    arithmetic_regularizer=None,
+    state_identity=3.0,
+):
+    """The network of the arithmetic tasks: `cell` layer, then its read-out.
+
+    Recurrent: `Input(None, input_dim) -> RNN(cell(units)) -> readout(1)`.
+    Static: `Input(input_dim) -> static_layer(units) -> readout(1)`.
+    For arithmetic cells, the recurrent kernel starts at the identity
+    (`nalu_rnn.StateIdentity`) and every arithmetic layer shares
+    `arithmetic_regularizer`; baselines ignore both.
+
+    Args:
+        cell: A registered cell name (see `CELLS`).
+        input_dim: Size of each input vector.
+        units: Width of the recurrent state (or static hidden layer).
+        output_dim: Size of the output. Defaults to `1`.
+        static: Whether the input has no time axis. Defaults to `False`.
+        arithmetic_regularizer: Regularizer of the effective arithmetic
+            weights, e.g. `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        state_identity: Diagonal magnitude of `StateIdentity` for arithmetic
+            cells; `None` keeps the random start. Defaults to `3.0`.
+
+    Returns:
+        An uncompiled `keras.Model`.
+    """
+    spec = get_cell_spec(cell)
+    extra = {}
+    if spec.arithmetic and arithmetic_regularizer is not None:
+        extra["arithmetic_regularizer"] = arithmetic_regularizer
+    if static:
+        inputs = keras.Input(shape=(input_dim,), name="x")
+        hidden = spec.make_static(units, **extra)(inputs)
+    else:
+        inputs = keras.Input(shape=(None, input_dim), name="x")
+        cell_kwargs = dict(extra)
+        if spec.arithmetic and state_identity is not None:
+            cell_kwargs["kernel_initializer"] = StateIdentity(state_identity)
+        layer = keras.layers.RNN(spec.make_cell(units, **cell_kwargs), name="recurrent")
+        hidden = layer(inputs)
+    outputs = spec.make_readout(output_dim, **extra)(hidden)
+    suffix = "static" if static else "rnn"
+    return keras.Model(inputs, outputs, name=f"{cell}_{suffix}")

@@ -1,0 +1,75 @@
+"""Regularizers that pull arithmetic weights towards {-1, 0, 1}."""
+
+import keras
+from keras import ops
+
+from nalu_rnn._validation import validate_finite_float
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class SparsityRegularizer(keras.regularizers.Regularizer):
+    """Penalises arithmetic weights that lie between -1, 0 and 1.
+
+    Returns `strength * mean(min(|W|, 1 - |W|))`, zero exactly when every
+    entry of `W` is -1, 0 or 1 (Madsen & Johansen's sparsity regulariser).
+    Given to a unit as `arithmetic_regularizer`, it acts on the effective
+    weight `W = tanh(W_hat) * sigmoid(M_hat)`, not on `W_hat` or `M_hat`.
+
+    A weight that fits the training data at 0.99 instead of 1 ruins
+    extrapolation (0.99 ** 1000 is about 0): the penalty breaks the ties
+    between such solutions in favour of the exact one.
+
+    Args:
+        strength: Non-negative float multiplier. Defaults to `0.01`.
+
+    Example:
+
+    ```python
+    cell = nalu_rnn.NACCell(
+        2, arithmetic_regularizer=nalu_rnn.SparsityRegularizer(0.01)
+    )
+    ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
+    """
+
+    def __init__(self, strength=0.01):
+        strength = validate_finite_float(strength, "strength", "SparsityRegularizer")
+        if strength < 0:
+            raise ValueError(
+                "`strength` of SparsityRegularizer must be >= 0; "
+                f"received strength={strength!r}"
+            )
+        self.strength = strength
+
+    def __call__(self, w):
+        magnitude = ops.abs(w)
+        return self.strength * ops.mean(ops.minimum(magnitude, 1.0 - magnitude))
+
+    def get_config(self):
+        return {"strength": self.strength}
+
+
+class GatedWeightPenalty:
+    """Regularizer of a `W_hat` variable that sees the effective weight.
+
+    Keras asks each variable's regularizer for a loss outside the forward
+    pass (so it also works for cells inside `keras.layers.RNN`); this one
+    reads its partner `M_hat` and penalises `tanh(W_hat) * sigmoid(M_hat)`.
+    It also applies the plain `W_hat` regularizer, if any, that it replaces.
+    """
+
+    def __init__(self, penalty, m_hat, w_hat_regularizer=None):
+        self.penalty = penalty
+        self.m_hat = m_hat
+        self.w_hat_regularizer = w_hat_regularizer
+
+    def __call__(self, w_hat):
+        # `.value` honours JAX's stateless scope, so training sees the
+        # current value of M_hat, not a stale one.
+        w = ops.tanh(w_hat) * ops.sigmoid(self.m_hat.value)
+        loss = self.penalty(w)
+        if self.w_hat_regularizer is not None:
+            loss = loss + self.w_hat_regularizer(w_hat)
+        return loss

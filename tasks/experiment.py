@@ -1,0 +1,363 @@
+"""Runs one experiment end to end: model, training, evaluation, outputs.
+
+`train.py` parses flags into an `argparse.Namespace` and hands it to `run`
+(one seed) or `run_seeds` (several). Each task family provides an
+experiment object with `build_model()`, `compile(model)`, `training_data()`
+and `evaluate(model)`; everything else (seeding, fitting, the results file,
+the plot, the summary over seeds) is shared here.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import nalu_rnn
+from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
+from tasks.mnist import TASKS as MNIST_TASKS
+
+TASK_NAMES = OPS + tuple(MNIST_TASKS)
+
+
+class ArithmeticExperiment:
+    """The recurrent (or static) arithmetic task of `tasks.arithmetic`."""
+
+    def __init__(self, options):
+        self.options = options
+        self.task = ArithmeticTask(options.task, static=options.static)
+        self.arithmetic = nalu_rnn.models.get_cell_spec(options.cell).arithmetic
+        # Shared by every arithmetic layer; SparsityWarmup raises it later.
+        self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
+
+    def build_model(self):
+        o = self.options
+        return nalu_rnn.models.arithmetic_model(
+            o.cell,
+            self.task.input_dim,
+            units=o.units,
+            static=o.static,
+            arithmetic_regularizer=self.sparsity,
+        )
+
+    def callbacks(self, epochs):
+        o = self.options
+        if not self.arithmetic or o.sparsity == 0:
+            return []
+        start = max(1, round(o.sparsity_start * epochs))
+        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)]
+
+    def validation_set(self):
+        rng = np.random.default_rng([self.options.seed, 2])
+        return self.task.sample(
+            1000, self.options.train_length, self.task.train_range, rng
+        )
+
+    def after_training(self, model):
+        """Hardens the arithmetic weights when that keeps validation error."""
+        if not (self.arithmetic and self.options.harden):
+            return {}
+        return harden_if_no_worse(
+            model, *self.validation_set(), tolerance=self.options.harden_tolerance
+        )
+
+    def compile(self, model):
+        o = self.options
+        optimizer = keras.optimizers.Adam(o.learning_rate, clipnorm=o.clipnorm)
+        model.compile(optimizer=optimizer, loss="mse")
+
+    def training_data(self):
+        o = self.options
+        steps_per_epoch = min(o.steps, 1000)
+        epochs = math.ceil(o.steps / steps_per_epoch)
+        batches = ArithmeticBatches(
+            self.task, o.train_length, o.batch_size, steps_per_epoch, o.seed
+        )
+        return batches, epochs, steps_per_epoch
+
+    def evaluate(self, model):
+        o = self.options
+        # A fresh model of the same architecture is the "random" reference of
+        # scaled_error: 100 means no better than untrained.
+        keras.utils.set_random_seed(o.seed + 10_000)
+        fresh = keras.models.clone_model(model)
+        entries = []
+        for split, length, value_range, x, y in self.task.test_sets(
+            o.eval_lengths, o.eval_sequences, o.seed
+        ):
+            prediction = model.predict(x, batch_size=256, verbose=0)
+            reference = fresh.predict(x, batch_size=256, verbose=0)
+            error = mse(y, prediction)
+            fresh_error = mse(y, reference)
+            threshold = self.task.perturbed_solution_mse(x)
+            entries.append(
+                {
+                    "length": int(length),
+                    "split": split,
+                    "range": list(value_range),
+                    "mse": error,
+                    "mae": float(np.mean(np.abs(prediction - y))),
+                    "fresh_mse": fresh_error,
+                    "scaled_error": scaled_error(error, fresh_error),
+                    "success_threshold_mse": threshold,
+                    "success": bool(error < threshold),
+                }
+            )
+        return entries
+
+    @staticmethod
+    def succeeded(entries):
+        """A seed succeeds when every extrapolation set beats the threshold."""
+        return all(e["success"] for e in entries if e["split"] == "extrapolation")
+
+
+def harden_if_no_worse(model, x_val, y_val, tolerance):
+    """Applies `nalu_rnn.harden` and keeps it unless validation MSE rises."""
+    before = mse(y_val, model.predict(x_val, batch_size=256, verbose=0))
+    snapshot = nalu_rnn.hardening.weights_snapshot(model)
+    report = nalu_rnn.harden(model, tolerance)
+    after = mse(y_val, model.predict(x_val, batch_size=256, verbose=0))
+    kept = after <= before
+    if not kept:
+        nalu_rnn.hardening.restore_weights(model, snapshot)
+    return {
+        "hardening": {
+            "applied": kept,
+            "tolerance": tolerance,
+            "validation_mse_before": before,
+            "validation_mse_after": after,
+            "snapped": [dataclasses.asdict(r) for r in report],
+        }
+    }
+
+
+def scaled_error(error, fresh_error):
+    """100 x MSE / MSE of a fresh model; None when either is not finite."""
+    if not (math.isfinite(error) and math.isfinite(fresh_error)) or fresh_error == 0:
+        return None
+    return 100.0 * error / fresh_error
+
+
+def make_experiment(options):
+    if options.task in OPS:
+        return ArithmeticExperiment(options)
+    from tasks.mnist_experiment import MNISTExperiment
+
+    return MNISTExperiment(options)
+
+
+def versions():
+    return {
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "nalu_rnn": nalu_rnn.__version__,
+    }
+
+
+def run(options, out_dir):
+    """Trains (or loads) and evaluates one seed; writes results to `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(options.seed)
+    experiment = make_experiment(options)
+    steps = 0
+    train_seconds = 0.0
+    extra = {}
+    if options.evaluate:
+        model = keras.models.load_model(options.evaluate)
+    else:
+        model = experiment.build_model()
+        experiment.compile(model)
+        data, epochs, steps_per_epoch = experiment.training_data()
+        start = time.perf_counter()
+        model.fit(
+            data,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=experiment.callbacks(epochs),
+            verbose=0 if options.quiet else 1,
+        )
+        train_seconds = time.perf_counter() - start
+        steps = epochs * steps_per_epoch
+        extra = experiment.after_training(model)
+        model.save(out_dir / "model.keras")
+    entries = experiment.evaluate(model)
+    results = {
+        "task": options.task,
+        "cell": options.cell,
+        "seed": options.seed,
+        "static": bool(getattr(options, "static", False)),
+        "train_length": options.train_length,
+        "train_seconds": round(train_seconds, 2),
+        "steps": steps,
+        "evaluated_model": str(options.evaluate) if options.evaluate else None,
+        "eval": entries,
+        "versions": versions(),
+        **extra,
+    }
+    if hasattr(experiment, "succeeded"):
+        results["success"] = experiment.succeeded(entries)
+    write_json(out_dir / "results.json", results)
+    plot_errors([results], out_dir / "extrapolation.png")
+    if not options.quiet:
+        print(format_table(results))
+        print(f"Wrote {out_dir / 'results.json'}")
+    return results
+
+
+def run_seeds(options, out_dir):
+    """Runs seeds `seed ... seed + seeds - 1` and writes `summary.json`."""
+    out_dir = Path(out_dir)
+    first = options.seed
+    all_results = []
+    for seed in range(first, first + options.seeds):
+        options.seed = seed
+        all_results.append(run(options, out_dir / f"seed_{seed}"))
+    options.seed = first
+    summary = summarize(all_results)
+    write_json(out_dir / "summary.json", summary)
+    plot_errors(all_results, out_dir / "extrapolation.png")
+    if not options.quiet:
+        print(format_summary(summary))
+        print(f"Wrote {out_dir / 'summary.json'}")
+    return summary
+
+
+def summarize(all_results):
+    """Success rate and, per eval set, the median of each metric over seeds."""
+    first = all_results[0]
+    per_length = []
+    for i, entry in enumerate(first["eval"]):
+        row = {k: entry[k] for k in ("length", "split") if k in entry}
+        for key, value in entry.items():
+            if key in row or not isinstance(value, (int, float)):
+                continue
+            if isinstance(value, bool):
+                continue
+            values = [r["eval"][i][key] for r in all_results]
+            row[f"median_{key}"] = _median(values)
+        per_length.append(row)
+    summary = {
+        "task": first["task"],
+        "cell": first["cell"],
+        "static": first.get("static", False),
+        "seeds": [r["seed"] for r in all_results],
+        "median_train_seconds": _median([r["train_seconds"] for r in all_results]),
+        "eval": per_length,
+        "versions": first["versions"],
+    }
+    if "success" in first:
+        successes = [bool(r["success"]) for r in all_results]
+        summary["successes"] = successes
+        summary["success_rate"] = sum(successes) / len(successes)
+    return summary
+
+
+def _median(values):
+    """Median that treats None (a non-finite result) as +infinity."""
+    ranked = [math.inf if v is None else v for v in values]
+    value = statistics.median(ranked)
+    return None if not math.isfinite(value) else value
+
+
+def write_json(path, data):
+    """Writes JSON atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(_finite(data), f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _finite(value):
+    # JSON has no Infinity or NaN: a diverged metric is written as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+METRIC_COLUMNS = ("mse", "scaled_error", "mae", "accuracy", "relative_error")
+
+
+def format_table(results):
+    entries = results["eval"]
+    columns = [c for c in METRIC_COLUMNS if c in entries[0]]
+    header = ["length", "split"] + columns
+    rows = [
+        [str(e["length"]), e.get("split", "")] + [_fmt(e.get(c)) for c in columns]
+        for e in entries
+    ]
+    title = f"{results['task']} / {results['cell']} / seed {results['seed']}"
+    if "success" in results:
+        title += f" / success: {results['success']}"
+    return title + "\n" + _table(header, rows)
+
+
+def format_summary(summary):
+    entries = summary["eval"]
+    columns = [f"median_{c}" for c in METRIC_COLUMNS if f"median_{c}" in entries[0]]
+    rows = [
+        [str(e["length"]), e.get("split", "")] + [_fmt(e.get(c)) for c in columns]
+        for e in entries
+    ]
+    title = f"{summary['task']} / {summary['cell']} / seeds {summary['seeds']}"
+    if "success_rate" in summary:
+        title += f" / success rate {summary['success_rate']:.2f}"
+    return title + "\n" + _table(["length", "split"] + columns, rows)
+
+
+def _fmt(value):
+    if value is None:
+        return "inf/nan"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header, rows):
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    for r in rows:
+        lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def plot_errors(all_results, path, metric=None):
+    """Error against length on log axes, one line per result."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    static = all_results[0].get("static", False)
+    first = all_results[0]["eval"][0]
+    metric = metric or next(m for m in ("mae", "mse") if m in first)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for r in all_results:
+        xs = [max(e["length"], 1) for e in r["eval"]]
+        if static:
+            xs = [e["range"][1] for e in r["eval"]]
+        ys = [e.get(metric) for e in r["eval"]]
+        ys = [np.nan if v is None or v <= 0 else v for v in ys]
+        ax.plot(xs, ys, marker="o", label=f"seed {r['seed']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("upper value bound" if static else "sequence length")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{all_results[0]['task']} / {all_results[0]['cell']}")
+    if len(all_results) > 1:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,633 @@
+"""MNIST sequences: counting and adding handwritten digits.
+
+A sequence is `length` MNIST images drawn uniformly *with replacement* from one
+split. Two tasks are defined on it (see `TASKS`):
+
+* `"mnist_count"`: the target is the 10-vector of how many images of each digit
+  appear (float32, it sums to `length`).
+* `"mnist_add"`: the target is the sum of the digit values, shape `(1,)`
+  (float32).
+
+With `every_step=True` the targets are the running values after every step
+(shape `(..., length, k)`) instead of the final value only (`(..., k)`). Note
+that every-step targets reveal each single digit (the difference of two
+consecutive targets); the paper trained on final targets only.
+
+Data source, in this order (see `load_mnist`):
+
+1. the `data_dir` argument (a CLI's `--data-dir`), else
+2. the `NALU_MNIST_DIR` environment variable, each pointing at a folder with the
+   four original IDX files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+   `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, gzip-compressed with a
+   `.gz` suffix or unpacked; the `train-images.idx3-ubyte` spelling is accepted
+   too), else
+3. `tensorflow_datasets`, but only when its `mnist` data is already prepared on
+   this machine: this module never starts a download.
+
+If none of them works, `MNISTNotFoundError` says how to provide the data.
+
+Defaults:
+
+* Validation: `split_validation` holds out `DEFAULT_VALIDATION_SIZE` = 5000
+  images of the training split, chosen by a permutation seeded with
+  `DEFAULT_SPLIT_SEED` = 0 (`numpy.random.default_rng`). Training sequences are
+  drawn from the remaining 55000, test sequences from the 10000 test images.
+* Scaling: pipelines yield images as float32 in [0, 1] (uint8 value / 255), with
+  a trailing channel axis: `(batch, length, 28, 28, 1)`.
+* Seeds: every generator takes an explicit non-negative integer `seed` and gives
+  the same data for the same seed, on every Keras backend.
+  `sample_indices` / `evaluation_arrays` / `evaluation_dataset` use
+  `numpy.random.default_rng(seed)`; `training_dataset` draws batch `step`
+  (0, 1, 2, ...) with `tf.random.stateless_uniform(seed=[seed, step])`, so it
+  is reproducible and needs no state. The two generators differ, so the same
+  seed gives different sequences in training and evaluation; use distinct
+  seeds per purpose anyway.
+"""
+
+import functools
+import gzip
+import numbers
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+TASKS = ("mnist_count", "mnist_add")
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28)
+DEFAULT_VALIDATION_SIZE = 5000
+DEFAULT_SPLIT_SEED = 0
+ENV_VAR = "NALU_MNIST_DIR"
+
+# (split, images file, labels file), names without the optional ".gz" suffix.
+MNIST_FILES = (
+    ("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+)
+
+_IMAGES_MAGIC = 2051
+_LABELS_MAGIC = 2049
+
+
+class MNISTNotFoundError(FileNotFoundError):
+    """Raised when no MNIST data can be found by any of the supported ways."""
+
+
+class MNISTDataError(ValueError):
+    """Raised when an MNIST file exists but cannot be parsed or is inconsistent."""
+
+
+# --------------------------------------------------------------------- loading
+
+
+def _how_to_provide():
+    names = ", ".join(name for _, *pair in MNIST_FILES for name in pair)
+    return (
+        f"Either pass `--data-dir DIR` (or `load_mnist(data_dir=DIR)`) or set "
+        f"`{ENV_VAR}=DIR`, where DIR is a folder holding the four original MNIST "
+        f"IDX files ({names}; each gzip-compressed with a `.gz` suffix or "
+        f"unpacked), or install tensorflow-datasets and prepare its `mnist` "
+        f"dataset beforehand (this loader never downloads)."
+    )
+
+
+def _candidates(name):
+    # The original site served "train-images-idx3-ubyte.gz", which unpacks (on
+    # some tools) to "train-images.idx3-ubyte"; accept both spellings.
+    dotted = name.replace("-idx", ".idx")
+    return (name + ".gz", name, dotted + ".gz", dotted)
+
+
+def _find_files(directory):
+    """Maps each base file name to its path in `directory`, and lists misses."""
+    found, missing = {}, []
+    for _, *names in MNIST_FILES:
+        for name in names:
+            for candidate in _candidates(name):
+                path = directory / candidate
+                if path.is_file():
+                    found[name] = path
+                    break
+            else:
+                missing.append(name)
+    return found, missing
+
+
+def _read_bytes(path):
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:
+        raise MNISTDataError(
+            f"Cannot read MNIST file {path}: {type(e).__name__}: {e}"
+        ) from e
+
+
+def _parse_idx(path, expected_magic):
+    """Parses one IDX file into a read-only uint8 array."""
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise MNISTDataError(
+            f"MNIST file {path} is truncated: {len(data)} bytes, too short for "
+            f"an IDX header"
+        )
+    magic = int.from_bytes(data[:4], "big")
+    if magic != expected_magic:
+        raise MNISTDataError(
+            f"MNIST file {path} has magic number {magic}, expected "
+            f"{expected_magic} ({'images' if expected_magic == 2051 else 'labels'})"
+        )
+    # The low byte of the magic number is the number of dimensions.
+    ndim = magic & 0xFF
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise MNISTDataError(
+            f"MNIST file {path} is truncated: {len(data)} bytes, the header "
+            f"alone needs {header_size}"
+        )
+    shape = tuple(
+        int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4)
+    )
+    expected = header_size + int(np.prod(shape, dtype=np.int64))
+    if len(data) < expected:
+        raise MNISTDataError(
+            f"MNIST file {path} is truncated: header says shape {shape} "
+            f"({expected} bytes), file has {len(data)} bytes"
+        )
+    if len(data) > expected:
+        raise MNISTDataError(
+            f"MNIST file {path} has {len(data) - expected} unexpected bytes after "
+            f"the {expected} bytes its header (shape {shape}) describes"
+        )
+    if expected_magic == _IMAGES_MAGIC and shape[1:] != IMAGE_SHAPE:
+        raise MNISTDataError(
+            f"MNIST file {path} holds images of shape {shape[1:]}, expected "
+            f"{IMAGE_SHAPE}"
+        )
+    array = np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+    if expected_magic == _LABELS_MAGIC and array.size and array.max() >= NUM_CLASSES:
+        raise MNISTDataError(
+            f"MNIST file {path} has label {int(array.max())}; labels must be 0-9"
+        )
+    return array
+
+
+def _file_signature(found):
+    # Part of the cache key so that a file replaced on disk is read again.
+    return tuple(
+        (str(path), path.stat().st_size, path.stat().st_mtime_ns)
+        for _, path in sorted(found.items())
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load_idx_dir(directory, signature):
+    del signature  # Only part of the cache key.
+    directory = Path(directory)
+    found, _ = _find_files(directory)
+    result = {}
+    for split, images_name, labels_name in MNIST_FILES:
+        images = _parse_idx(found[images_name], _IMAGES_MAGIC)
+        labels = _parse_idx(found[labels_name], _LABELS_MAGIC)
+        if len(images) != len(labels):
+            raise MNISTDataError(
+                f"MNIST {split} split is inconsistent: {found[images_name]} has "
+                f"{len(images)} images but {found[labels_name]} has "
+                f"{len(labels)} labels"
+            )
+        result[split] = (images, labels)
+    return result
+
+
+def _load_from_dir(data_dir, source):
+    directory = Path(data_dir).expanduser()
+    if not directory.is_dir():
+        raise MNISTNotFoundError(
+            f"MNIST data directory {str(directory)!r} ({source}) does not exist "
+            f"or is not a directory. {_how_to_provide()}"
+        )
+    directory = directory.resolve()
+    found, missing = _find_files(directory)
+    if missing:
+        raise MNISTNotFoundError(
+            f"MNIST data directory {str(directory)!r} ({source}) lacks "
+            f"{', '.join(missing)} (looked for each with and without `.gz`). "
+            f"{_how_to_provide()}"
+        )
+    return _load_idx_dir(str(directory), _file_signature(found))
+
+
+def _version_key(path):
+    try:
+        return tuple(int(part) for part in path.name.split("."))
+    except ValueError:
+        return ()
+
+
+def _tfds_prepared_mnist_dir():
+    """The newest locally prepared tfds `mnist` folder, or `None`, and its root.
+
+    Found by looking at the disk only: constructing `tfds.builder("mnist")`
+    for unprepared data may ask Google Cloud Storage for metadata, which offline
+    can block for minutes.
+    """
+    root = os.environ.get("TFDS_DATA_DIR") or os.path.join("~", "tensorflow_datasets")
+    if "://" in root:  # A remote data dir would mean network access.
+        return None, root
+    prepared = [
+        info.parent
+        for info in (Path(root).expanduser() / "mnist").glob("*/dataset_info.json")
+        if _version_key(info.parent)
+    ]
+    if not prepared:
+        return None, root
+    return max(prepared, key=_version_key), root
+
+
+@functools.lru_cache(maxsize=2)
+def _read_tfds_dir(directory):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_from_directory(directory)
+    result = {}
+    for split in ("train", "test"):
+        dataset = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        images, labels = tfds.as_numpy(dataset)
+        images = np.asarray(images, dtype=np.uint8).reshape(-1, *IMAGE_SHAPE)
+        labels = np.asarray(labels).astype(np.uint8)
+        images.flags.writeable = False
+        labels.flags.writeable = False
+        result[split] = (images, labels)
+    return result
+
+
+def _load_from_tfds():
+    """Loads MNIST with tensorflow-datasets, or returns why it cannot.
+
+    Returns `(result, None)` on success and `(None, reason)` otherwise. Only
+    data already prepared on this machine is read; `tfds.load` is never
+    called because it would try to download, which offline retries for
+    minutes.
+    """
+    try:
+        import tensorflow_datasets  # noqa: F401
+    except ImportError:
+        return None, "tensorflow-datasets is not installed"
+    directory, root = _tfds_prepared_mnist_dir()
+    if directory is None:
+        return None, (
+            f"tensorflow-datasets is installed but its `mnist` dataset is not "
+            f"prepared in {root!r} (TFDS_DATA_DIR)"
+        )
+    try:
+        return _read_tfds_dir(str(directory)), None
+    except Exception as e:  # Any tfds failure only means "not available here".
+        return None, (
+            f"tensorflow-datasets failed to read {str(directory)!r}: "
+            f"{type(e).__name__}: {e}"
+        )
+
+
+def load_mnist(data_dir=None):
+    """Loads the MNIST training and test splits.
+
+    The data is looked for in `data_dir`, else in the folder named by the
+    `NALU_MNIST_DIR` environment variable (the four original IDX files, `.gz`
+    or unpacked), else with tensorflow-datasets if its `mnist` dataset is
+    already prepared locally (nothing is ever downloaded). Parsed arrays are
+    cached in-process, so repeated calls are cheap; they are read-only because
+    every caller shares them (copy them before modifying).
+
+    Args:
+        data_dir: Folder holding the four IDX files, or `None` (default) to use
+            `NALU_MNIST_DIR` and then tensorflow-datasets.
+
+    Returns:
+        A dict `{"train": (images, labels), "test": (images, labels)}` with
+        images uint8 of shape `(N, 28, 28)` and labels uint8 of shape `(N,)`
+        (60000 training and 10000 test images for the original files).
+
+    Raises:
+        MNISTNotFoundError: If no data is found; the message names every way to
+            provide it (and the folder and missing files when one was given).
+        MNISTDataError: If a file is corrupt, truncated, or images and labels
+            disagree; the message names the file.
+    """
+    if data_dir is not None:
+        result = _load_from_dir(data_dir, "given as data_dir / --data-dir")
+    elif os.environ.get(ENV_VAR):
+        result = _load_from_dir(os.environ[ENV_VAR], f"from ${ENV_VAR}")
+    else:
+        result, reason = _load_from_tfds()
+        if result is None:
+            raise MNISTNotFoundError(
+                f"MNIST data not found: no data directory was given, {ENV_VAR} is "
+                f"not set, and {reason}. {_how_to_provide()}"
+            )
+    # A fresh dict so that a caller replacing an entry cannot alter the cache.
+    return dict(result)
+
+
+def split_validation(
+    images,
+    labels,
+    validation_size=DEFAULT_VALIDATION_SIZE,
+    seed=DEFAULT_SPLIT_SEED,
+):
+    """Holds out a seeded validation slice of a (training) split.
+
+    The held-out images are the first `validation_size` entries of
+    `numpy.random.default_rng(seed).permutation(len(images))`; both parts keep
+    the original order of the images, so the split depends only on `seed`.
+
+    Args:
+        images: Array of shape `(N, ...)`.
+        labels: Array of shape `(N,)`.
+        validation_size: Number of images held out, `0 <= validation_size < N`.
+            Defaults to 5000.
+        seed: Non-negative integer seed of the permutation. Defaults to 0.
+
+    Returns:
+        `((train_images, train_labels), (val_images, val_labels))`.
+    """
+    images, labels = _check_images_labels(images, labels, require_uint8=False)
+    n = len(images)
+    if (
+        isinstance(validation_size, bool)
+        or not isinstance(validation_size, numbers.Integral)
+        or not 0 <= validation_size < n
+    ):
+        raise ValueError(
+            f"`validation_size` must be an integer in [0, {n}) for {n} images; "
+            f"received validation_size={validation_size!r}"
+        )
+    seed = _check_seed(seed)
+    permutation = np.random.default_rng(seed).permutation(n)
+    val_index = np.sort(permutation[:validation_size])
+    train_index = np.sort(permutation[validation_size:])
+    return (
+        (images[train_index], labels[train_index]),
+        (images[val_index], labels[val_index]),
+    )
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer; received {name}={value!r}"
+        )
+    return int(value)
+
+
+def _check_seed(seed):
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, numbers.Integral)
+        or not 0 <= seed < 2**63
+    ):
+        raise ValueError(
+            f"`seed` must be a non-negative integer below 2**63; received seed={seed!r}"
+        )
+    return int(seed)
+
+
+def _check_task(task):
+    if task not in TASKS:
+        raise ValueError(
+            f"Unknown MNIST task {task!r}; valid tasks are: {', '.join(TASKS)}"
+        )
+    return task
+
+
+def _check_images_labels(images, labels, require_uint8=True):
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim < 1 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"`images` (shape {images.shape}) and `labels` (shape {labels.shape}) "
+            f"must hold the same number N of images and labels, labels of "
+            f"shape (N,)"
+        )
+    if len(images) == 0:
+        raise ValueError("`images` and `labels` must not be empty")
+    if require_uint8 and (images.ndim != 3 or images.dtype != np.uint8):
+        raise ValueError(
+            f"`images` must be uint8 of shape (N, height, width); received "
+            f"dtype {images.dtype} and shape {images.shape}"
+        )
+    return images, labels
+
+
+def _target_size(task):
+    return NUM_CLASSES if task == "mnist_count" else 1
+
+
+# --------------------------------------------------------------------- targets
+
+
+def sequence_targets(labels, indices, task, every_step=False):
+    """Targets of image sequences, computed with NumPy.
+
+    Args:
+        labels: Integer digit labels 0-9, shape `(N,)`.
+        indices: Integer array of shape `(num_sequences, length)` into `labels`.
+        task: One of `TASKS`: `"mnist_count"` (10-vector of how many of each
+            digit) or `"mnist_add"` (sum of the digits, shape `(1,)`).
+        every_step: If `True`, return the running targets after every step;
+            if `False` (default), the targets of whole sequences only.
+
+    Returns:
+        float32 array of shape `(num_sequences, k)`, or
+        `(num_sequences, length, k)` with `every_step=True`, where `k` is 10
+        for `"mnist_count"` and 1 for `"mnist_add"`.
+    """
+    task = _check_task(task)
+    labels = np.asarray(labels)
+    indices = np.asarray(indices)
+    if indices.ndim != 2 or not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(
+            f"`indices` must be an integer array of shape (num_sequences, "
+            f"length); received dtype {indices.dtype} and shape {indices.shape}"
+        )
+    if indices.size and (indices.min() < 0 or indices.max() >= len(labels)):
+        raise ValueError(
+            f"`indices` must lie in [0, {len(labels)}) for {len(labels)} labels; "
+            f"received values from {indices.min()} to {indices.max()}"
+        )
+    digits = labels[indices].astype(np.int64)
+    if task == "mnist_count":
+        per_step = np.eye(NUM_CLASSES, dtype=np.float32)[digits]
+    else:
+        per_step = digits[..., None].astype(np.float32)
+    if every_step:
+        return np.cumsum(per_step, axis=1, dtype=np.float32)
+    return per_step.sum(axis=1, dtype=np.float32)
+
+
+def sample_indices(num_images, num_sequences, length, seed):
+    """Draws image indices of sequences uniformly with replacement.
+
+    Args:
+        num_images: Number of images to draw from (indices lie in
+            `[0, num_images)`).
+        num_sequences: Number of sequences.
+        length: Number of images per sequence.
+        seed: Non-negative integer seed of `numpy.random.default_rng`.
+
+    Returns:
+        int64 array of shape `(num_sequences, length)`; the same for the same
+        arguments.
+    """
+    num_images = _check_positive_int(num_images, "num_images")
+    num_sequences = _check_positive_int(num_sequences, "num_sequences")
+    length = _check_positive_int(length, "length")
+    seed = _check_seed(seed)
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, num_images, size=(num_sequences, length), dtype=np.int64)
+
+
+# ------------------------------------------------------------------- pipelines
+
+
+def _tf():
+    # Imported lazily: loading data and NumPy targets should not pay for
+    # importing TensorFlow, and a JAX-only user never reaches the pipelines.
+    import tensorflow as tf
+
+    return tf
+
+
+def _tf_targets(tf, digits, task, every_step):
+    if task == "mnist_count":
+        per_step = tf.one_hot(digits, NUM_CLASSES, dtype=tf.float32)
+    else:
+        per_step = tf.cast(digits, tf.float32)[..., None]
+    if every_step:
+        return tf.cumsum(per_step, axis=1)
+    return tf.reduce_sum(per_step, axis=1)
+
+
+def _to_model_input(tf, images):
+    images = tf.cast(images, tf.float32) / 255.0
+    return images[..., None]
+
+
+def training_dataset(images, labels, task, length, batch_size, seed, every_step=False):
+    """An infinite, seeded `tf.data.Dataset` of training batches.
+
+    Batch number `step` (0, 1, 2, ...) holds `batch_size` sequences of `length`
+    images drawn uniformly with replacement by
+    `tf.random.stateless_uniform(seed=[seed, step])`, so the stream is the
+    same for the same seed and any batch can be reproduced on its own.
+
+    Args:
+        images: uint8 array of shape `(N, 28, 28)`.
+        labels: Digit labels 0-9, shape `(N,)`.
+        task: One of `TASKS`.
+        length: Number of images per sequence (positive integer).
+        batch_size: Sequences per batch (positive integer).
+        seed: Non-negative integer seed.
+        every_step: If `True`, targets at every step (`(batch, length, k)`);
+            if `False` (default), final targets only (`(batch, k)`).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)`, x float32 in [0, 1] of shape
+        `(batch_size, length, 28, 28, 1)`, y float32 targets as in
+        `sequence_targets`. It never ends: pass `steps_per_epoch` to `fit`.
+    """
+    tf = _tf()
+    task = _check_task(task)
+    length = _check_positive_int(length, "length")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    seed = _check_seed(seed)
+    images, labels = _check_images_labels(images, labels)
+    num_images = len(images)
+    images_t = tf.constant(images)
+    labels_t = tf.constant(labels.astype(np.int32))
+
+    def make_batch(step):
+        index = tf.random.stateless_uniform(
+            [batch_size, length],
+            seed=tf.stack([tf.constant(seed, tf.int64), step]),
+            minval=0,
+            maxval=num_images,
+            dtype=tf.int64,
+        )
+        x = _to_model_input(tf, tf.gather(images_t, index))
+        y = _tf_targets(tf, tf.gather(labels_t, index), task, every_step)
+        return x, y
+
+    dataset = tf.data.Dataset.counter(start=0, dtype=tf.int64)
+    dataset = dataset.map(
+        make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_arrays(images, labels, task, length, num_sequences, seed):
+    """Index sequences and their final targets, for encode-once evaluation.
+
+    The caller can encode each image once and gather the embeddings by
+    `indices`, which makes long sequences (L = 1000) cheap to evaluate.
+
+    Args:
+        images: Array of shape `(N, ...)`; only its length is used.
+        labels: Digit labels 0-9, shape `(N,)`.
+        task: One of `TASKS`.
+        length: Number of images per sequence (positive integer).
+        num_sequences: Number of sequences (positive integer).
+        seed: Non-negative integer seed (see `sample_indices`).
+
+    Returns:
+        `(indices, targets)`: int64 `(num_sequences, length)` and float32
+        `(num_sequences, k)`.
+    """
+    task = _check_task(task)
+    images, labels = _check_images_labels(images, labels, require_uint8=False)
+    indices = sample_indices(len(images), num_sequences, length, seed)
+    return indices, sequence_targets(labels, indices, task)
+
+
+def evaluation_dataset(images, labels, task, length, num_sequences, batch_size, seed):
+    """A finite `tf.data.Dataset` of the sequences of `evaluation_arrays`.
+
+    For the same arguments it holds exactly the sequences (in the same order)
+    that `evaluation_arrays` describes, with the images gathered, for naive
+    evaluation of short sequences.
+
+    Args:
+        images: uint8 array of shape `(N, 28, 28)`.
+        labels: Digit labels 0-9, shape `(N,)`.
+        task: One of `TASKS`.
+        length: Number of images per sequence (positive integer).
+        num_sequences: Number of sequences (positive integer).
+        batch_size: Sequences per batch (positive integer); the last batch
+            may be smaller.
+        seed: Non-negative integer seed (see `sample_indices`).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)`, x float32 in [0, 1] of shape
+        `(batch, length, 28, 28, 1)`, y float32 final targets `(batch, k)`.
+    """
+    tf = _tf()
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    images, labels = _check_images_labels(images, labels)
+    indices, targets = evaluation_arrays(
+        images, labels, task, length, num_sequences, seed
+    )
+    images_t = tf.constant(images)
+
+    def gather(index, y):
+        return _to_model_input(tf, tf.gather(images_t, index)), y
+
+    dataset = tf.data.Dataset.from_tensor_slices((indices, targets))
+    dataset = dataset.batch(batch_size).map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)

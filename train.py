@@ -1,0 +1,218 @@
+"""Train and evaluate a neural arithmetic model: `python train.py --task TASK`.
+
+Tasks: the arithmetic ops (add, sub, mul, div, square, sqrt; recurrent by
+default, `--static` for one vector) and the MNIST sequence tasks
+(mnist_count, mnist_add). The run trains at `--train-length`, evaluates at
+every `--eval-lengths`, prints a table, and writes `results.json`,
+`extrapolation.png` and `model.keras` to `--out`.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Task-specific defaults, applied where a flag is not given.
+ARITHMETIC_DEFAULTS = {
+    "steps": 10000,
+    "batch_size": 64,
+    "learning_rate": 0.1,
+    "baseline_learning_rate": 1e-3,
+    "units": 2,
+    "baseline_units": 32,
+    "eval_lengths": "10,100,1000",
+}
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got {text!r}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0, got {text!r}"
+        ) from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0, got {text!r}"
+        ) from None
+    return value
+
+
+def fraction(text):
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def length_list(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}"
+        ) from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}"
+        )
+    return values
+
+
+def build_parser():
+    from nalu_rnn.models import CELLS
+    from tasks.experiment import TASK_NAMES
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--task", required=True, choices=TASK_NAMES)
+    parser.add_argument(
+        "--cell",
+        default="nac",
+        choices=sorted(CELLS),
+        help="recurrent cell (registry: nalu_rnn.models.CELLS)",
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=None,
+        help="run seeds SEED..SEED+N-1 into OUT/seed_<K>/ and write OUT/summary.json",
+    )
+    parser.add_argument("--train-length", type=positive_int, default=10)
+    parser.add_argument(
+        "--eval-lengths",
+        type=length_list,
+        default=None,
+        help="comma-separated; default 10,100,1000 (arithmetic), 1,10,100,1000 (MNIST)",
+    )
+    parser.add_argument("--eval-sequences", type=positive_int, default=1000)
+    parser.add_argument("--steps", type=positive_int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
+    parser.add_argument("--learning-rate", type=positive_float, default=None)
+    parser.add_argument(
+        "--clipnorm", type=positive_float, default=None, help="gradient clipping"
+    )
+    parser.add_argument(
+        "--units",
+        type=positive_int,
+        default=None,
+        help="recurrent state size; default 2 for arithmetic cells, 32 for baselines",
+    )
+    parser.add_argument(
+        "--static", action="store_true", help="arithmetic without a time axis"
+    )
+    parser.add_argument(
+        "--sparsity",
+        type=non_negative_float,
+        default=0.05,
+        help="strength of the sparsity regulariser on arithmetic weights (0: off)",
+    )
+    parser.add_argument(
+        "--sparsity-start",
+        type=fraction,
+        default=0.3,
+        help="fraction of training before the sparsity regulariser starts",
+    )
+    parser.add_argument(
+        "--harden",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="snap arithmetic weights to -1/0/1 after training if validation "
+        "error does not rise",
+    )
+    parser.add_argument("--harden-tolerance", type=fraction, default=0.2)
+    parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
+    parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files")
+    parser.add_argument(
+        "--evaluate", default=None, metavar="PATH", help="evaluate a saved model"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress or table")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    from tasks.experiment import OPS
+
+    arithmetic = options.task in OPS
+    if options.static and not arithmetic:
+        parser.error("--static applies to the arithmetic tasks only")
+    if arithmetic:
+        from nalu_rnn.models import get_cell_spec
+
+        defaults = dict(ARITHMETIC_DEFAULTS)
+        if not get_cell_spec(options.cell).arithmetic:
+            defaults["units"] = defaults["baseline_units"]
+            defaults["learning_rate"] = defaults["baseline_learning_rate"]
+        defaults["eval_lengths"] = length_list(defaults["eval_lengths"])
+        if not options.eval_lengths:
+            defaults["eval_lengths"] = [options.train_length] + [
+                n for n in defaults["eval_lengths"] if n > options.train_length
+            ]
+    else:
+        from tasks.mnist_experiment import MNIST_DEFAULTS as defaults
+    for key in ("steps", "batch_size", "learning_rate", "units", "eval_lengths"):
+        if getattr(options, key) is None:
+            setattr(options, key, defaults[key])
+    if options.evaluate is not None and not os.path.isfile(options.evaluate):
+        parser.error(f"--evaluate: no such file: {options.evaluate}")
+    if options.out is None:
+        suffix = "-static" if options.static else ""
+        options.out = os.path.join("runs", f"{options.task}{suffix}-{options.cell}")
+    return options
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    from tasks import experiment
+
+    if options.seeds:
+        experiment.run_seeds(options, options.out)
+    else:
+        experiment.run(options, options.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
