@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ARITHMETIC_DEFAULTS = {
     "steps": 10000,
     "batch_size": 64,
-    "learning_rate": 0.1,
+    "learning_rate": {"nac": 0.1, "nalu": 0.03},
     "baseline_learning_rate": 1e-3,
     "units": 2,
     "baseline_units": 32,
@@ -79,6 +79,13 @@ def fraction(text):
     value = non_negative_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def snap_tolerance(text):
+    value = non_negative_float(text)
+    if value > 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.5], got {text!r}")
     return value
 
 
@@ -160,7 +167,19 @@ def build_parser():
         help="snap arithmetic weights to -1/0/1 after training if validation "
         "error does not rise",
     )
-    parser.add_argument("--harden-tolerance", type=fraction, default=0.2)
+    parser.add_argument(
+        "--harden-tolerance",
+        type=snap_tolerance,
+        default=0.2,
+        help="largest distance to -1/0/1 that hardening snaps, at most 0.5",
+    )
+    parser.add_argument(
+        "--supervision",
+        choices=("final", "every_step"),
+        default=None,
+        help="MNIST: supervise the final target only (the paper) or the running "
+        "target at every step (Madsen & Johansen)",
+    )
     parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
     parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files")
     parser.add_argument(
@@ -182,7 +201,11 @@ def parse_args(argv=None):
         from nalu_rnn.models import get_cell_spec
 
         defaults = dict(ARITHMETIC_DEFAULTS)
-        if not get_cell_spec(options.cell).arithmetic:
+        if get_cell_spec(options.cell).arithmetic:
+            # Later arithmetic cells fall back on the NALU rate.
+            rates = defaults["learning_rate"]
+            defaults["learning_rate"] = rates.get(options.cell, rates["nalu"])
+        else:
             defaults["units"] = defaults["baseline_units"]
             defaults["learning_rate"] = defaults["baseline_learning_rate"]
         defaults["eval_lengths"] = length_list(defaults["eval_lengths"])

@@ -85,9 +85,11 @@ register_cell(
         "nalu",
         make_cell=NALUCell,
         make_static=NALU,
-        make_readout=lambda units, **kw: NALU(units, shared_weights=False, **kw),
+        make_readout=lambda units, **kw: NALU(
+            units, shared_weights=False, gate_initializer="zeros", **kw
+        ),
         arithmetic=True,
-        description="NALUCell; read-out NALU with separate weights "
+        description="NALUCell; read-out NALU with separate weights, gate at 0.5 "
         "(static: NALU -> NALU)",
     )
 )
@@ -147,8 +149,9 @@ def arithmetic_model(
     Recurrent: `Input(None, input_dim) -> RNN(cell(units)) -> readout(1)`.
     Static: `Input(input_dim) -> static_layer(units) -> readout(1)`.
     For arithmetic cells, the recurrent kernel starts at the identity
-    (`nalu_rnn.StateIdentity`) and every arithmetic layer shares
-    `arithmetic_regularizer`; baselines ignore both.
+    (`nalu_rnn.StateIdentity`), a NALU cell's gates start open onto the
+    additive path, and every arithmetic layer shares
+    `arithmetic_regularizer`; baselines ignore all three.
 
     Args:
         cell: A registered cell name (see `CELLS`).
@@ -176,6 +179,10 @@ def arithmetic_model(
         cell_kwargs = dict(extra)
         if spec.arithmetic and state_identity is not None:
             cell_kwargs["kernel_initializer"] = StateIdentity(state_identity)
+            if cell == "nalu":
+                # Start the cell's gates open onto the additive path, so it
+                # begins as an accumulator, as StateIdentity intends.
+                cell_kwargs["gate_initializer"] = keras.initializers.Constant(1.0)
         layer = keras.layers.RNN(spec.make_cell(units, **cell_kwargs), name="recurrent")
         hidden = layer(inputs)
     outputs = spec.make_readout(output_dim, **extra)(hidden)

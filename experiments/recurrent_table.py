@@ -1,0 +1,97 @@
+"""Reproduces the recurrent column of Trask et al. (2018) Table 1.
+
+Runs `train.py --task OP --cell CELL --seeds N` for every op and cell (skipping
+pairs whose `summary.json` already exists, so an interrupted sweep resumes),
+then prints a Markdown table of the median interpolation and extrapolation
+`scaled_error` over seeds and the success rate, and writes it to
+`OUT/table.md`.
+
+    python experiments/recurrent_table.py --seeds 5 --out runs/recurrent_table
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+OPS = ("add", "sub", "mul", "div", "square", "sqrt")
+CELLS = ("lstm", "rnn_relu", "nac", "nalu")
+LABELS = {"lstm": "LSTM", "rnn_relu": "RNN-ReLU", "nac": "NAC", "nalu": "NALU"}
+
+
+def run_sweep(ops, cells, seeds, out, extra):
+    for op in ops:
+        for cell in cells:
+            target = out / f"{op}-{cell}"
+            if (target / "summary.json").exists():
+                continue
+            command = [
+                sys.executable,
+                "train.py",
+                "--task",
+                op,
+                "--cell",
+                cell,
+                "--seeds",
+                str(seeds),
+                "--out",
+                str(target),
+                "--quiet",
+                *extra,
+            ]
+            print(" ".join(command), flush=True)
+            subprocess.run(command, check=True)
+
+
+def _fmt(value):
+    return "diverged" if value is None else f"{value:.3g}"
+
+
+def table(ops, cells, out):
+    lines = [
+        "| op | cell | interpolation (L=10) | extrapolation (L=100) "
+        "| extrapolation (L=1000) | success |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op in ops:
+        for cell in cells:
+            path = out / f"{op}-{cell}" / "summary.json"
+            if not path.exists():
+                continue
+            summary = json.loads(path.read_text())
+            by_length = {e["length"]: e for e in summary["eval"]}
+            errors = [
+                _fmt(by_length[n]["median_scaled_error"]) if n in by_length else "-"
+                for n in (10, 100, 1000)
+            ]
+            successes = sum(summary["successes"])
+            rate = f"{successes}/{len(summary['successes'])}"
+            lines.append(
+                f"| {op} | {LABELS.get(cell, cell)} | "
+                + " | ".join(errors)
+                + f" | {rate} |"
+            )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default="runs/recurrent_table")
+    parser.add_argument("--ops", default=",".join(OPS))
+    parser.add_argument("--cells", default=",".join(CELLS))
+    parser.add_argument("--table-only", action="store_true")
+    args, extra = parser.parse_known_args()
+    out = Path(args.out)
+    ops, cells = args.ops.split(","), args.cells.split(",")
+    if not args.table_only:
+        run_sweep(ops, cells, args.seeds, out, extra)
+    text = table(ops, cells, out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
