@@ -25,82 +25,39 @@ ARITHMETIC_DEFAULTS = {
 }
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number_type(cast, accept, expectation):
+    """An argparse `type` that casts, then checks `accept(value)`."""
+
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expectation}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0, got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_INF = float("inf")
+positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: 0 < v < _INF, "a positive number")
+non_negative_float = _number_type(float, lambda v: 0 <= v < _INF, "a number >= 0")
+fraction = _number_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+snap_tolerance = _number_type(float, lambda v: 0 <= v <= 0.5, "a number in [0, 0.5]")
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}"
-        ) from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+def _lengths(text):
+    return [int(v) for v in text.split(",") if v.strip()] or None
 
 
-def non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number >= 0, got {text!r}"
-        ) from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"expected a number >= 0, got {text!r}"
-        ) from None
-    return value
-
-
-def fraction(text):
-    value = non_negative_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def snap_tolerance(text):
-    value = non_negative_float(text)
-    if value > 0.5:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.5], got {text!r}")
-    return value
-
-
-def length_list(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers, got {text!r}"
-        ) from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers, got {text!r}"
-        )
-    return values
+length_list = _number_type(
+    _lengths,
+    lambda values: all(v > 0 for v in values),
+    "comma-separated positive integers",
+)
 
 
 def build_parser():
@@ -226,8 +183,16 @@ def parse_args(argv=None):
     return options
 
 
+def _silence_retracing_warnings():
+    # Evaluating one model at several lengths retraces its predict function
+    # once per length, by design; TensorFlow warns about each retrace.
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
+
+
 def main(argv=None):
     options = parse_args(argv)
+    _silence_retracing_warnings()
     from tasks import experiment
 
     if options.seeds:

@@ -290,30 +290,26 @@ METRIC_COLUMNS = ("mse", "scaled_error", "mae", "accuracy", "relative_error")
 
 
 def format_table(results):
-    entries = results["eval"]
-    columns = [c for c in METRIC_COLUMNS if c in entries[0]]
-    header = ["length", "split"] + columns
-    rows = [
-        [str(e["length"]), e.get("split", "")] + [_fmt(e.get(c)) for c in columns]
-        for e in entries
-    ]
     title = f"{results['task']} / {results['cell']} / seed {results['seed']}"
     if "success" in results:
         title += f" / success: {results['success']}"
-    return title + "\n" + _table(header, rows)
+    return title + "\n" + _metric_table(results["eval"], prefix="")
 
 
 def format_summary(summary):
-    entries = summary["eval"]
-    columns = [f"median_{c}" for c in METRIC_COLUMNS if f"median_{c}" in entries[0]]
+    title = f"{summary['task']} / {summary['cell']} / seeds {summary['seeds']}"
+    if "success_rate" in summary:
+        title += f" / success rate {summary['success_rate']:.2f}"
+    return title + "\n" + _metric_table(summary["eval"], prefix="median_")
+
+
+def _metric_table(entries, prefix):
+    columns = [prefix + c for c in METRIC_COLUMNS if prefix + c in entries[0]]
     rows = [
         [str(e["length"]), e.get("split", "")] + [_fmt(e.get(c)) for c in columns]
         for e in entries
     ]
-    title = f"{summary['task']} / {summary['cell']} / seeds {summary['seeds']}"
-    if "success_rate" in summary:
-        title += f" / success rate {summary['success_rate']:.2f}"
-    return title + "\n" + _table(["length", "split"] + columns, rows)
+    return _table(["length", "split"] + columns, rows)
 
 
 def _fmt(value):
