@@ -1,0 +1,165 @@
+"""Time one training step of `keras.layers.RNN(cell)` for each cell.
+
+For every (units, length) pair the cells are timed interleaved (one step of
+each in turn, repeated), so that drift on a shared machine hits them alike;
+the table reports the median step time and its ratio to `LSTMCell` measured
+in the same run. Run once per backend:
+
+    KERAS_BACKEND=tensorflow python bench/cells.py --jit both
+    KERAS_BACKEND=jax python bench/cells.py
+
+Writes `bench/results/cells-<backend>.json` (or `--out`).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import nalu_rnn  # noqa: E402
+
+CELL_FACTORIES = {
+    "nac": nalu_rnn.NACCell,
+    "nalu": nalu_rnn.NALUCell,
+    "lstm": keras.layers.LSTMCell,
+    "gru": keras.layers.GRUCell,
+    "simple_rnn": keras.layers.SimpleRNNCell,
+}
+
+
+def _int_list(text):
+    return [int(v) for v in text.split(",")]
+
+
+def set_threads(threads):
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def build(cell_name, units, length, input_dim, jit):
+    model = keras.Sequential(
+        [
+            keras.Input((length, input_dim)),
+            keras.layers.RNN(CELL_FACTORIES[cell_name](units)),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse", jit_compile=jit)
+    return model
+
+
+def time_cells(cells, units, length, args, jit):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(args.batch, length, args.input_dim)).astype("float32")
+    y = rng.uniform(size=(args.batch, units)).astype("float32")
+    models = {c: build(c, units, length, args.input_dim, jit) for c in cells}
+    for model in models.values():
+        for _ in range(args.warmup):
+            model.train_on_batch(x, y)
+    times = {c: [] for c in cells}
+    for _ in range(args.repeats):
+        for cell, model in models.items():
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            times[cell].append(time.perf_counter() - start)
+    return {c: statistics.median(t) for c, t in times.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", default="nac,nalu,lstm,gru,simple_rnn")
+    parser.add_argument("--units", type=_int_list, default=[8, 64, 256])
+    parser.add_argument("--lengths", type=_int_list, default=[10, 100, 1000])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--input-dim", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--jit",
+        choices=("off", "on", "both"),
+        default="off",
+        help="TensorFlow XLA; JAX always compiles",
+    )
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    backend = keras.backend.backend()
+    cells = args.cells.split(",")
+    if "lstm" not in cells:
+        cells.append("lstm")
+    jits = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
+    if backend == "jax":
+        jits = [True]
+    rows = []
+    for jit in jits:
+        for units in args.units:
+            for length in args.lengths:
+                medians = time_cells(cells, units, length, args, jit)
+                for cell in cells:
+                    rows.append(
+                        {
+                            "backend": backend,
+                            "jit": jit,
+                            "units": units,
+                            "length": length,
+                            "cell": cell,
+                            "median_ms": 1000 * medians[cell],
+                            "ratio_to_lstm": medians[cell] / medians["lstm"],
+                        }
+                    )
+                lstm = medians["lstm"]
+                line = "  ".join(
+                    f"{c}={1000 * medians[c]:.2f}ms ({medians[c] / lstm:.2f}x)"
+                    for c in cells
+                )
+                print(f"jit={jit} units={units} length={length}: {line}", flush=True)
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads,
+            "python": sys.version.split()[0],
+        },
+        "versions": {"keras": keras.__version__, "nalu_rnn": nalu_rnn.__version__},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
+        "rows": rows,
+    }
+    out = Path(args.out or f"bench/results/cells-{backend}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(rows, cells)
+    print(f"Wrote {out}")
+
+
+def print_table(rows, cells):
+    keys = sorted({(r["jit"], r["units"], r["length"]) for r in rows})
+    header = ["jit", "units", "length"] + [f"{c} ms (x LSTM)" for c in cells]
+    print(" | ".join(header))
+    for jit, units, length in keys:
+        by_cell = {
+            r["cell"]: r
+            for r in rows
+            if (r["jit"], r["units"], r["length"]) == (jit, units, length)
+        }
+        cols = [
+            f"{by_cell[c]['median_ms']:.2f} ({by_cell[c]['ratio_to_lstm']:.2f})"
+            for c in cells
+        ]
+        print(" | ".join([str(jit), str(units), str(length)] + cols))
+
+
+if __name__ == "__main__":
+    main()
