@@ -1,27 +1,66 @@
 """nalu_rnn: neural arithmetic units as Keras 3 layers and recurrent cells."""
 
-from nalu_rnn import callbacks, initializers, models, regularizers
-from nalu_rnn.cell import ArithmeticCell, NACCell, NALUCell
+from nalu_rnn import (
+    callbacks,
+    formulas,
+    initializers,
+    models,
+    regularizers,
+    units,
+)
+from nalu_rnn.cell import (
+    ArithmeticCell,
+    INALUCell,
+    NACCell,
+    NALUCell,
+    NAUCell,
+    NMUCell,
+    NPUCell,
+    RealNPUCell,
+)
+from nalu_rnn.formulas import formula
 from nalu_rnn.hardening import harden
 from nalu_rnn.initializers import StateIdentity
 from nalu_rnn.regularizers import SparsityRegularizer
-from nalu_rnn.units import NAC, NALU, ArithmeticUnit
+from nalu_rnn.units import (
+    INALU,
+    NAC,
+    NALU,
+    NAU,
+    NMU,
+    NPU,
+    ArithmeticUnit,
+    RealNPU,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "INALU",
     "NAC",
     "NALU",
+    "NAU",
+    "NMU",
+    "NPU",
     "ArithmeticCell",
     "ArithmeticUnit",
+    "INALUCell",
     "NACCell",
     "NALUCell",
+    "NAUCell",
+    "NMUCell",
+    "NPUCell",
+    "RealNPU",
+    "RealNPUCell",
     "SparsityRegularizer",
     "StateIdentity",
+    "formula",
     "harden",
     "callbacks",
+    "formulas",
     "initializers",
     "models",
     "regularizers",
+    "units",
     "__version__",
 ]

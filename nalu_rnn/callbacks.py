@@ -1,6 +1,13 @@
 """Training callbacks for arithmetic units."""
 
+import math
+import random
+
 import keras
+import numpy as np
+
+from nalu_rnn.hardening import arithmetic_units
+from nalu_rnn.units import INALU
 
 
 class SparsityWarmup(keras.callbacks.Callback):
@@ -8,9 +15,20 @@ class SparsityWarmup(keras.callbacks.Callback):
 
     The sparsity penalty pulls weights to {-1, 0, 1} before the network has
     found which inputs matter if it is on from the start; Madsen & Johansen
-    therefore keep it at 0 for a warm-up and then raise it linearly. The
-    strength is changed at the start of an epoch and the training function
-    is rebuilt, so the new value takes effect on every backend.
+    therefore keep it at 0 for a warm-up and then raise it linearly. Two
+    schedules:
+
+    * by epoch (default): 0 before `start_epoch`, then rising linearly to
+      `strength` over `ramp_epochs` epochs;
+    * by step (`start_step` and `end_step` given): Madsen & Johansen's
+      `strength * clip((t - start_step) / (end_step - start_step), 0, 1)`
+      at training step `t` (batches since the start of `fit`), updated every
+      `update_every` steps.
+
+    The strength is a Python number compiled into the training function, so
+    every change rebuilds that function (a retrace, once per change); that
+    is what makes the new value take effect on every backend, and why the
+    step schedule changes it in steps of `update_every`.
 
     Args:
         regularizer: The `nalu_rnn.SparsityRegularizer` shared by the units.
@@ -18,6 +36,12 @@ class SparsityWarmup(keras.callbacks.Callback):
         start_epoch: First epoch with a non-zero strength. Defaults to `1`.
         ramp_epochs: Epochs over which the strength rises linearly to
             `strength`. Defaults to `1` (full strength at once).
+        start_step: Step at which the step schedule starts rising; `None`
+            selects the epoch schedule. Defaults to `None`.
+        end_step: Step at which the step schedule reaches `strength`.
+            Defaults to `None`.
+        update_every: Steps between updates of the step schedule.
+            Defaults to `100`.
 
     Example:
 
@@ -25,26 +49,200 @@ class SparsityWarmup(keras.callbacks.Callback):
     reg = nalu_rnn.SparsityRegularizer(0.0)
     cell = nalu_rnn.NACCell(2, arithmetic_regularizer=reg)
     callback = nalu_rnn.callbacks.SparsityWarmup(reg, 0.05, start_epoch=3)
+    # Madsen & Johansen's schedule: 0 until step 20000, full at 35000.
+    ramp = nalu_rnn.callbacks.SparsityWarmup(
+        reg, 0.1, start_step=20000, end_step=35000, update_every=1000
+    )
     ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016),
+          section 2.6 (sparsity regulariser and its schedule).
     """
 
-    def __init__(self, regularizer, strength=0.05, start_epoch=1, ramp_epochs=1):
+    def __init__(
+        self,
+        regularizer,
+        strength=0.05,
+        start_epoch=1,
+        ramp_epochs=1,
+        start_step=None,
+        end_step=None,
+        update_every=100,
+    ):
         super().__init__()
         if ramp_epochs < 1:
             raise ValueError(
                 f"`ramp_epochs` must be >= 1; received ramp_epochs={ramp_epochs!r}"
             )
+        if (start_step is None) != (end_step is None):
+            raise ValueError(
+                "`start_step` and `end_step` must be given together; received "
+                f"start_step={start_step!r}, end_step={end_step!r}"
+            )
+        if start_step is not None and not 0 <= start_step < end_step:
+            raise ValueError(
+                "`start_step` and `end_step` must satisfy 0 <= start_step < "
+                f"end_step; received start_step={start_step!r}, "
+                f"end_step={end_step!r}"
+            )
+        if update_every < 1:
+            raise ValueError(
+                f"`update_every` must be >= 1; received update_every={update_every!r}"
+            )
         self.regularizer = regularizer
         self.strength = float(strength)
         self.start_epoch = int(start_epoch)
         self.ramp_epochs = int(ramp_epochs)
+        self.start_step = None if start_step is None else int(start_step)
+        self.end_step = None if end_step is None else int(end_step)
+        self.update_every = int(update_every)
+        self._step = 0
 
     def strength_at(self, epoch):
         progress = (epoch - self.start_epoch + 1) / self.ramp_epochs
         return self.strength * min(1.0, max(0.0, progress))
 
-    def on_epoch_begin(self, epoch, logs=None):
-        value = self.strength_at(epoch)
+    def strength_at_step(self, step):
+        """The step schedule's strength at training step `step`."""
+        progress = (step - self.start_step) / (self.end_step - self.start_step)
+        return self.strength * min(1.0, max(0.0, progress))
+
+    def _set(self, value):
         if value != self.regularizer.strength:
             self.regularizer.strength = value
             self.model.make_train_function(force=True)
+
+    def on_train_begin(self, logs=None):
+        self._step = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.start_step is None:
+            self._set(self.strength_at(epoch))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.start_step is None:
+            return
+        if self._step % self.update_every == 0 or self._step >= self.end_step:
+            self._set(self.strength_at_step(self._step))
+        self._step += 1
+
+
+class INALUReinitialization(keras.callbacks.Callback):
+    """Reinitialises iNALU weights when training has stalled (Schlör et al.).
+
+    The iNALU paper restarts a unit that is stuck in a poor local optimum:
+    every `check_every` epochs, the monitored training losses recorded since
+    the last restart are split into an older and a newer half, and the
+    weights of the iNALU units are drawn afresh from their initializers
+    when
+
+    ```
+    mean(older) <= mean(newer) + std(newer)    # no real improvement
+    and mean(newer) > threshold                # and not yet good
+    ```
+
+    (or when the newer losses are not finite). The history is then cleared.
+    The authors apply the rule to per-batch losses; Keras reports a running
+    mean within an epoch, so this callback uses the epoch means, and needs
+    `min_history` of them before it tests. Optimizer state is kept.
+
+    Args:
+        check_every: Positive integer, epochs between tests. Defaults to
+            `10`.
+        threshold: Float, the loss above which a stalled unit is restarted.
+            Defaults to `1.0`.
+        min_history: Integer >= 2, epochs recorded since the last restart
+            before a test is made. Defaults to `10`.
+        monitor: Name of the logged loss to watch. Defaults to `"loss"`.
+        layers: The `nalu_rnn.INALU` units (or cells holding them) to
+            reinitialise; `None` means every iNALU in the model. Defaults
+            to `None`.
+        seed: Integer seed of the new draws, or `None`. Defaults to `None`.
+        verbose: `1` prints a line at each restart. Defaults to `0`.
+
+    Attributes:
+        restarts: List of the epochs (0-based) after which weights were
+            redrawn.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.Input((2,)), nalu_rnn.INALU(1)])
+    model.compile("adam", "mse")
+    restart = nalu_rnn.callbacks.INALUReinitialization(check_every=10)
+    model.fit(x, y, epochs=100, callbacks=[restart])
+    ```
+
+    Reference:
+        - [Schlör, Ring & Hotho, 2020](https://arxiv.org/abs/2003.07629),
+          section 3 (reinitialisation).
+    """
+
+    def __init__(
+        self,
+        check_every=10,
+        threshold=1.0,
+        min_history=10,
+        monitor="loss",
+        layers=None,
+        seed=None,
+        verbose=0,
+    ):
+        super().__init__()
+        for name, value, low in (
+            ("check_every", check_every, 1),
+            ("min_history", min_history, 2),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"`{name}` must be an integer >= {low}; received {name}={value!r}"
+                )
+        self.check_every = check_every
+        self.threshold = float(threshold)
+        self.min_history = min_history
+        self.monitor = monitor
+        self.layers = layers
+        self.verbose = verbose
+        self._rng = np.random.default_rng(
+            random.randint(0, 2**31 - 1) if seed is None else seed
+        )
+        self.history = []
+        self.restarts = []
+
+    def _units(self):
+        sources = self.layers if self.layers is not None else [self.model]
+        units = []
+        for source in sources:
+            units.extend(u for u in arithmetic_units(source) if isinstance(u, INALU))
+        return units
+
+    def stalled(self):
+        """Whether the recorded history meets the reinitialisation rule."""
+        if len(self.history) < self.min_history:
+            return False
+        half = len(self.history) // 2
+        older = np.asarray(self.history[:half], np.float64)
+        newer = np.asarray(self.history[half:], np.float64)
+        newer_mean = float(np.mean(newer))
+        if not math.isfinite(newer_mean):
+            return True
+        no_progress = float(np.mean(older)) <= newer_mean + float(np.std(newer))
+        return no_progress and newer_mean > self.threshold
+
+    def on_train_begin(self, logs=None):
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        self.history.append(float(value))
+        if (epoch + 1) % self.check_every != 0 or not self.stalled():
+            return
+        for unit in self._units():
+            unit.reinitialize(int(self._rng.integers(0, 2**31 - 1)))
+        self.history = []
+        self.restarts.append(epoch)
+        if self.verbose:
+            print(f"INALUReinitialization: epoch {epoch + 1}, weights redrawn")

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from nalu_rnn._validation import validate_finite_float, validate_input_shape
-from nalu_rnn.units import NAC, NALU
+from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, RealNPU
 
 
 def _unit_arguments(unit_class):
@@ -184,3 +184,257 @@ class NALUCell(ArithmeticCell):
     """
 
     unit_class = NALU
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NAUCell(ArithmeticCell):
+    """Recurrent NAU cell: an exact running sum when its weights are 0 or 1.
+
+    Computes `h_t = NAU(concat([x_t, h_{t-1}]))`, i.e.
+    `h_t = x_t @ W_x + h_{t-1} @ W_h` with `W` clipped to [-1, 1]. With
+    `W_h = I` and `W_x` selecting inputs it keeps their running sum (or
+    difference), exactly, over any length; it is Madsen & Johansen's
+    recurrent unit for sums.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `0.0`, the neutral start of a sum.
+        kernel_initializer: Initializer for `W`, of shape
+            `(input_dim + units, units)`. Defaults to
+            `nalu_rnn.units.NAUInitializer()`.
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` before the clipping to
+            [-1, 1]. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`, such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NAUCell(2), return_sequences=True)
+    h = rnn(x)  # shape (32, 10, 2)
+    ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
+    """
+
+    unit_class = NAU
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NMUCell(ArithmeticCell):
+    """Recurrent NMU cell: a running product of selected inputs.
+
+    Computes `h_t = NMU(concat([x_t, h_{t-1}]))`, i.e.
+    `h_t[j] = prod_i (W_ij * z_i + 1 - W_ij)` over `z = concat([x_t,
+    h_{t-1}])` with `W` clipped to [0, 1]. With the state rows at the
+    identity and the input rows selecting inputs it keeps their running
+    product. The initial state defaults to `1.0`, the neutral element of a
+    product (with `0.0` every state that multiplies itself stays 0).
+
+    A product over time is not a product of sums: for `(sum a) * (sum b)` a
+    `NAUCell` followed by an `NMU` read-out is the right model (the
+    registry's `nmu` entry, `nalu_rnn.models.CELLS["nmu"]`).
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `1.0`.
+        kernel_initializer: Initializer for `W`, of shape
+            `(input_dim + units, units)`. Defaults to
+            `keras.initializers.RandomUniform(0.25, 0.75)`.
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` before the clipping to
+            [0, 1]. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`, such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(0.5, 1.5, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NMUCell(2))
+    h = rnn(x)  # shape (32, 2)
+    ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
+    """
+
+    unit_class = NMU
+
+    def __init__(self, units, initial_state_value=1.0, **kwargs):
+        super().__init__(units, initial_state_value=initial_state_value, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class INALUCell(ArithmeticCell):
+    """Recurrent iNALU cell: a gated running sum or signed running product.
+
+    Computes `h_t = INALU(concat([x_t, h_{t-1}]))`. With the gate open
+    (`sigmoid(G) = 1`) it behaves like a `NACCell`; with it closed and
+    `initial_state_value=1.0` it keeps a running product that, unlike the
+    `NALUCell`'s, carries the sign of negative inputs.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `0.0`; use `1.0` for running products.
+        omega: Positive float, the smallest `|z|` that enters the logarithm.
+            Defaults to `1e-7`.
+        max_exp: Positive float, the largest exponent of the multiplicative
+            path. Defaults to `20.0`.
+        kernel_initializer: Initializer for `W_hat` and `W_hat_m`. Defaults
+            to `keras.initializers.RandomNormal(0.88, 0.2)`.
+        mask_initializer: Initializer for `M_hat` and `M_hat_m`. Defaults to
+            `keras.initializers.RandomNormal(0.5, 0.2)`.
+        gate_initializer: Initializer for the gate vector `G`. Defaults to
+            `keras.initializers.RandomNormal(0.0, 0.2)`.
+        kernel_regularizer: Regularizer applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `G`. Defaults to `None`.
+        kernel_constraint: Constraint applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_constraint: Constraint applied to `G`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weights,
+            such as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1, 1, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.INALUCell(4))
+    h = rnn(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Schlör, Ring & Hotho, 2020](https://arxiv.org/abs/2003.07629)
+    """
+
+    unit_class = INALU
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class RealNPUCell(ArithmeticCell):
+    """Recurrent real NPU cell: a running product of powers, signs included.
+
+    Computes `h_t = RealNPU(concat([x_t, h_{t-1}]))`: with the state rows of
+    `W` at the identity it keeps `h_t = h_{t-1} * prod_i x_t[i] ** W_i`,
+    e.g. a running product or quotient of signed inputs. The initial state
+    defaults to `1.0`, the neutral element of a product.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `1.0`.
+        epsilon: Positive float added to `|z|` before the logarithm.
+            Defaults to `1e-7`.
+        kernel_initializer: Initializer for `W`, of shape
+            `(input_dim + units, units)`. Defaults to `"glorot_uniform"`.
+        gate_initializer: Initializer for the relevance gate `g`, of shape
+            `(input_dim + units,)`. Defaults to
+            `keras.initializers.Constant(0.5)`.
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `g`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W`. Defaults to `None`.
+        gate_constraint: Constraint applied to `g`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`. Defaults to
+            `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1.5, 1.5, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.RealNPUCell(2))
+    h = rnn(x)  # shape (32, 2)
+    ```
+
+    Reference:
+        - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
+    """
+
+    unit_class = RealNPU
+
+    def __init__(self, units, initial_state_value=1.0, **kwargs):
+        super().__init__(units, initial_state_value=initial_state_value, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NPUCell(ArithmeticCell):
+    """Recurrent NPU cell (complex weights): a running product of powers.
+
+    Computes `h_t = NPU(concat([x_t, h_{t-1}]))`; see `nalu_rnn.NPU` and
+    `nalu_rnn.RealNPUCell`. The initial state defaults to `1.0`, the neutral
+    element of a product.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `1.0`.
+        epsilon: Positive float added to `|z|` before the logarithm.
+            Defaults to `1e-7`.
+        kernel_initializer: Initializer for the real part `W`, of shape
+            `(input_dim + units, units)`. Defaults to `"glorot_uniform"`.
+        imaginary_initializer: Initializer for the imaginary part `W_im`.
+            Defaults to `"zeros"`.
+        gate_initializer: Initializer for the relevance gate `g`, of shape
+            `(input_dim + units,)`. Defaults to
+            `keras.initializers.Constant(0.5)`.
+        kernel_regularizer: Regularizer applied to `W` and `W_im`.
+            Defaults to `None`.
+        gate_regularizer: Regularizer applied to `g`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` and `W_im`.
+            Defaults to `None`.
+        gate_constraint: Constraint applied to `g`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`. Defaults to
+            `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1.5, 1.5, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NPUCell(2))
+    h = rnn(x)  # shape (32, 2)
+    ```
+
+    Reference:
+        - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
+    """
+
+    unit_class = NPU
+
+    def __init__(self, units, initial_state_value=1.0, **kwargs):
+        super().__init__(units, initial_state_value=initial_state_value, **kwargs)

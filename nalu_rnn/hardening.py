@@ -1,24 +1,23 @@
-"""Weight hardening: snap near-discrete arithmetic weights to exactly -1, 0, 1."""
+"""Weight hardening: snap near-discrete arithmetic weights to exact values.
 
-import dataclasses
+The snapping itself belongs to each unit (`ArithmeticUnit.
+snap_arithmetic_weights`); `harden` applies it to every unit of a model.
+"""
 
 import numpy as np
 
 from nalu_rnn.units import ArithmeticUnit
+from nalu_rnn.units.base import SATURATION, SnappedWeight
 
-# tanh(20) and sigmoid(20) are exactly 1.0 in float32, so these raw values
-# give an effective weight of exactly +-1; W_hat = 0 gives exactly 0.
-_SATURATION = 20.0
-
-
-@dataclasses.dataclass
-class SnappedWeight:
-    """What `harden` changed in one effective weight matrix."""
-
-    path: str
-    snapped: int
-    total: int
-    max_change: float
+# Kept under their former names for code that imports them from here.
+_SATURATION = SATURATION
+__all__ = [
+    "SnappedWeight",
+    "arithmetic_units",
+    "harden",
+    "restore_weights",
+    "weights_snapshot",
+]
 
 
 def arithmetic_units(model):
@@ -31,18 +30,21 @@ def arithmetic_units(model):
 
 
 def harden(model, tolerance=0.1):
-    """Snaps every effective arithmetic weight within `tolerance` of -1, 0
-    or 1 to exactly that value, in place.
+    """Snaps every effective arithmetic weight within `tolerance` of a
+    discrete value to exactly that value, in place.
 
     A NAC weight `tanh(W_hat) * sigmoid(M_hat)` only approaches 1, and
     0.9999 compounds to a 10% loss over 1000 recurrent steps; once training
     has brought a weight close, snapping it makes the arithmetic exact.
-    Gates (NALU's `G`) are left alone.
+    Each unit knows its discrete values (NAC, NALU, iNALU and NAU: -1, 0,
+    1; NMU: 0, 1; NPU: integers, and 0 for its imaginary part; see
+    `ArithmeticUnit.snap_arithmetic_weights`). Gates (NALU's and iNALU's
+    `G`) and NPU relevances are left alone.
 
     Args:
         model: A Keras model, layer or cell holding arithmetic units.
-        tolerance: Largest distance to -1, 0 or 1 that is snapped.
-            Defaults to `0.1`.
+        tolerance: Largest distance to a discrete value that is snapped, in
+            [0, 0.5]. Defaults to `0.1`.
 
     Returns:
         A list of `SnappedWeight`, one per effective weight matrix.
@@ -53,29 +55,7 @@ def harden(model, tolerance=0.1):
         )
     report = []
     for unit in arithmetic_units(model):
-        for label, w_hat, m_hat in unit.gated_pairs():
-            w = np.tanh(np.asarray(w_hat.numpy(), np.float64)) / (
-                1.0 + np.exp(-np.asarray(m_hat.numpy(), np.float64))
-            )
-            target = np.round(w)
-            snap = np.abs(w - target) <= tolerance
-            new_w_hat = np.where(snap, _SATURATION * target, w_hat.numpy())
-            new_m_hat = np.where(
-                snap,
-                np.where(target == 0, -_SATURATION, _SATURATION),
-                m_hat.numpy(),
-            )
-            w_hat.assign(new_w_hat.astype(w_hat.dtype))
-            m_hat.assign(new_m_hat.astype(m_hat.dtype))
-            change = np.abs(w - target)[snap]
-            report.append(
-                SnappedWeight(
-                    path=f"{unit.path}/{label}",
-                    snapped=int(snap.sum()),
-                    total=int(snap.size),
-                    max_change=float(change.max()) if change.size else 0.0,
-                )
-            )
+        report.extend(unit.snap_arithmetic_weights(tolerance))
     return report
 
 

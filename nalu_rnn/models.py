@@ -3,16 +3,18 @@ networks built from them.
 
 Every cell the command line offers is looked up in `CELLS`; later units join
 it with `register_cell`. An entry knows how to make its recurrent cell, its
-static (no time axis) layer and the read-out that follows it.
+static (no time axis) layer and the read-out that follows it, and how the
+recurrent cell starts as a running memory of its state.
 """
 
 import dataclasses
 
 import keras
+from keras import ops
 
-from nalu_rnn.cell import NACCell, NALUCell
+from nalu_rnn.cell import INALUCell, NACCell, NALUCell, NAUCell
 from nalu_rnn.initializers import StateIdentity
-from nalu_rnn.units import NAC, NALU
+from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, NAUInitializer, RealNPU
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,10 @@ class CellSpec:
         arithmetic: Whether the cell is an arithmetic unit whose weights have
             an exact solution (and can be hardened or printed as a formula).
         description: One line for the documentation and `--help`.
+        identity_kwargs: `identity_kwargs(value)` returns the keyword
+            arguments that start the recurrent cell as a running memory of
+            its state (`arithmetic_model`'s `state_identity`), or `None`
+            when the cell has no such start. Defaults to `None`.
     """
 
     name: str
@@ -38,6 +44,7 @@ class CellSpec:
     make_readout: object
     arithmetic: bool
     description: str
+    identity_kwargs: object = None
 
 
 CELLS = {}
@@ -70,6 +77,74 @@ def _simple_rnn_cell(activation):
     )
 
 
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class StateBlockIdentity(keras.initializers.Initializer):
+    """Starts a cell kernel used as it is with its state block at `value * I`.
+
+    For cells whose kernel is the weight itself (`NAUCell`, `NMUCell`,
+    `RealNPUCell`, ...), unlike `nalu_rnn.StateIdentity` which drives the
+    gated `W_hat`/`M_hat` of NAC-style cells. The kernel has shape
+    `(input_dim + units, units)`, input rows first: the input rows are drawn
+    from `base`, the last `units` rows are `value` on the diagonal and
+    exactly 0 off it. With `value = 1` a NAU cell starts as the running sum
+    `h_t = h_{t-1} + x_t @ W_x` (and an NMU or NPU cell as a running
+    product), so training only has to learn what to add.
+
+    Args:
+        value: Float value of the state block's diagonal. Defaults to `1.0`.
+        base: Initializer for the input rows. Defaults to
+            `nalu_rnn.units.NAUInitializer()`.
+
+    Example:
+
+    ```python
+    init = nalu_rnn.models.StateBlockIdentity(1.0)
+    cell = nalu_rnn.NAUCell(2, kernel_initializer=init)
+    ```
+    """
+
+    def __init__(self, value=1.0, base=None):
+        self.value = float(value)
+        self.base = keras.initializers.get(base or NAUInitializer())
+
+    def __call__(self, shape, dtype=None):
+        rows, units = shape
+        if rows < units:
+            raise ValueError(
+                "StateBlockIdentity needs a cell kernel of shape "
+                f"(input_dim + units, units); received shape={tuple(shape)}"
+            )
+        inputs = self.base((rows - units, units), dtype=dtype)
+        state = self.value * ops.eye(units, dtype=dtype)
+        return ops.concatenate([inputs, state], axis=0)
+
+    def get_config(self):
+        return {"value": self.value, "base": keras.initializers.serialize(self.base)}
+
+
+def _gated_identity(value):
+    """NAC-style cells: `W_hat` and `M_hat` from `StateIdentity(value)`."""
+    return {"kernel_initializer": StateIdentity(value)}
+
+
+def _direct_identity(value):
+    """Direct-weight cells: the state block is exactly `I`, whatever `value`."""
+    return {"kernel_initializer": StateBlockIdentity(1.0)}
+
+
+def _without_regularizer(unit_class):
+    """A read-out factory that leaves the sparsity regulariser out.
+
+    The NPU's exponents may be 2 or 0.5 (square, root); a pull towards
+    {-1, 0, 1} would bias them.
+    """
+
+    def make(units, arithmetic_regularizer=None):
+        return unit_class(units)
+
+    return make
+
+
 register_cell(
     CellSpec(
         "nac",
@@ -78,6 +153,7 @@ register_cell(
         make_readout=NAC,
         arithmetic=True,
         description="NACCell; read-out NAC (static: NAC -> NAC)",
+        identity_kwargs=_gated_identity,
     )
 )
 register_cell(
@@ -91,6 +167,12 @@ register_cell(
         arithmetic=True,
         description="NALUCell; read-out NALU with separate weights, gate at 0.5 "
         "(static: NALU -> NALU)",
+        # The cell's gates start open onto the additive path, so it begins
+        # as an accumulator, as StateIdentity intends.
+        identity_kwargs=lambda value: {
+            **_gated_identity(value),
+            "gate_initializer": keras.initializers.Constant(1.0),
+        },
     )
 )
 register_cell(
@@ -133,6 +215,73 @@ register_cell(
         description="SimpleRNNCell(relu); read-out Dense (static: Dense relu -> Dense)",
     )
 )
+register_cell(
+    CellSpec(
+        "nau",
+        make_cell=NAUCell,
+        make_static=NAU,
+        make_readout=NAU,
+        arithmetic=True,
+        description="NAUCell; read-out NAU (static: NAU -> NAU); add and sub",
+        identity_kwargs=_direct_identity,
+    )
+)
+register_cell(
+    CellSpec(
+        "nmu",
+        make_cell=NAUCell,
+        make_static=NAU,
+        make_readout=NMU,
+        arithmetic=True,
+        description="NAUCell (running sums); read-out NMU (their product): "
+        "Madsen & Johansen's NAU -> NMU stack, since a recurrent NMU would "
+        "multiply over time (static: NAU -> NMU); mul and square",
+        identity_kwargs=_direct_identity,
+    )
+)
+register_cell(
+    CellSpec(
+        "inalu",
+        make_cell=INALUCell,
+        make_static=INALU,
+        make_readout=INALU,
+        arithmetic=True,
+        description="INALUCell, gates started open (additive); read-out iNALU "
+        "(static: iNALU -> iNALU)",
+        # Both gated matrices start at the identity state block; the gate
+        # sigmoid(3) = 0.95 starts the cell as an accumulator.
+        identity_kwargs=lambda value: {
+            "kernel_initializer": StateIdentity(value),
+            "mask_initializer": StateIdentity(value),
+            "gate_initializer": keras.initializers.Constant(3.0),
+        },
+    )
+)
+register_cell(
+    CellSpec(
+        "realnpu",
+        make_cell=NAUCell,
+        make_static=NAU,
+        make_readout=_without_regularizer(RealNPU),
+        arithmetic=True,
+        description="NAUCell (running sums); read-out RealNPU (powers of the "
+        "sums, no sparsity penalty), since a recurrent NPU would multiply over "
+        "time (static: NAU -> RealNPU); mul, div, square and sqrt",
+        identity_kwargs=_direct_identity,
+    )
+)
+register_cell(
+    CellSpec(
+        "npu",
+        make_cell=NAUCell,
+        make_static=NAU,
+        make_readout=_without_regularizer(NPU),
+        arithmetic=True,
+        description="NAUCell (running sums); read-out NPU with complex weights "
+        "(no sparsity penalty) (static: NAU -> NPU); mul, div, square and sqrt",
+        identity_kwargs=_direct_identity,
+    )
+)
 
 
 def arithmetic_model(
@@ -148,10 +297,12 @@ def arithmetic_model(
 
     Recurrent: `Input(None, input_dim) -> RNN(cell(units)) -> readout(1)`.
     Static: `Input(input_dim) -> static_layer(units) -> readout(1)`.
-    For arithmetic cells, the recurrent kernel starts at the identity
-    (`nalu_rnn.StateIdentity`), a NALU cell's gates start open onto the
-    additive path, and every arithmetic layer shares
-    `arithmetic_regularizer`; baselines ignore all three.
+    For arithmetic cells, the recurrent kernel starts at the identity (the
+    spec's `identity_kwargs`: `nalu_rnn.StateIdentity` for gated kernels,
+    `StateBlockIdentity` for direct ones), NALU and iNALU cells' gates
+    start open onto the additive path, and every arithmetic layer shares
+    `arithmetic_regularizer` (except the NPU read-outs); baselines ignore
+    all of these.
 
     Args:
         cell: A registered cell name (see `CELLS`).
@@ -161,8 +312,10 @@ def arithmetic_model(
         static: Whether the input has no time axis. Defaults to `False`.
         arithmetic_regularizer: Regularizer of the effective arithmetic
             weights, e.g. `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
-        state_identity: Diagonal magnitude of `StateIdentity` for arithmetic
-            cells; `None` keeps the random start. Defaults to `3.0`.
+        state_identity: Diagonal magnitude of `StateIdentity` for NAC-style
+            arithmetic cells (direct-weight cells such as `NAUCell` start
+            at exactly `I` instead); `None` keeps the random start.
+            Defaults to `3.0`.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -177,12 +330,8 @@ def arithmetic_model(
     else:
         inputs = keras.Input(shape=(None, input_dim), name="x")
         cell_kwargs = dict(extra)
-        if spec.arithmetic and state_identity is not None:
-            cell_kwargs["kernel_initializer"] = StateIdentity(state_identity)
-            if cell == "nalu":
-                # Start the cell's gates open onto the additive path, so it
-                # begins as an accumulator, as StateIdentity intends.
-                cell_kwargs["gate_initializer"] = keras.initializers.Constant(1.0)
+        if spec.identity_kwargs is not None and state_identity is not None:
+            cell_kwargs.update(spec.identity_kwargs(state_identity))
         layer = keras.layers.RNN(spec.make_cell(units, **cell_kwargs), name="recurrent")
         hidden = layer(inputs)
     outputs = spec.make_readout(output_dim, **extra)(hidden)

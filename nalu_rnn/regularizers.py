@@ -10,10 +10,13 @@ from nalu_rnn._validation import validate_finite_float
 class SparsityRegularizer(keras.regularizers.Regularizer):
     """Penalises arithmetic weights that lie between -1, 0 and 1.
 
-    Returns `strength * mean(min(|W|, 1 - |W|))`, zero exactly when every
-    entry of `W` is -1, 0 or 1 (Madsen & Johansen's sparsity regulariser).
-    Given to a unit as `arithmetic_regularizer`, it acts on the effective
-    weight `W = tanh(W_hat) * sigmoid(M_hat)`, not on `W_hat` or `M_hat`.
+    Returns `strength * mean(min(|W|, |1 - |W||))`, zero exactly when every
+    entry of `W` is -1, 0 or 1 (Madsen & Johansen's sparsity regulariser;
+    for `|W| <= 1`, the only range of their units, it is their
+    `min(|W|, 1 - |W|)`, and beyond it the penalty keeps growing instead of
+    turning negative). Given to a unit as `arithmetic_regularizer`, it acts
+    on the effective weight: `W = tanh(W_hat) * sigmoid(M_hat)` of a NAC-style
+    unit (not on `W_hat` or `M_hat`), the weight itself of a NAU, NMU or NPU.
 
     A weight that fits the training data at 0.99 instead of 1 ruins
     extrapolation (0.99 ** 1000 is about 0): the penalty breaks the ties
@@ -45,7 +48,8 @@ class SparsityRegularizer(keras.regularizers.Regularizer):
 
     def __call__(self, w):
         magnitude = ops.abs(w)
-        return self.strength * ops.mean(ops.minimum(magnitude, 1.0 - magnitude))
+        distance = ops.minimum(magnitude, ops.abs(1.0 - magnitude))
+        return self.strength * ops.mean(distance)
 
     def get_config(self):
         return {"strength": self.strength}
@@ -72,4 +76,23 @@ class GatedWeightPenalty:
         loss = self.penalty(w)
         if self.w_hat_regularizer is not None:
             loss = loss + self.w_hat_regularizer(w_hat)
+        return loss
+
+
+class CombinedPenalty:
+    """Regularizer of a directly used weight: `penalty(w) + regularizer(w)`.
+
+    A NAU, NMU or NPU kernel is its own effective weight, so the arithmetic
+    regularizer and the plain kernel regularizer (if any) act on the same
+    variable; Keras gives a variable one regularizer, this is their sum.
+    """
+
+    def __init__(self, penalty, regularizer=None):
+        self.penalty = penalty
+        self.regularizer = regularizer
+
+    def __call__(self, w):
+        loss = self.penalty(w)
+        if self.regularizer is not None:
+            loss = loss + self.regularizer(w)
         return loss

@@ -187,6 +187,10 @@ def run(options, out_dir):
         extra = experiment.after_training(model)
         model.save(out_dir / "model.keras")
     entries = experiment.evaluate(model)
+    if nalu_rnn.models.get_cell_spec(options.cell).arithmetic:
+        extra["formula"] = nalu_rnn.formula(model)
+        if not options.quiet:
+            print(extra["formula"])
     results = {
         "task": options.task,
         "cell": options.cell,

@@ -37,6 +37,8 @@ def unit_function(layer):
         return lambda x: nac(x, w)
     if name == "NALU":
         return lambda x: nalu(x, w, layer.epsilon)
+    if name in EXTRA_UNITS:
+        return lambda x: EXTRA_UNITS[name](x, w, layer)
     raise NotImplementedError(name)
 
 
@@ -63,3 +65,52 @@ def run_cell(cell, x, h0=None, mask=None):
         h = new_h
         outputs.append(h)
     return np.stack(outputs, axis=1)
+
+
+# --- Later units (NAU, NMU, iNALU, RealNPU, NPU) -----------------------------
+
+
+def nau(x, w):
+    return x @ w["W"]
+
+
+def selected_product(x, w):
+    """prod_i (w_ij * x_i + 1 - w_ij), written as a loop over the inputs."""
+    out = np.ones(x.shape[:-1] + (w.shape[1],))
+    for i in range(w.shape[0]):
+        out = out * (x[..., i : i + 1] * w[i] + 1.0 - w[i])
+    return out
+
+
+def nmu(x, w):
+    return selected_product(x, w["W"])
+
+
+def inalu(x, w, omega=1e-7, max_exp=20.0):
+    w_a = gated(w["W_hat"], w["M_hat"])
+    w_m = gated(w["W_hat_m"], w["M_hat_m"])
+    a = x @ w_a
+    m = np.exp(np.minimum(np.log(np.maximum(np.abs(x), omega)) @ w_m, max_exp))
+    s = selected_product(np.sign(x), np.abs(w_m))
+    g = sigmoid(w["G"])
+    return g * a + (1 - g) * m * s
+
+
+def npu(x, w, epsilon=1e-7):
+    """Real part of prod_i x_i ** (W + i W_im) with the relevance gate, by
+    complex arithmetic (not the real-arithmetic formula the layer uses)."""
+    g = np.clip(w["g"], 0.0, 1.0)
+    r = g * (np.abs(x) + epsilon) + (1 - g)
+    k = g * np.pi * (x < 0)
+    log_z = np.log(r) + 1j * k  # log of the gated input in polar form
+    exponent = w["W"] + 1j * w.get("W_im", np.zeros_like(w["W"]))
+    return np.real(np.exp(log_z @ exponent))
+
+
+EXTRA_UNITS = {
+    "NAU": lambda x, w, layer: nau(x, w),
+    "NMU": lambda x, w, layer: nmu(x, w),
+    "INALU": lambda x, w, layer: inalu(x, w, layer.omega, layer.max_exp),
+    "RealNPU": lambda x, w, layer: npu(x, w, layer.epsilon),
+    "NPU": lambda x, w, layer: npu(x, w, layer.epsilon),
+}

@@ -1,10 +1,18 @@
-"""What every arithmetic unit shares: argument checks, the gated kernel, config."""
+"""What every arithmetic unit shares: argument checks, kernels, snapping, config."""
+
+import dataclasses
+import random
 
 import keras
+import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_input_shape, validate_units
-from nalu_rnn.regularizers import GatedWeightPenalty
+from nalu_rnn.regularizers import CombinedPenalty, GatedWeightPenalty
+
+# tanh(20) and sigmoid(20) are exactly 1.0 in float32, so these raw values
+# give a gated weight of exactly +-1; W_hat = 0 gives exactly 0.
+SATURATION = 20.0
 
 
 def gated_weight(w_hat, m_hat):
@@ -16,24 +24,88 @@ def gated_weight(w_hat, m_hat):
     return ops.tanh(w_hat) * ops.sigmoid(m_hat)
 
 
-class ArithmeticUnit(keras.layers.Layer):
-    """Base class of the arithmetic layers (`NAC`, `NALU`, ...).
+@dataclasses.dataclass
+class SnappedWeight:
+    """What snapping changed in one effective weight matrix."""
 
-    It holds the arguments every unit has and creates the NAC-style kernels
-    (`W_hat`, `M_hat`). Subclasses create their weights in `build()` and
-    compute their output in `call()`.
+    path: str
+    snapped: int
+    total: int
+    max_change: float
+
+
+class ClipConstraint:
+    """Applies `inner` (if any), then clips the weight to `[low, high]`.
+
+    Set on a variable by the units that keep their weight in a range (NAU:
+    [-1, 1], NMU: [0, 1]); the optimizer applies it after every update.
+    """
+
+    def __init__(self, low, high, inner=None):
+        self.low = low
+        self.high = high
+        self.inner = inner
+
+    def __call__(self, w):
+        if self.inner is not None:
+            w = self.inner(w)
+        return ops.clip(w, self.low, self.high)
+
+
+def _nearest(values, allowed):
+    """The entry of `allowed` nearest to each value; any integer if None."""
+    if allowed is None:
+        return np.round(values)
+    allowed = np.asarray(allowed, dtype=np.float64)
+    index = np.argmin(np.abs(values[..., None] - allowed), axis=-1)
+    return allowed[index]
+
+
+def _reseeded(config, rng):
+    """A serialized initializer with every `seed` entry replaced by a new one."""
+    if isinstance(config, dict):
+        return {
+            key: (
+                int(rng.integers(0, 2**31 - 1))
+                if key == "seed"
+                else _reseeded(value, rng)
+            )
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [_reseeded(value, rng) for value in config]
+    return config
+
+
+class ArithmeticUnit(keras.layers.Layer):
+    """Base class of the arithmetic layers (`NAC`, `NALU`, `NAU`, ...).
+
+    It holds the arguments every unit has and creates its weights of three
+    kinds, which weight hardening (`nalu_rnn.harden`), formula printing
+    (`nalu_rnn.formula`) and reinitialisation treat differently:
+
+    * gated kernels (`_add_gated_kernel`): the NAC pair `W_hat`, `M_hat`
+      whose effective weight is `tanh(W_hat) * sigmoid(M_hat)`;
+    * direct kernels (`_add_direct_kernel`): a matrix used as it is, such as
+      the NAU's `W`, with the values it snaps to;
+    * other weights (`_add_unit_weight`): gates and relevances, which have no
+      discrete meaning and are never snapped.
+
+    Subclasses create their weights in `build()` and compute their output in
+    `call()`.
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        kernel_initializer: Initializer for the `W_hat` and `M_hat` matrices.
-            Defaults to `"glorot_uniform"`.
-        kernel_regularizer: Regularizer applied to `W_hat` and `M_hat`.
+        kernel_initializer: Initializer for the kernels (`W_hat` and `M_hat`
+            of a gated unit, `W` of a direct one). Defaults to
+            `"glorot_uniform"`.
+        kernel_regularizer: Regularizer applied to the kernels.
             Defaults to `None`.
-        kernel_constraint: Constraint applied to `W_hat` and `M_hat`.
+        kernel_constraint: Constraint applied to the kernels.
             Defaults to `None`.
-        arithmetic_regularizer: Regularizer applied to the effective weight
-            `W = tanh(W_hat) * sigmoid(M_hat)`, such as
-            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weights
+            (`W = tanh(W_hat) * sigmoid(M_hat)`, or a direct `W` itself),
+            such as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
     """
 
@@ -60,23 +132,45 @@ class ArithmeticUnit(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
         return input_dim
 
-    def _add_kernel(self, name, input_dim):
-        return self.add_weight(
+    def _add_unit_weight(
+        self, name, shape, initializer, regularizer=None, constraint=None
+    ):
+        """`add_weight` that remembers the initializer, for `reinitialize`.
+
+        The variable must be stored on the unit under the attribute `name`.
+        """
+        variable = self.add_weight(
             name=name,
-            shape=(input_dim, self.units),
-            initializer=self.kernel_initializer,
+            shape=shape,
+            initializer=initializer,
+            regularizer=regularizer,
+            constraint=constraint,
+        )
+        # Names, not variables: a list of variables would be tracked again.
+        if not hasattr(self, "_weight_initializers"):
+            self._weight_initializers = []
+        self._weight_initializers.append((name, keras.initializers.get(initializer)))
+        return variable
+
+    def _add_kernel(self, name, input_dim, initializer=None):
+        return self._add_unit_weight(
+            name,
+            (input_dim, self.units),
+            initializer or self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
 
-    def _add_gated_kernel(self, input_dim, suffix=""):
+    def _add_gated_kernel(self, input_dim, suffix="", mask_initializer=None):
         """Creates `W_hat{suffix}` and `M_hat{suffix}`; returns both.
 
-        The pair is recorded (by attribute name) so that `arithmetic_weights`
-        and `nalu_rnn.harden` find every gated weight of every unit.
+        The pair is recorded (by attribute name) so that `arithmetic_weights`,
+        `snap_arithmetic_weights` and `nalu_rnn.formula` find every gated
+        weight of every unit. `M_hat` uses `mask_initializer` when given,
+        else the kernel initializer.
         """
         w_hat = self._add_kernel("W_hat" + suffix, input_dim)
-        m_hat = self._add_kernel("M_hat" + suffix, input_dim)
+        m_hat = self._add_kernel("M_hat" + suffix, input_dim, mask_initializer)
         if self.arithmetic_regularizer is not None:
             w_hat.regularizer = GatedWeightPenalty(
                 self.arithmetic_regularizer, m_hat, self.kernel_regularizer
@@ -86,6 +180,46 @@ class ArithmeticUnit(keras.layers.Layer):
         self._gated_pairs.append(("W" + suffix, "W_hat" + suffix, "M_hat" + suffix))
         return w_hat, m_hat
 
+    def _add_direct_kernel(
+        self,
+        name,
+        input_dim,
+        snap_values,
+        clip=None,
+        initializer=None,
+        arithmetic=True,
+    ):
+        """Creates a kernel `name` used as it is, with shape `(input_dim, units)`.
+
+        Args:
+            name: Weight name; also its label in `arithmetic_weights`.
+            snap_values: The values the weight snaps to (a tuple such as
+                `(-1, 0, 1)`), or `None` for any integer.
+            clip: `(low, high)` the weight is kept in after every optimizer
+                update (after `kernel_constraint`), or `None`.
+            initializer: Overrides the kernel initializer.
+            arithmetic: Whether `arithmetic_regularizer` applies to it.
+        """
+        regularizer = self.kernel_regularizer
+        if arithmetic and self.arithmetic_regularizer is not None:
+            regularizer = CombinedPenalty(
+                self.arithmetic_regularizer, self.kernel_regularizer
+            )
+        constraint = self.kernel_constraint
+        if clip is not None:
+            constraint = ClipConstraint(*clip, inner=self.kernel_constraint)
+        variable = self._add_unit_weight(
+            name,
+            (input_dim, self.units),
+            initializer or self.kernel_initializer,
+            regularizer=regularizer,
+            constraint=constraint,
+        )
+        if not hasattr(self, "_direct_kernels"):
+            self._direct_kernels = []
+        self._direct_kernels.append((name, name, snap_values))
+        return variable
+
     def gated_pairs(self):
         """Returns `[(label, W_hat variable, M_hat variable), ...]`."""
         return [
@@ -93,14 +227,102 @@ class ArithmeticUnit(keras.layers.Layer):
             for label, w, m in getattr(self, "_gated_pairs", [])
         ]
 
+    def direct_kernels(self):
+        """Returns `[(label, variable, snap_values), ...]` of the direct kernels."""
+        return [
+            (label, getattr(self, attribute), values)
+            for label, attribute, values in getattr(self, "_direct_kernels", [])
+        ]
+
     def arithmetic_weights(self):
         """Returns the effective arithmetic matrices as a dict of tensors.
 
-        These are the matrices whose entries a trained unit should hold near
-        {-1, 0, 1}, keyed `W` (and `W_m` for a separate multiplicative path);
-        weight hardening and formula printing read them.
+        These are the matrices whose entries a trained unit should hold at
+        discrete values: the gated `W` (and `W_m` for a separate
+        multiplicative path) of NAC-style units, the directly used `W` of
+        NAU, NMU and NPU (and the NPU's imaginary part `W_im`). Gates and
+        relevances are not included. Weight hardening and formula printing
+        read them.
         """
-        return {label: gated_weight(w, m) for label, w, m in self.gated_pairs()}
+        weights = {label: gated_weight(w, m) for label, w, m in self.gated_pairs()}
+        for label, variable, _ in self.direct_kernels():
+            weights[label] = ops.convert_to_tensor(variable)
+        return weights
+
+    def snap_arithmetic_weights(self, tolerance, row_mask=None):
+        """Snaps every effective weight within `tolerance` of a discrete value.
+
+        Gated kernels snap to -1, 0 or 1 by saturating `W_hat` and `M_hat`
+        (`tanh(20) * sigmoid(20)` is exactly 1 in float32); direct kernels
+        are assigned the value itself (NAU: -1, 0, 1; NMU: 0, 1; NPU: the
+        nearest integer, 0 for the imaginary part). Gates and relevances are
+        left alone.
+
+        Args:
+            tolerance: Largest distance to a discrete value that is snapped.
+            row_mask: Optional boolean array of shape `(input_dim,)`: only
+                the rows where it is True are snapped (e.g. the state rows
+                of a recurrent cell). Defaults to `None` (every row).
+
+        Returns:
+            A list of `SnappedWeight`, one per effective weight matrix.
+        """
+        report = []
+        for label, w_hat, m_hat in self.gated_pairs():
+            w_hat_value = np.asarray(w_hat.numpy(), np.float64)
+            m_hat_value = np.asarray(m_hat.numpy(), np.float64)
+            w = np.tanh(w_hat_value) / (1.0 + np.exp(-m_hat_value))
+            target, snap = self._snap_plan(w, (-1.0, 0.0, 1.0), tolerance, row_mask)
+            saturated = np.where(target == 0, -SATURATION, SATURATION)
+            w_hat.assign(
+                np.where(snap, SATURATION * target, w_hat_value).astype(w_hat.dtype)
+            )
+            m_hat.assign(np.where(snap, saturated, m_hat_value).astype(m_hat.dtype))
+            report.append(self._snap_record(label, w, target, snap))
+        for label, variable, values in self.direct_kernels():
+            w = np.asarray(variable.numpy(), np.float64)
+            target, snap = self._snap_plan(w, values, tolerance, row_mask)
+            variable.assign(np.where(snap, target, w).astype(variable.dtype))
+            report.append(self._snap_record(label, w, target, snap))
+        return report
+
+    @staticmethod
+    def _snap_plan(w, values, tolerance, row_mask):
+        target = _nearest(w, values)
+        snap = np.abs(w - target) <= tolerance
+        if row_mask is not None:
+            snap &= np.asarray(row_mask, dtype=bool)[:, None]
+        return target, snap
+
+    def _snap_record(self, label, w, target, snap):
+        change = np.abs(w - target)[snap]
+        return SnappedWeight(
+            path=f"{self.path}/{label}",
+            snapped=int(snap.sum()),
+            total=int(snap.size),
+            max_change=float(change.max()) if change.size else 0.0,
+        )
+
+    def reinitialize(self, seed=None):
+        """Draws every weight afresh from its initializer, with new seeds.
+
+        Keras initializers return the same values at every call, so each
+        random initializer (also one nested in another, such as
+        `StateIdentity`'s `base`) is rebuilt with a seed drawn from `seed`.
+
+        Args:
+            seed: Integer seed of the new draws, or `None` for one drawn from
+                Python's `random` (seeded by `keras.utils.set_random_seed`).
+                Defaults to `None`.
+        """
+        if seed is None:
+            seed = random.randint(0, 2**31 - 1)
+        rng = np.random.default_rng(seed)
+        for name, initializer in getattr(self, "_weight_initializers", []):
+            variable = getattr(self, name)
+            config = _reseeded(keras.initializers.serialize(initializer), rng)
+            fresh = keras.initializers.deserialize(config)
+            variable.assign(fresh(tuple(variable.shape), dtype=variable.dtype))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.units,)

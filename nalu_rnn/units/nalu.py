@@ -97,10 +97,10 @@ class NALU(ArithmeticUnit):
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
-        self.G = self.add_weight(
-            name="G",
-            shape=(input_dim, self.units),
-            initializer=self.gate_initializer,
+        self.G = self._add_unit_weight(
+            "G",
+            (input_dim, self.units),
+            self.gate_initializer,
             regularizer=self.gate_regularizer,
             constraint=self.gate_constraint,
         )

@@ -1,0 +1,130 @@
+"""The Neural Addition Unit (NAU)."""
+
+import math
+
+import keras
+from keras import ops
+
+from nalu_rnn.units.base import ArithmeticUnit
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NAUInitializer(keras.initializers.RandomUniform):
+    """Madsen & Johansen's NAU initialisation: uniform, Glorot variance, capped.
+
+    Draws from `U[-r, r]` with `r = min(cap, sqrt(3) * sigma)` and
+    `sigma = sqrt(2 / (fan_in + fan_out))`: the Glorot variance for a
+    linear layer, except that the range never exceeds `cap`. With `cap = 0.5`
+    (the paper's) every weight starts at most halfway to -1 or 1, so none is
+    pushed to a discrete value before the gradient says which.
+
+    Args:
+        cap: Positive float, the largest `r`. Defaults to `0.5`.
+        seed: Integer seed or `keras.random.SeedGenerator`, as for
+            `keras.initializers.RandomUniform`. Defaults to `None`.
+
+    Example:
+
+    ```python
+    init = nalu_rnn.units.NAUInitializer(cap=0.5)
+    nau = nalu_rnn.NAU(4, kernel_initializer=init)
+    ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016),
+          section 2.5 and appendix C.
+    """
+
+    def __init__(self, cap=0.5, seed=None):
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0:
+            raise ValueError(
+                "`cap` of NAUInitializer must be a positive number; "
+                f"received cap={cap!r}"
+            )
+        self.cap = float(cap)
+        super().__init__(minval=-self.cap, maxval=self.cap, seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = shape[-2], shape[-1]
+        limit = min(self.cap, math.sqrt(3.0) * math.sqrt(2.0 / (fan_in + fan_out)))
+        return keras.random.uniform(
+            shape, minval=-limit, maxval=limit, dtype=dtype, seed=self.seed
+        )
+
+    def get_config(self):
+        return {"cap": self.cap, "seed": super().get_config()["seed"]}
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NAU(ArithmeticUnit):
+    """Neural Addition Unit: a linear layer whose weight is kept in [-1, 1].
+
+    The layer computes
+
+    ```
+    y = x @ W                 # no bias; W used as it is, shape (in, units)
+    ```
+
+    and clips `W` to [-1, 1] after every optimizer update. Unlike the NAC's
+    `tanh(W_hat) * sigmoid(M_hat)`, whose gradient fades wherever the tanh
+    or the sigmoid saturates, the NAU has the plain gradient of a linear
+    layer; discreteness comes from the clipping and from Madsen &
+    Johansen's sparsity regulariser (`nalu_rnn.SparsityRegularizer` as
+    `arithmetic_regularizer`, raised by `nalu_rnn.callbacks.SparsityWarmup`),
+    which pulls each weight to exactly -1, 0 or 1.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        kernel_initializer: Initializer for `W`. Defaults to
+            `nalu_rnn.units.NAUInitializer()` (uniform with Glorot variance,
+            range capped at 0.5, the paper's).
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` after every update,
+            before the clipping to [-1, 1]. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`, such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(size=(32, 10)).astype("float32")
+    nau = nalu_rnn.NAU(
+        4, arithmetic_regularizer=nalu_rnn.SparsityRegularizer(0.01)
+    )
+    y = nau(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
+    """
+
+    def __init__(
+        self,
+        units,
+        kernel_initializer=None,
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer or NAUInitializer(),
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
+            arithmetic_regularizer=arithmetic_regularizer,
+            **kwargs,
+        )
+
+    def build(self, input_shape):
+        input_dim = self._input_dim(input_shape)
+        self.W = self._add_direct_kernel(
+            "W", input_dim, snap_values=(-1.0, 0.0, 1.0), clip=(-1.0, 1.0)
+        )
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.W)

@@ -1,0 +1,266 @@
+"""The Neural Power Units (RealNPU, NPU)."""
+
+import math
+
+import keras
+from keras import ops
+
+from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.units.base import ArithmeticUnit
+
+
+class _PowerUnit(ArithmeticUnit):
+    """What `RealNPU` and `NPU` share: the relevance gate and the polar input."""
+
+    def __init__(
+        self,
+        units,
+        epsilon,
+        kernel_initializer,
+        gate_initializer,
+        kernel_regularizer,
+        gate_regularizer,
+        kernel_constraint,
+        gate_constraint,
+        arithmetic_regularizer,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
+            arithmetic_regularizer=arithmetic_regularizer,
+            **kwargs,
+        )
+        self.epsilon = validate_positive_float(epsilon, "epsilon", type(self).__name__)
+        if gate_initializer is None:
+            gate_initializer = keras.initializers.Constant(0.5)
+        self.gate_initializer = keras.initializers.get(gate_initializer)
+        self.gate_regularizer = keras.regularizers.get(gate_regularizer)
+        self.gate_constraint = keras.constraints.get(gate_constraint)
+
+    def _add_relevance_gate(self, input_dim):
+        self.g = self._add_unit_weight(
+            "g",
+            (input_dim,),
+            self.gate_initializer,
+            regularizer=self.gate_regularizer,
+            constraint=self.gate_constraint,
+        )
+
+    def _polar_inputs(self, inputs):
+        """`(log r, k)`: gated log-magnitude and pi times the gated sign flag."""
+        gate = ops.clip(self.g, 0.0, 1.0)
+        magnitude = gate * (ops.abs(inputs) + self.epsilon) + (1.0 - gate)
+        negative = ops.cast(ops.less(inputs, 0.0), self.compute_dtype)
+        return ops.log(magnitude), math.pi * gate * negative
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
+            "gate_regularizer": keras.regularizers.serialize(self.gate_regularizer),
+            "gate_constraint": keras.constraints.serialize(self.gate_constraint),
+        }
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class RealNPU(_PowerUnit):
+    """Real Neural Power Unit: learnt powers and products, signs included.
+
+    Each input is written in polar form, `x = r * exp(i * k)` with `r = |x|`
+    and `k = pi` for negative inputs (0 otherwise), and the layer computes
+    the real part of `prod_i x_i ** W_ij`:
+
+    ```
+    g = clip(g_raw, 0, 1)                   # relevance gate, shape (in,)
+    r = g * (|x| + epsilon) + (1 - g)       # irrelevant inputs become 1
+    k = g * pi * [x < 0]
+    y = exp(log(r) @ W) * cos(k @ W)
+    ```
+
+    With integer `W` this is exact arithmetic with signs: `W = (1, 1)`
+    multiplies, `(1, -1)` divides (also negative inputs), `2` squares;
+    fractional `W` gives roots. The relevance gate lets training switch an
+    input off (`g = 0` turns it into the neutral 1) without having to drive
+    its exponents to exactly 0. `W` is unbounded.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        epsilon: Positive float added to `|x|` before the logarithm.
+            Defaults to `1e-7`.
+        kernel_initializer: Initializer for `W`. Defaults to
+            `"glorot_uniform"` (the paper's).
+        gate_initializer: Initializer for the relevance gate `g`. Defaults
+            to `keras.initializers.Constant(0.5)` (the paper's).
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `g`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W`. Defaults to `None`.
+        gate_constraint: Constraint applied to `g` (it is clipped to [0, 1]
+            in the forward pass regardless). Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`. Defaults to
+            `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-2, 2, size=(32, 10)).astype("float32")
+    npu = nalu_rnn.RealNPU(4)
+    y = npu(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
+    """
+
+    def __init__(
+        self,
+        units,
+        epsilon=1e-7,
+        kernel_initializer="glorot_uniform",
+        gate_initializer=None,
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            epsilon,
+            kernel_initializer,
+            gate_initializer,
+            kernel_regularizer,
+            gate_regularizer,
+            kernel_constraint,
+            gate_constraint,
+            arithmetic_regularizer,
+            **kwargs,
+        )
+
+    def build(self, input_shape):
+        input_dim = self._input_dim(input_shape)
+        self.W = self._add_direct_kernel("W", input_dim, snap_values=None)
+        self._add_relevance_gate(input_dim)
+
+    def call(self, inputs):
+        log_magnitude, angle = self._polar_inputs(inputs)
+        return ops.exp(ops.matmul(log_magnitude, self.W)) * ops.cos(
+            ops.matmul(angle, self.W)
+        )
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NPU(_PowerUnit):
+    """Neural Power Unit with complex weights, in real arithmetic.
+
+    The real part of `prod_i x_i ** (W_ij + i * W_im,ij)` for inputs in polar
+    form (`r = |x|`, `k = pi` for negative inputs, as in `RealNPU`):
+
+    ```
+    g = clip(g_raw, 0, 1)                   # relevance gate, shape (in,)
+    r = g * (|x| + epsilon) + (1 - g)
+    k = g * pi * [x < 0]
+    y = exp(log(r) @ W - k @ W_im) * cos(log(r) @ W_im + k @ W)
+    ```
+
+    The imaginary part `W_im` starts at 0, where the unit is a `RealNPU`;
+    it gives the optimisation a smoother path between the signs of the
+    cosine. A trained unit should hold `W_im` at 0 and `W` at the exponents.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        epsilon: Positive float added to `|x|` before the logarithm.
+            Defaults to `1e-7`.
+        kernel_initializer: Initializer for the real part `W`. Defaults to
+            `"glorot_uniform"` (the paper's).
+        imaginary_initializer: Initializer for the imaginary part `W_im`.
+            Defaults to `"zeros"` (the paper's).
+        gate_initializer: Initializer for the relevance gate `g`. Defaults
+            to `keras.initializers.Constant(0.5)` (the paper's).
+        kernel_regularizer: Regularizer applied to `W` and `W_im`.
+            Defaults to `None`.
+        gate_regularizer: Regularizer applied to `g`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` and `W_im`.
+            Defaults to `None`.
+        gate_constraint: Constraint applied to `g` (it is clipped to [0, 1]
+            in the forward pass regardless). Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the real part `W`.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-2, 2, size=(32, 10)).astype("float32")
+    npu = nalu_rnn.NPU(4)
+    y = npu(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
+    """
+
+    def __init__(
+        self,
+        units,
+        epsilon=1e-7,
+        kernel_initializer="glorot_uniform",
+        imaginary_initializer="zeros",
+        gate_initializer=None,
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            epsilon,
+            kernel_initializer,
+            gate_initializer,
+            kernel_regularizer,
+            gate_regularizer,
+            kernel_constraint,
+            gate_constraint,
+            arithmetic_regularizer,
+            **kwargs,
+        )
+        self.imaginary_initializer = keras.initializers.get(imaginary_initializer)
+
+    def build(self, input_shape):
+        input_dim = self._input_dim(input_shape)
+        self.W = self._add_direct_kernel("W", input_dim, snap_values=None)
+        self.W_im = self._add_direct_kernel(
+            "W_im",
+            input_dim,
+            snap_values=(0.0,),
+            initializer=self.imaginary_initializer,
+            arithmetic=False,
+        )
+        self._add_relevance_gate(input_dim)
+
+    def call(self, inputs):
+        log_magnitude, angle = self._polar_inputs(inputs)
+        magnitude = ops.matmul(log_magnitude, self.W) - ops.matmul(angle, self.W_im)
+        phase = ops.matmul(log_magnitude, self.W_im) + ops.matmul(angle, self.W)
+        return ops.exp(magnitude) * ops.cos(phase)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "imaginary_initializer": keras.initializers.serialize(
+                self.imaginary_initializer
+            ),
+        }
