@@ -2,6 +2,7 @@
 
 from nalu_rnn import (
     callbacks,
+    digits,
     formulas,
     initializers,
     models,
@@ -57,6 +58,7 @@ __all__ = [
     "formula",
     "harden",
     "callbacks",
+    "digits",
     "formulas",
     "initializers",
     "models",
