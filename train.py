@@ -194,11 +194,17 @@ def main(argv=None):
     options = parse_args(argv)
     _silence_retracing_warnings()
     from tasks import experiment
+    from tasks.mnist import MNISTDataError, MNISTNotFoundError
 
-    if options.seeds:
-        experiment.run_seeds(options, options.out)
-    else:
-        experiment.run(options, options.out)
+    try:
+        if options.seeds:
+            experiment.run_seeds(options, options.out)
+        else:
+            experiment.run(options, options.out)
+    except (MNISTNotFoundError, MNISTDataError, experiment.ModelFileError) as error:
+        # The user's data or file is at fault: one line, no traceback.
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

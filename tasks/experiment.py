@@ -143,6 +143,22 @@ def scaled_error(error, fresh_error):
     return 100.0 * error / fresh_error
 
 
+class ModelFileError(ValueError):
+    """`--evaluate` was given a file that is not a loadable Keras model."""
+
+
+def load_model(path):
+    """Loads a `.keras` model, or raises `ModelFileError` naming the file."""
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # noqa: BLE001 - any failure means "not a model"
+        first_line = str(error).strip().splitlines()[0] if str(error) else ""
+        raise ModelFileError(
+            f"--evaluate {path}: not a Keras model file that this version of "
+            f"nalu_rnn can load ({type(error).__name__}: {first_line[:200]})"
+        ) from error
+
+
 def make_experiment(options):
     if options.task in OPS:
         return ArithmeticExperiment(options)
@@ -169,7 +185,7 @@ def run(options, out_dir):
     train_seconds = 0.0
     extra = {}
     if options.evaluate:
-        model = keras.models.load_model(options.evaluate)
+        model = load_model(options.evaluate)
     else:
         model = experiment.build_model()
         experiment.compile(model)

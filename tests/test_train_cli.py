@@ -124,3 +124,24 @@ def test_nac_learns_addition_that_extrapolates(tmp_path):
     assert at_1000["length"] == 1000
     assert at_1000["scaled_error"] < 1.0
     assert results["success"] is True
+
+
+def test_evaluate_a_file_that_is_not_a_model_exits_2(tmp_path, capsys):
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a zip")
+    argv = ["--task", "add", "--evaluate", str(junk), "--out", str(tmp_path / "o")]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a Keras model file" in err[0] and str(junk) in err[0]
+
+
+def test_mnist_without_data_exits_2_naming_both_ways(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["--task", "mnist_add", "--data-dir", str(empty), "--steps", "2",
+            "--out", str(tmp_path / "o"), "--quiet"]  # fmt: skip
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--data-dir" in err[0] and "NALU_MNIST_DIR" in err[0]
+    assert "tensorflow-datasets" in err[0]
