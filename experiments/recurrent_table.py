@@ -15,6 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tasks.experiment import summarize  # noqa: E402
+
 OPS = ("add", "sub", "mul", "div", "square", "sqrt")
 CELLS = ("lstm", "rnn_relu", "nac", "nalu")
 LABELS = {"lstm": "LSTM", "rnn_relu": "RNN-ReLU", "nac": "NAC", "nalu": "NALU"}
@@ -56,13 +60,15 @@ def table(ops, cells, out):
     ]
     for op in ops:
         for cell in cells:
-            path = out / f"{op}-{cell}" / "summary.json"
-            if not path.exists():
+            runs = sorted((out / f"{op}-{cell}").glob("seed_*/results.json"))
+            if not runs:
                 continue
-            summary = json.loads(path.read_text())
+            # Recomputed from the seeds' results, so the table follows the
+            # current summary rules.
+            summary = summarize([json.loads(p.read_text()) for p in runs])
             by_length = {e["length"]: e for e in summary["eval"]}
             errors = [
-                _fmt(by_length[n]["median_scaled_error"]) if n in by_length else "-"
+                _fmt(by_length[n].get("median_scaled_error")) if n in by_length else "-"
                 for n in (10, 100, 1000)
             ]
             successes = sum(summary["successes"])

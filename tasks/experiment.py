@@ -254,13 +254,16 @@ def summarize(all_results):
     per_length = []
     for i, entry in enumerate(first["eval"]):
         row = {k: entry[k] for k in ("length", "split") if k in entry}
-        for key, value in entry.items():
-            if key in row or not isinstance(value, (int, float)):
-                continue
-            if isinstance(value, bool):
-                continue
-            values = [r["eval"][i][key] for r in all_results]
-            row[f"median_{key}"] = _median(values)
+        entries = [r["eval"][i] for r in all_results]
+        # A metric is numeric, or None where a seed diverged (all seeds may
+        # have diverged: the median is then None too).
+        keys = [
+            key
+            for key in dict.fromkeys(k for e in entries for k in e)
+            if key not in row and all(_is_metric(e.get(key)) for e in entries)
+        ]
+        for key in keys:
+            row[f"median_{key}"] = _median([e.get(key) for e in entries])
         per_length.append(row)
     summary = {
         "task": first["task"],
@@ -276,6 +279,12 @@ def summarize(all_results):
         summary["successes"] = successes
         summary["success_rate"] = sum(successes) / len(successes)
     return summary
+
+
+def _is_metric(value):
+    return value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
 
 
 def _median(values):

@@ -145,3 +145,22 @@ def test_mnist_without_data_exits_2_naming_both_ways(tmp_path, capsys):
     assert len(err) == 1
     assert "--data-dir" in err[0] and "NALU_MNIST_DIR" in err[0]
     assert "tensorflow-datasets" in err[0]
+
+
+def test_summary_medians_treat_diverged_seeds_as_infinite():
+    from tasks.experiment import summarize
+
+    def result(seed, error, success):
+        entry = {"length": 10, "split": "extrapolation", "mse": error}
+        entry["scaled_error"] = None if error is None else 100 * error
+        return {"task": "add", "cell": "nac", "seed": seed, "train_seconds": 1.0,
+                "eval": [entry], "versions": {}, "success": success}  # fmt: skip
+
+    summary = summarize(
+        [result(0, None, False), result(1, 2.0, True), result(2, 1.0, True)]
+    )
+    row = summary["eval"][0]
+    assert row["median_mse"] == 2.0 and row["median_scaled_error"] == 200.0
+    assert summary["success_rate"] == pytest.approx(2 / 3)
+    diverged = summarize([result(0, None, False), result(1, None, False)])
+    assert diverged["eval"][0]["median_scaled_error"] is None
