@@ -143,6 +143,11 @@ def build_parser():
         "--evaluate", default=None, metavar="PATH", help="evaluate a saved model"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or table")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite a finished run in --out (an interrupted one resumes)",
+    )
     return parser
 
 
@@ -177,6 +182,9 @@ def parse_args(argv=None):
             setattr(options, key, defaults[key])
     if options.evaluate is not None and not os.path.isfile(options.evaluate):
         parser.error(f"--evaluate: no such file: {options.evaluate}")
+    if options.out is None and options.evaluate is not None:
+        # Beside the model, never over the results of its training run.
+        options.out = os.path.join(os.path.dirname(options.evaluate), "evaluation")
     if options.out is None:
         suffix = "-static" if options.static else ""
         options.out = os.path.join("runs", f"{options.task}{suffix}-{options.cell}")
@@ -193,6 +201,7 @@ def _silence_retracing_warnings():
 def main(argv=None):
     options = parse_args(argv)
     _silence_retracing_warnings()
+    from nalu_rnn.callbacks import NonFiniteError
     from tasks import experiment
     from tasks.mnist import MNISTDataError, MNISTNotFoundError
 
@@ -201,10 +210,18 @@ def main(argv=None):
             experiment.run_seeds(options, options.out)
         else:
             experiment.run(options, options.out)
-    except (MNISTNotFoundError, MNISTDataError, experiment.ModelFileError) as error:
-        # The user's data or file is at fault: one line, no traceback.
+    except (
+        MNISTNotFoundError,
+        MNISTDataError,
+        experiment.ModelFileError,
+        experiment.OutputExistsError,
+    ) as error:
+        # The user's data, file or folder is at fault: one line, no traceback.
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteError as error:
+        print(f"train.py: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

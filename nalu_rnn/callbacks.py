@@ -246,3 +246,68 @@ class INALUReinitialization(keras.callbacks.Callback):
         self.restarts.append(epoch)
         if self.verbose:
             print(f"INALUReinitialization: epoch {epoch + 1}, weights redrawn")
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised by `NonFiniteGuard` when training produced NaN or Inf."""
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training with a clear error as soon as the loss or a weight is
+    NaN or Inf, instead of training on (and reporting) garbage.
+
+    The loss is read every `check_every` steps (reading it forces the
+    backend to synchronise, so not every step) and the weights at the end of
+    every epoch. The error names the step, the likely cause and the remedies.
+
+    Args:
+        check_every: Steps between loss checks. Defaults to `25`.
+        hint: Extra advice appended to the message, e.g. the command-line
+            flags that help. Defaults to `""`.
+
+    Example:
+
+    ```python
+    model.fit(x, y, callbacks=[nalu_rnn.callbacks.NonFiniteGuard()])
+    ```
+    """
+
+    def __init__(self, check_every=25, hint=""):
+        super().__init__()
+        if check_every < 1:
+            raise ValueError(
+                f"`check_every` must be >= 1; received check_every={check_every!r}"
+            )
+        self.check_every = int(check_every)
+        self.hint = hint
+        self.step = 0
+
+    def on_train_begin(self, logs=None):
+        self.step = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _fail(self, what):
+        message = (
+            f"Training stopped at step {self.step} (epoch {self.epoch + 1}): {what}. "
+            "Likely cause: an exploding gradient or an overflowing exponent "
+            "(the multiplicative paths of NALU/iNALU/NPU compute exp(...))."
+        )
+        raise NonFiniteError(f"{message} {self.hint}".strip())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.check_every:
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._fail(f"the loss is {float(loss)}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._fail(f"the epoch's mean loss is {float(loss)}")
+        for weight in self.model.weights:
+            if not np.all(np.isfinite(np.asarray(weight.numpy()))):
+                self._fail(f"weight {weight.path} is not finite")

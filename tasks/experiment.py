@@ -47,10 +47,16 @@ class ArithmeticExperiment:
 
     def callbacks(self, epochs):
         o = self.options
+        # Batches are seeded by epoch; after a resume the data must continue
+        # where the interrupted run left off, not start again at epoch 0.
+        sync = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: setattr(self.batches, "epoch", epoch)
+        )
         if not self.arithmetic or o.sparsity == 0:
-            return []
+            return [sync]
         start = max(1, round(o.sparsity_start * epochs))
-        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)]
+        warmup = nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)
+        return [sync, warmup]
 
     def validation_set(self):
         rng = np.random.default_rng([self.options.seed, 2])
@@ -75,10 +81,10 @@ class ArithmeticExperiment:
         o = self.options
         steps_per_epoch = min(o.steps, 1000)
         epochs = math.ceil(o.steps / steps_per_epoch)
-        batches = ArithmeticBatches(
+        self.batches = ArithmeticBatches(
             self.task, o.train_length, o.batch_size, steps_per_epoch, o.seed
         )
-        return batches, epochs, steps_per_epoch
+        return self.batches, epochs, steps_per_epoch
 
     def evaluate(self, model):
         o = self.options
@@ -175,9 +181,70 @@ def versions():
     }
 
 
+class OutputExistsError(ValueError):
+    """`--out` already holds a finished run and `--force` was not given."""
+
+
+NON_FINITE_HINT = (
+    "Flags that help: --clipnorm 1.0 (gradient clipping), a lower "
+    "--learning-rate, or a cell with exponent clipping (--cell inalu)."
+)
+
+
+def resume_epoch(backup_dir):
+    """The epoch an interrupted run's checkpoint resumes from, or None."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    if not metadata.exists():
+        return None
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (ValueError, KeyError):
+        return None
+
+
+def fit(model, experiment, options, out_dir):
+    """`model.fit` with checkpoints every epoch and a guard against NaN.
+
+    A run killed at any point and started again with the same command
+    resumes from its last checkpoint in `OUT/backup` (Keras
+    `BackupAndRestore`, which also restores the optimizer); the checkpoint
+    is deleted when training ends. Returns `(steps, seconds)`.
+    """
+    data, epochs, steps_per_epoch = experiment.training_data()
+    backup = out_dir / "backup"
+    resumed = resume_epoch(backup)
+    if resumed is not None and not options.quiet:
+        print(
+            f"Resuming from the checkpoint in {backup}: epoch {resumed + 1} of "
+            f"{epochs}, step {resumed * steps_per_epoch} of "
+            f"{epochs * steps_per_epoch}"
+        )
+    callbacks = [
+        *experiment.callbacks(epochs),
+        nalu_rnn.callbacks.NonFiniteGuard(hint=NON_FINITE_HINT),
+        keras.callbacks.BackupAndRestore(
+            str(backup), save_freq="epoch", double_checkpoint=True
+        ),
+    ]
+    start = time.perf_counter()
+    model.fit(
+        data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=0 if options.quiet else 1,
+    )
+    return epochs * steps_per_epoch, time.perf_counter() - start
+
+
 def run(options, out_dir):
     """Trains (or loads) and evaluates one seed; writes results to `out_dir`."""
     out_dir = Path(out_dir)
+    if (out_dir / "results.json").exists() and not getattr(options, "force", False):
+        raise OutputExistsError(
+            f"{out_dir} already holds a finished run (results.json); pass "
+            "--force to overwrite it or choose another --out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
     experiment = make_experiment(options)
@@ -189,17 +256,7 @@ def run(options, out_dir):
     else:
         model = experiment.build_model()
         experiment.compile(model)
-        data, epochs, steps_per_epoch = experiment.training_data()
-        start = time.perf_counter()
-        model.fit(
-            data,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=experiment.callbacks(epochs),
-            verbose=0 if options.quiet else 1,
-        )
-        train_seconds = time.perf_counter() - start
-        steps = epochs * steps_per_epoch
+        steps, train_seconds = fit(model, experiment, options, out_dir)
         extra = experiment.after_training(model)
         model.save(out_dir / "model.keras")
     entries = experiment.evaluate(model)
@@ -233,11 +290,24 @@ def run(options, out_dir):
 def run_seeds(options, out_dir):
     """Runs seeds `seed ... seed + seeds - 1` and writes `summary.json`."""
     out_dir = Path(out_dir)
+    if (out_dir / "summary.json").exists() and not getattr(options, "force", False):
+        raise OutputExistsError(
+            f"{out_dir} already holds a finished run (summary.json); pass "
+            "--force to overwrite it or choose another --out"
+        )
     first = options.seed
     all_results = []
     for seed in range(first, first + options.seeds):
         options.seed = seed
-        all_results.append(run(options, out_dir / f"seed_{seed}"))
+        seed_dir = out_dir / f"seed_{seed}"
+        finished = seed_dir / "results.json"
+        if finished.exists() and not getattr(options, "force", False):
+            # A sweep stopped part-way resumes: finished seeds are kept.
+            if not options.quiet:
+                print(f"Seed {seed} already finished in {seed_dir}; keeping it")
+            all_results.append(json.loads(finished.read_text()))
+            continue
+        all_results.append(run(options, seed_dir))
     options.seed = first
     summary = summarize(all_results)
     write_json(out_dir / "summary.json", summary)

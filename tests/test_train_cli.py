@@ -164,3 +164,86 @@ def test_summary_medians_treat_diverged_seeds_as_infinite():
     assert summary["success_rate"] == pytest.approx(2 / 3)
     diverged = summarize([result(0, None, False), result(1, None, False)])
     assert diverged["eval"][0]["median_scaled_error"] is None
+
+
+def test_refuses_to_overwrite_a_finished_run_unless_forced(tmp_path, capsys):
+    out = _quick(tmp_path, "--eval-lengths", "10")
+    argv = ["--task", "add", "--steps", "30", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert train.main(argv + ["--eval-lengths", "10", "--force"]) == 0
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(
+    tmp_path, monkeypatch, capsys
+):
+    import keras
+
+    from tasks.experiment import ArithmeticExperiment
+
+    argv = ["--task", "add", "--cell", "nac", "--steps", "2000", "--quiet",
+            "--eval-sequences", "32", "--eval-lengths", "10,100"]  # fmt: skip
+    assert train.main(argv + ["--out", str(tmp_path / "whole")]) == 0
+    whole = _load(tmp_path / "whole" / "results.json")
+
+    original = ArithmeticExperiment.callbacks
+
+    def dies_after_first_epoch(self, epochs):
+        def die(epoch, logs):
+            if epoch == 1:
+                raise _Interrupt  # stands in for SIGKILL after a checkpoint
+
+        crash = keras.callbacks.LambdaCallback(on_epoch_begin=die)
+        return original(self, epochs) + [crash]
+
+    monkeypatch.setattr(ArithmeticExperiment, "callbacks", dies_after_first_epoch)
+    out = tmp_path / "resumed"
+    with pytest.raises(_Interrupt):
+        train.main(argv + ["--out", str(out)])
+    assert not (out / "results.json").exists()
+    monkeypatch.setattr(ArithmeticExperiment, "callbacks", original)
+    assert train.main([a for a in argv if a != "--quiet"] + ["--out", str(out)]) == 0
+    assert "Resuming from the checkpoint" in capsys.readouterr().out
+    resumed = _load(out / "results.json")
+    # Keras shuffles batch order with NumPy's global generator, whose state
+    # a resumed process does not share: same data and weights, but not
+    # bit-identical; mid-training (2000 steps) both are still noisy, so the
+    # bound is a factor of 5 on the interpolation error, both trained.
+    a, b = resumed["eval"][0]["mse"], whole["eval"][0]["mse"]
+    assert b / 5 < a < 5 * b
+    assert resumed["eval"][0]["scaled_error"] < 1.0
+    assert resumed["steps"] == whole["steps"]
+    assert not (out / "backup").exists()
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from tasks.arithmetic import ArithmeticTask
+
+    monkeypatch.setattr(
+        ArithmeticTask, "targets", lambda self, x: np.full((len(x), 1), np.nan, "f4")
+    )
+    out = tmp_path / "nan"
+    argv = ["--task", "add", "--steps", "60", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Training stopped at step 25" in err and "--clipnorm" in err
+    assert not (out / "results.json").exists()
+
+
+def test_seeds_keep_finished_seeds_when_rerun(tmp_path, capsys):
+    out = _quick(tmp_path, "--seeds", "2", "--eval-lengths", "10")
+    (out / "summary.json").unlink()  # as if killed before the summary
+    first = _load(out / "seed_0" / "results.json")
+    argv = ["--task", "add", "--steps", "30", "--batch-size", "8", "--seeds", "2",
+            "--eval-sequences", "16", "--eval-lengths", "10",
+            "--out", str(out)]  # fmt: skip
+    assert train.main(argv) == 0
+    assert "Seed 0 already finished" in capsys.readouterr().out
+    assert _load(out / "seed_0" / "results.json") == first
+    assert _load(out / "summary.json")["seeds"] == [0, 1]

@@ -113,3 +113,27 @@ def test_sparsity_warmup_schedule():
     x = np.ones((4, 3), "float32")
     model.fit(x, x[:, :1], epochs=4, callbacks=[callback], verbose=0)
     assert reg.strength == pytest.approx(0.2)
+
+
+def test_non_finite_guard_names_the_step():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 2), "float32")
+    y = np.full((8, 1), np.nan, "float32")
+    guard = nalu_rnn.callbacks.NonFiniteGuard(check_every=2, hint="Try --clipnorm.")
+    with pytest.raises(nalu_rnn.callbacks.NonFiniteError, match=r"step 2 .*clipnorm"):
+        model.fit(x, y, batch_size=2, epochs=1, callbacks=[guard], verbose=0)
+    with pytest.raises(ValueError, match="check_every"):
+        nalu_rnn.callbacks.NonFiniteGuard(check_every=0)
+
+
+def test_non_finite_guard_checks_weights_at_epoch_end():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    poison = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: model.layers[0].bias.assign([np.inf])
+    )
+    guard = nalu_rnn.callbacks.NonFiniteGuard(check_every=1000)
+    x = np.ones((4, 2), "float32")
+    with pytest.raises(nalu_rnn.callbacks.NonFiniteError, match="bias is not finite"):
+        model.fit(x, x[:, :1], epochs=1, callbacks=[poison, guard], verbose=0)

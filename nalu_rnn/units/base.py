@@ -271,7 +271,8 @@ class ArithmeticUnit(keras.layers.Layer):
         for label, w_hat, m_hat in self.gated_pairs():
             w_hat_value = np.asarray(w_hat.numpy(), np.float64)
             m_hat_value = np.asarray(m_hat.numpy(), np.float64)
-            w = np.tanh(w_hat_value) / (1.0 + np.exp(-m_hat_value))
+            # 0.5 * (1 + tanh(m / 2)) is sigmoid(m) without overflow.
+            w = np.tanh(w_hat_value) * 0.5 * (1.0 + np.tanh(0.5 * m_hat_value))
             target, snap = self._snap_plan(w, (-1.0, 0.0, 1.0), tolerance, row_mask)
             saturated = np.where(target == 0, -SATURATION, SATURATION)
             w_hat.assign(
