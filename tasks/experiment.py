@@ -47,16 +47,10 @@ class ArithmeticExperiment:
 
     def callbacks(self, epochs):
         o = self.options
-        # Batches are seeded by epoch; after a resume the data must continue
-        # where the interrupted run left off, not start again at epoch 0.
-        sync = keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs: setattr(self.batches, "epoch", epoch)
-        )
         if not self.arithmetic or o.sparsity == 0:
-            return [sync]
+            return []
         start = max(1, round(o.sparsity_start * epochs))
-        warmup = nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)
-        return [sync, warmup]
+        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)]
 
     def validation_set(self):
         rng = np.random.default_rng([self.options.seed, 2])
@@ -81,10 +75,10 @@ class ArithmeticExperiment:
         o = self.options
         steps_per_epoch = min(o.steps, 1000)
         epochs = math.ceil(o.steps / steps_per_epoch)
-        self.batches = ArithmeticBatches(
+        batches = ArithmeticBatches(
             self.task, o.train_length, o.batch_size, steps_per_epoch, o.seed
         )
-        return self.batches, epochs, steps_per_epoch
+        return batches, epochs, steps_per_epoch
 
     def evaluate(self, model):
         o = self.options
@@ -447,7 +441,11 @@ def plot_errors(all_results, path, metric=None):
         ys = [np.nan if v is None or v <= 0 else v for v in ys]
         ax.plot(xs, ys, marker="o", label=f"seed {r['seed']}")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    plotted = [v for line in ax.get_lines() for v in line.get_ydata()]
+    if any(np.isfinite(v) for v in plotted):
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "every error diverged", ha="center", transform=ax.transAxes)
     ax.set_xlabel("upper value bound" if static else "sequence length")
     ax.set_ylabel(metric)
     ax.set_title(f"{all_results[0]['task']} / {all_results[0]['cell']}")
