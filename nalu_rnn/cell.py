@@ -34,15 +34,18 @@ class ArithmeticCell(keras.layers.Layer):
     Args:
         units: Positive integer, dimensionality of the state and output.
         initial_state_value: Float that fills the state returned by
-            `get_initial_state`. Defaults to `0.0`; `1.0` is the neutral
-            start of a running product.
+            `get_initial_state`. Defaults to `None`: the class's
+            `default_initial_state_value`, `0.0` here and `1.0` (the neutral
+            start of a running product) for cells whose unit multiplies.
         **kwargs: The unit's own arguments (see the unit class), then base
             layer keyword arguments, such as `name` and `dtype`.
     """
 
     unit_class = None
+    # Subclasses whose unit multiplies start from 1, the neutral element.
+    default_initial_state_value = 0.0
 
-    def __init__(self, units, initial_state_value=0.0, **kwargs):
+    def __init__(self, units, initial_state_value=None, **kwargs):
         if self.unit_class is None:
             raise TypeError(
                 "ArithmeticCell is a base class; use a subclass that sets "
@@ -59,6 +62,8 @@ class ArithmeticCell(keras.layers.Layer):
         self._unit_argument_names = unit_names
         for name in unit_names:
             setattr(self, name, getattr(self.unit, name))
+        if initial_state_value is None:
+            initial_state_value = self.default_initial_state_value
         self.initial_state_value = validate_finite_float(
             initial_state_value, "initial_state_value", owner
         )
@@ -278,8 +283,7 @@ class NMUCell(ArithmeticCell):
 
     unit_class = NMU
 
-    def __init__(self, units, initial_state_value=1.0, **kwargs):
-        super().__init__(units, initial_state_value=initial_state_value, **kwargs)
+    default_initial_state_value = 1.0
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -382,8 +386,7 @@ class RealNPUCell(ArithmeticCell):
 
     unit_class = RealNPU
 
-    def __init__(self, units, initial_state_value=1.0, **kwargs):
-        super().__init__(units, initial_state_value=initial_state_value, **kwargs)
+    default_initial_state_value = 1.0
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -436,5 +439,4 @@ class NPUCell(ArithmeticCell):
 
     unit_class = NPU
 
-    def __init__(self, units, initial_state_value=1.0, **kwargs):
-        super().__init__(units, initial_state_value=initial_state_value, **kwargs)
+    default_initial_state_value = 1.0
