@@ -125,7 +125,9 @@ def plot(out, cells, path):
             xs = [e["length"] for e in summary["eval"]]
             ys = [e.get(f"median_{metric}") for e in summary["eval"]]
             ys = [float("nan") if v is None or v <= 0 else v for v in ys]
-            ax.plot(xs, ys, marker="o", label=LABELS.get(cell, cell))
+            # One colour per cell in both panels.
+            color = f"C{cells.index(cell)}"
+            ax.plot(xs, ys, marker="o", color=color, label=LABELS.get(cell, cell))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("sequence length (trained at 10)")
