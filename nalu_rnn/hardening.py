@@ -7,10 +7,8 @@ snap_arithmetic_weights`); `harden` applies it to every unit of a model.
 import numpy as np
 
 from nalu_rnn.units import ArithmeticUnit
-from nalu_rnn.units.base import SATURATION, SnappedWeight
+from nalu_rnn.units.base import SnappedWeight
 
-# Kept under their former names for code that imports them from here.
-_SATURATION = SATURATION
 __all__ = [
     "SnappedWeight",
     "arithmetic_units",
