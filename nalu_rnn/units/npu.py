@@ -15,14 +15,14 @@ class _PowerUnit(ArithmeticUnit):
     def __init__(
         self,
         units,
-        epsilon,
-        kernel_initializer,
-        gate_initializer,
-        kernel_regularizer,
-        gate_regularizer,
-        kernel_constraint,
-        gate_constraint,
-        arithmetic_regularizer,
+        epsilon=1e-7,
+        kernel_initializer="glorot_uniform",
+        gate_initializer=None,
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
         **kwargs,
     ):
         super().__init__(
@@ -118,32 +118,6 @@ class RealNPU(_PowerUnit):
     Reference:
         - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
     """
-
-    def __init__(
-        self,
-        units,
-        epsilon=1e-7,
-        kernel_initializer="glorot_uniform",
-        gate_initializer=None,
-        kernel_regularizer=None,
-        gate_regularizer=None,
-        kernel_constraint=None,
-        gate_constraint=None,
-        arithmetic_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            epsilon,
-            kernel_initializer,
-            gate_initializer,
-            kernel_regularizer,
-            gate_regularizer,
-            kernel_constraint,
-            gate_constraint,
-            arithmetic_regularizer,
-            **kwargs,
-        )
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
