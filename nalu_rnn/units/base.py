@@ -91,8 +91,14 @@ class ArithmeticUnit(keras.layers.Layer):
     * other weights (`_add_unit_weight`): gates and relevances, which have no
       discrete meaning and are never snapped.
 
-    Subclasses create their weights in `build()` and compute their output in
-    `call()`.
+    Subclasses create their weights in `build()`, derive the tensors their
+    forward pass needs from them in `derived_weights()` (the NAC's
+    `tanh(W_hat) * sigmoid(M_hat)`, say) and compute their output from the
+    inputs and those tensors in `call_with()`; `call(x)` is
+    `call_with(x, derived_weights())`. A recurrent layer that applies the
+    unit at every step can so derive the weights once per sequence
+    (`nalu_rnn.ArithmeticRNN`). Units whose output is linear in the input
+    set `linear = True` and derive one tensor, their matrix `W`.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -124,6 +130,27 @@ class ArithmeticUnit(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.arithmetic_regularizer = keras.regularizers.get(arithmetic_regularizer)
+
+    # True for units that compute `inputs @ W` with `derived_weights() == (W,)`.
+    linear = False
+
+    def derived_weights(self):
+        """The tensors the forward pass derives from the variables, as a tuple.
+
+        They depend on the variables only, not on the inputs, so that one
+        tuple serves any number of calls of `call_with` between two
+        optimizer updates.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `derived_weights()`"
+        )
+
+    def call_with(self, inputs, weights):
+        """The unit's output for `inputs`, given `weights = derived_weights()`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement `call_with()`")
+
+    def call(self, inputs):
+        return self.call_with(inputs, self.derived_weights())
 
     def _input_dim(self, input_shape):
         input_dim = validate_input_shape(input_shape, type(self).__name__)

@@ -122,14 +122,21 @@ class INALU(ArithmeticUnit):
             constraint=self.gate_constraint,
         )
 
-    def call(self, inputs):
-        w_a = gated_weight(self.W_hat, self.M_hat)
+    def derived_weights(self):
         w_m = gated_weight(self.W_hat_m, self.M_hat_m)
+        return (
+            gated_weight(self.W_hat, self.M_hat),
+            w_m,
+            ops.abs(w_m),
+            ops.sigmoid(self.G),
+        )
+
+    def call_with(self, inputs, weights):
+        w_a, w_m, sign_weight, gate = weights
         additive = ops.matmul(inputs, w_a)
         log_magnitude = ops.log(ops.maximum(ops.abs(inputs), self.omega))
         exponent = ops.minimum(ops.matmul(log_magnitude, w_m), self.max_exp)
-        sign = selected_product(ops.sign(inputs), ops.abs(w_m))
-        gate = ops.sigmoid(self.G)
+        sign = selected_product(ops.sign(inputs), sign_weight)
         return gate * additive + (1.0 - gate) * ops.exp(exponent) * sign
 
     def get_config(self):

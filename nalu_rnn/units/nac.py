@@ -46,5 +46,10 @@ class NAC(ArithmeticUnit):
         input_dim = self._input_dim(input_shape)
         self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
 
-    def call(self, inputs):
-        return ops.matmul(inputs, gated_weight(self.W_hat, self.M_hat))
+    linear = True
+
+    def derived_weights(self):
+        return (gated_weight(self.W_hat, self.M_hat),)
+
+    def call_with(self, inputs, weights):
+        return ops.matmul(inputs, weights[0])

@@ -126,5 +126,10 @@ class NAU(ArithmeticUnit):
             "W", input_dim, snap_values=(-1.0, 0.0, 1.0), clip=(-1.0, 1.0)
         )
 
-    def call(self, inputs):
-        return ops.matmul(inputs, self.W)
+    linear = True
+
+    def derived_weights(self):
+        return (self.W,)
+
+    def call_with(self, inputs, weights):
+        return ops.matmul(inputs, weights[0])

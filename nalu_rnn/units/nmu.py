@@ -79,8 +79,11 @@ class NMU(ArithmeticUnit):
             "W", input_dim, snap_values=(0.0, 1.0), clip=(0.0, 1.0)
         )
 
-    def call(self, inputs):
-        return selected_product(inputs, self.W)
+    def derived_weights(self):
+        return (self.W,)
+
+    def call_with(self, inputs, weights):
+        return selected_product(inputs, weights[0])
 
 
 def selected_product(x, w):

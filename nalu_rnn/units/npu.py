@@ -49,9 +49,11 @@ class _PowerUnit(ArithmeticUnit):
             constraint=self.gate_constraint,
         )
 
-    def _polar_inputs(self, inputs):
+    def _clipped_gate(self):
+        return ops.clip(self.g, 0.0, 1.0)
+
+    def _polar_inputs(self, inputs, gate):
         """`(log r, k)`: gated log-magnitude and pi times the gated sign flag."""
-        gate = ops.clip(self.g, 0.0, 1.0)
         magnitude = gate * (ops.abs(inputs) + self.epsilon) + (1.0 - gate)
         negative = ops.cast(ops.less(inputs, 0.0), self.compute_dtype)
         return ops.log(magnitude), math.pi * gate * negative
@@ -124,11 +126,13 @@ class RealNPU(_PowerUnit):
         self.W = self._add_direct_kernel("W", input_dim, snap_values=None)
         self._add_relevance_gate(input_dim)
 
-    def call(self, inputs):
-        log_magnitude, angle = self._polar_inputs(inputs)
-        return ops.exp(ops.matmul(log_magnitude, self.W)) * ops.cos(
-            ops.matmul(angle, self.W)
-        )
+    def derived_weights(self):
+        return self._clipped_gate(), self.W
+
+    def call_with(self, inputs, weights):
+        gate, w = weights
+        log_magnitude, angle = self._polar_inputs(inputs, gate)
+        return ops.exp(ops.matmul(log_magnitude, w)) * ops.cos(ops.matmul(angle, w))
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -225,10 +229,14 @@ class NPU(_PowerUnit):
         )
         self._add_relevance_gate(input_dim)
 
-    def call(self, inputs):
-        log_magnitude, angle = self._polar_inputs(inputs)
-        magnitude = ops.matmul(log_magnitude, self.W) - ops.matmul(angle, self.W_im)
-        phase = ops.matmul(log_magnitude, self.W_im) + ops.matmul(angle, self.W)
+    def derived_weights(self):
+        return self._clipped_gate(), self.W, self.W_im
+
+    def call_with(self, inputs, weights):
+        gate, w, w_im = weights
+        log_magnitude, angle = self._polar_inputs(inputs, gate)
+        magnitude = ops.matmul(log_magnitude, w) - ops.matmul(angle, w_im)
+        phase = ops.matmul(log_magnitude, w_im) + ops.matmul(angle, w)
         return ops.exp(magnitude) * ops.cos(phase)
 
     def get_config(self):
