@@ -23,6 +23,7 @@ from nalu_rnn.formulas import formula
 from nalu_rnn.hardening import harden
 from nalu_rnn.initializers import StateIdentity
 from nalu_rnn.regularizers import SparsityRegularizer
+from nalu_rnn.rnn import ArithmeticRNN
 from nalu_rnn.units import (
     INALU,
     NAC,
@@ -44,6 +45,7 @@ __all__ = [
     "NMU",
     "NPU",
     "ArithmeticCell",
+    "ArithmeticRNN",
     "ArithmeticUnit",
     "INALUCell",
     "NACCell",

@@ -1,5 +1,6 @@
 """The one mechanism that turns an arithmetic unit into a recurrent cell."""
 
+import contextlib
 import inspect
 
 import keras
@@ -69,6 +70,7 @@ class ArithmeticCell(keras.layers.Layer):
         )
         self.state_size = self.units
         self.output_size = self.units
+        object.__setattr__(self, "_sequence_weights", None)
 
     def build(self, input_shape):
         input_dim = validate_input_shape(input_shape, type(self).__name__, exact_rank=2)
@@ -76,8 +78,32 @@ class ArithmeticCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=False):
         previous = states[0] if isinstance(states, (list, tuple)) else states
-        state = self.unit(ops.concatenate([inputs, previous], axis=-1))
+        unit_inputs = ops.concatenate([inputs, previous], axis=-1)
+        if self._sequence_weights is None:
+            state = self.unit(unit_inputs)
+        else:
+            state = self.unit.call_with(unit_inputs, self._sequence_weights)
         return state, [state]
+
+    @contextlib.contextmanager
+    def weights_derived_once(self, dtype=None):
+        """Within this context every step reuses the unit's derived weights.
+
+        `unit.derived_weights()` is evaluated on entry (cast to `dtype` if
+        given) and every call of the cell until exit uses that tuple instead
+        of deriving it again, as `nalu_rnn.ArithmeticRNN` does around its
+        loop over the steps. Enter it where the loop is traced, so that the
+        weights belong to the same graph.
+        """
+        weights = self.unit.derived_weights()
+        if dtype is not None:
+            weights = tuple(ops.cast(w, dtype) for w in weights)
+        # object.__setattr__: a tuple of tensors is not state for Keras to track.
+        object.__setattr__(self, "_sequence_weights", weights)
+        try:
+            yield weights
+        finally:
+            object.__setattr__(self, "_sequence_weights", None)
 
     def get_initial_state(self, batch_size=None):
         return [

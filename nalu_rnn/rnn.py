@@ -1,0 +1,167 @@
+"""A `keras.layers.RNN` for arithmetic cells that does per sequence what it can."""
+
+import keras
+from keras import ops
+
+from nalu_rnn.cell import ArithmeticCell
+
+
+def _linear_cells():
+    return sorted(
+        cls.__name__
+        for cls in keras.saving.get_custom_objects().values()
+        if isinstance(cls, type)
+        and issubclass(cls, ArithmeticCell)
+        and cls.unit_class is not None
+        and cls.unit_class.linear
+    )
+
+
+def _with_shape_of(states, like):
+    # Inside a TensorFlow graph the scans return tensors of unknown rank,
+    # which later shape checks reject; the states have the shape of `like`.
+    return ops.reshape(states, ops.shape(like))
+
+
+def _compose_affine(earlier, later):
+    """The map `h -> (h @ A1 + b1) @ A2 + b2` as the pair `(A1 @ A2, b1 @ A2 + b2)`."""
+    a_earlier, b_earlier = earlier
+    a_later, b_later = later
+    return ops.matmul(a_earlier, a_later), ops.matmul(b_earlier, a_later) + b_later
+
+
+def linear_recurrence(projected, initial_state, transition, parallel=False):
+    """All states of `h_t = h_{t-1} @ transition + projected[t]`.
+
+    Args:
+        projected: Time-major tensor `(time, batch, units)`, each step's
+            input already multiplied by its weights.
+        initial_state: Tensor `(batch, units)`, the state before step 0.
+        transition: Tensor `(units, units)`, the state-to-state weights.
+        parallel: Whether to use an associative scan (`O(log time)`
+            sequential depth, `time * units**2` extra memory) rather than a
+            loop over the steps. Defaults to `False`.
+
+    Returns:
+        Time-major tensor `(time, batch, units)` of the states after each step.
+    """
+    if not parallel:
+
+        def step(state, projected_t):
+            state = ops.matmul(state, transition) + projected_t
+            return state, state
+
+        return _with_shape_of(ops.scan(step, initial_state, projected)[1], projected)
+    # Step t is the affine map h -> h @ A + b_t; composing the maps of steps
+    # 0..t in any grouping gives h_t, which is what makes the scan parallel.
+    # The initial state is folded into step 0's offset so the prefix starts
+    # from zero.
+    first = projected[:1] + ops.expand_dims(ops.matmul(initial_state, transition), 0)
+    offsets = ops.concatenate([first, projected[1:]], axis=0)
+    transitions = ops.broadcast_to(
+        ops.expand_dims(transition, 0),
+        (ops.shape(offsets)[0],) + tuple(ops.shape(transition)),
+    )
+    states = ops.associative_scan(_compose_affine, (transitions, offsets))[1]
+    return _with_shape_of(states, offsets)
+
+
+def recurrent_layer(cell, **kwargs):
+    """`ArithmeticRNN(cell)` for an arithmetic cell, else `keras.layers.RNN(cell)`."""
+    if isinstance(cell, ArithmeticCell):
+        return ArithmeticRNN(cell, **kwargs)
+    return keras.layers.RNN(cell, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class ArithmeticRNN(keras.layers.RNN):
+    """A faster `keras.layers.RNN` for cells built on an arithmetic unit.
+
+    The output is that of `keras.layers.RNN(cell)` (up to float rounding),
+    but the work that does not depend on the step is done once per
+    sequence instead of once per step:
+
+    * the unit's weights are derived once (the NAC's
+      `W = tanh(W_hat) * sigmoid(M_hat)`, the NALU's gate and paths), so
+      neither the forward nor the backward pass repeats them per step;
+    * for cells linear in their input (`NACCell`, `NAUCell`) the inputs of
+      all steps are projected in one matmul, `h_t = h_{t-1} @ W_h + x_t @ W_x`;
+    * with `parallel=True` those linear recurrences run as an associative
+      scan (`keras.ops.associative_scan`), `O(log T)` sequential steps
+      instead of `T`, at the cost of `T * units**2` extra memory; worth it
+      for long sequences on accelerators.
+
+    With a mask or `unroll=True` it falls back to `keras.layers.RNN`'s loop,
+    which calls the cell at every step. All other arguments are those of
+    `keras.layers.RNN`, and a model saved with it loads back as it was.
+
+    Args:
+        cell: A `nalu_rnn.ArithmeticCell` instance, such as
+            `nalu_rnn.NACCell(8)`.
+        parallel: Boolean, whether to run a linear cell's recurrence as an
+            associative scan. Only for cells whose unit is linear
+            (`NACCell`, `NAUCell`). Defaults to `False`.
+        **kwargs: Arguments of `keras.layers.RNN`, such as
+            `return_sequences`, `return_state`, `go_backwards`, `stateful`
+            and `name`.
+
+    Call arguments:
+        sequences: A 3D tensor of shape `(batch, timesteps, input_dim)`.
+        initial_state: Optional list holding the initial state
+            `(batch, units)`. Defaults to the cell's `get_initial_state`.
+        mask: Optional boolean tensor `(batch, timesteps)`; masked steps
+            keep the previous state.
+        training: Python boolean; the cells behave the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(size=(32, 1000, 3)).astype("float32")
+    rnn = nalu_rnn.ArithmeticRNN(nalu_rnn.NACCell(2), parallel=True)
+    h = rnn(x)  # shape (32, 2), as keras.layers.RNN(nalu_rnn.NACCell(2))
+    ```
+
+    Reference:
+        - [Blelloch, 1990](https://www.cs.cmu.edu/~guyb/papers/Ble93.pdf),
+          prefix sums and their applications.
+    """
+
+    def __init__(self, cell, parallel=False, **kwargs):
+        if not isinstance(cell, ArithmeticCell):
+            raise ValueError(
+                "`cell` of ArithmeticRNN must be a nalu_rnn.ArithmeticCell "
+                "(NACCell, NALUCell, ...); use keras.layers.RNN for other "
+                f"cells. Received cell={cell!r}"
+            )
+        if not isinstance(parallel, bool):
+            raise ValueError(
+                "`parallel` of ArithmeticRNN must be True or False; "
+                f"received parallel={parallel!r}"
+            )
+        if parallel and not cell.unit_class.linear:
+            raise ValueError(
+                "`parallel=True` needs a cell linear in its state, one of "
+                f"{', '.join(_linear_cells())}; received a "
+                f"{type(cell).__name__}"
+            )
+        super().__init__(cell, **kwargs)
+        self.parallel = parallel
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self.parallel and mask is None and not self.unroll:
+            return self._parallel_loop(sequences, initial_state[0])
+        with self.cell.weights_derived_once(sequences.dtype):
+            return super().inner_loop(sequences, initial_state, mask, training)
+
+    def _parallel_loop(self, sequences, state):
+        kernel = ops.cast(self.cell.unit.derived_weights()[0], sequences.dtype)
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+        input_dim = sequences.shape[-1]
+        projected = ops.matmul(ops.transpose(sequences, (1, 0, 2)), kernel[:input_dim])
+        states = linear_recurrence(projected, state, kernel[input_dim:], parallel=True)
+        last = states[-1]
+        return last, ops.transpose(states, (1, 0, 2)), [last]
+
+    def get_config(self):
+        return {**super().get_config(), "parallel": self.parallel}
