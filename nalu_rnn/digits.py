@@ -16,6 +16,7 @@ from keras import ops
 from nalu_rnn.cell import ArithmeticCell
 from nalu_rnn.initializers import BlockIdentity
 from nalu_rnn.models import get_cell_spec
+from nalu_rnn.rnn import recurrent_layer
 
 IMAGE_INPUT_SHAPE = (28, 28, 1)
 
@@ -209,7 +210,7 @@ def sequence_head(
                 identity_value if _has_gated_kernels(spec, embed_dim) else 1.0
             )
     inputs = keras.Input((None, embed_dim), name="embeddings")
-    layer = keras.layers.RNN(
+    layer = recurrent_layer(
         spec.make_cell(units, **cell_kwargs),
         return_sequences=return_sequences,
         name="recurrent",

@@ -14,6 +14,7 @@ from keras import ops
 
 from nalu_rnn.cell import INALUCell, NACCell, NALUCell, NAUCell
 from nalu_rnn.initializers import StateIdentity
+from nalu_rnn.rnn import recurrent_layer
 from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, NAUInitializer, RealNPU
 
 
@@ -332,7 +333,7 @@ def arithmetic_model(
         cell_kwargs = dict(extra)
         if spec.identity_kwargs is not None and state_identity is not None:
             cell_kwargs.update(spec.identity_kwargs(state_identity))
-        layer = keras.layers.RNN(spec.make_cell(units, **cell_kwargs), name="recurrent")
+        layer = recurrent_layer(spec.make_cell(units, **cell_kwargs), name="recurrent")
         hidden = layer(inputs)
     outputs = spec.make_readout(output_dim, **extra)(hidden)
     suffix = "static" if static else "rnn"
