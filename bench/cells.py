@@ -1,5 +1,8 @@
 """Time one training step of `keras.layers.RNN(cell)` for each cell.
 
+Rows named `*_arnn` run the same cell in `nalu_rnn.ArithmeticRNN` (weights
+derived once per sequence), `*_scan` in `ArithmeticRNN(parallel=True)`.
+
 For every (units, length) pair the cells are timed interleaved (one step of
 each in turn, repeated), so that drift on a shared machine hits them alike;
 the table reports the median step time and its ratio to `LSTMCell` measured
@@ -30,10 +33,28 @@ import nalu_rnn  # noqa: E402
 CELL_FACTORIES = {
     "nac": nalu_rnn.NACCell,
     "nalu": nalu_rnn.NALUCell,
+    "nau": nalu_rnn.NAUCell,
+    "nmu": nalu_rnn.NMUCell,
     "lstm": keras.layers.LSTMCell,
     "gru": keras.layers.GRUCell,
     "simple_rnn": keras.layers.SimpleRNNCell,
 }
+DEFAULT_CELLS = "nac,nac_arnn,nac_scan,nalu,nalu_arnn,nau,nmu,lstm,gru,simple_rnn"
+
+
+LOOPS = {
+    "": lambda cell: keras.layers.RNN(cell),
+    "_arnn": lambda cell: nalu_rnn.ArithmeticRNN(cell),
+    "_scan": lambda cell: nalu_rnn.ArithmeticRNN(cell, parallel=True),
+}
+
+
+def recurrent_layer(name, units):
+    """`name` is a cell name, optionally suffixed `_arnn` or `_scan`."""
+    for suffix in ("_arnn", "_scan"):
+        if name.endswith(suffix):
+            return LOOPS[suffix](CELL_FACTORIES[name[: -len(suffix)]](units))
+    return LOOPS[""](CELL_FACTORIES[name](units))
 
 
 def _int_list(text):
@@ -52,7 +73,7 @@ def build(cell_name, units, length, input_dim, jit):
     model = keras.Sequential(
         [
             keras.Input((length, input_dim)),
-            keras.layers.RNN(CELL_FACTORIES[cell_name](units)),
+            recurrent_layer(cell_name, units),
         ]
     )
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse", jit_compile=jit)
@@ -78,7 +99,7 @@ def time_cells(cells, units, length, args, jit):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", default="nac,nalu,lstm,gru,simple_rnn")
+    parser.add_argument("--cells", default=DEFAULT_CELLS)
     parser.add_argument("--units", type=_int_list, default=[8, 64, 256])
     parser.add_argument("--lengths", type=_int_list, default=[10, 100, 1000])
     parser.add_argument("--batch", type=int, default=64)
