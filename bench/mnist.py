@@ -164,7 +164,7 @@ def time_to_target(args):
         options.eval_lengths = [1000]
         with tempfile.TemporaryDirectory() as out:
             results = experiment.run(options, out)
-        (entry,) = results["results"]
+        (entry,) = results["eval"]
         reached = entry["relative_error"] <= TARGET_RELATIVE_ERROR
         attempts.append(
             {
