@@ -82,18 +82,19 @@ class ArithmeticRNN(keras.layers.RNN):
     sequence instead of once per step:
 
     * the unit's weights are derived once (the NAC's
-      `W = tanh(W_hat) * sigmoid(M_hat)`, the NALU's gate and paths), so
-      neither the forward nor the backward pass repeats them per step;
-    * for cells linear in their input (`NACCell`, `NAUCell`) the inputs of
-      all steps are projected in one matmul, `h_t = h_{t-1} @ W_h + x_t @ W_x`;
-    * with `parallel=True` those linear recurrences run as an associative
-      scan (`keras.ops.associative_scan`), `O(log T)` sequential steps
-      instead of `T`, at the cost of `T * units**2` extra memory; worth it
-      for long sequences on accelerators.
+      `W = tanh(W_hat) * sigmoid(M_hat)`, the NALU's paths and gate), so
+      neither the forward nor the backward pass repeats that work per step;
+    * with `parallel=True`, for cells linear in their state (`NACCell`,
+      `NAUCell`), the inputs of all steps are projected in one matmul and
+      the recurrence `h_t = h_{t-1} @ W_h + x_t @ W_x` runs as an
+      associative scan (`keras.ops.associative_scan`): `O(log T)`
+      sequential levels instead of `T` steps, at the cost of
+      `T * units**2` extra memory. It pays off for long sequences on
+      accelerators; on a CPU the loop is usually faster.
 
-    With a mask or `unroll=True` it falls back to `keras.layers.RNN`'s loop,
-    which calls the cell at every step. All other arguments are those of
-    `keras.layers.RNN`, and a model saved with it loads back as it was.
+    With a mask or `unroll=True`, `parallel=True` falls back to the loop.
+    All other arguments are those of `keras.layers.RNN`, and a model saved
+    with it loads back as it was.
 
     Args:
         cell: A `nalu_rnn.ArithmeticCell` instance, such as
