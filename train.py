@@ -8,6 +8,7 @@ every `--eval-lengths`, prints a table, and writes `results.json`,
 """
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -144,6 +145,22 @@ def build_parser():
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or table")
     parser.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="write TensorBoard logs (losses, distance of the arithmetic weights "
+        "to -1/0/1, per-length eval metrics) to DIR; without DIR to "
+        "OUT/tensorboard (with --seeds: DIR/seed_<K> or OUT/seed_<K>/tensorboard)",
+    )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="also export the model for serving as a TensorFlow SavedModel in "
+        "OUT/serving (see README, Serving)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="overwrite a finished run in --out (an interrupted one resumes)",
@@ -180,6 +197,11 @@ def parse_args(argv=None):
     for key in ("steps", "batch_size", "learning_rate", "units", "eval_lengths"):
         if getattr(options, key) is None:
             setattr(options, key, defaults[key])
+    tensorboard_missing = importlib.util.find_spec("tensorboard") is None
+    if options.tensorboard is not None and tensorboard_missing:
+        parser.error(
+            "--tensorboard needs the tensorboard package (pip install tensorboard)"
+        )
     if options.evaluate is not None and not os.path.isfile(options.evaluate):
         parser.error(f"--evaluate: no such file: {options.evaluate}")
     if options.out is None and options.evaluate is not None:
