@@ -161,6 +161,13 @@ def build_parser():
         "OUT/serving (see README, Serving)",
     )
     parser.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TensorFlow backend: deterministic ops, so that a seed reproduces "
+        "a run exactly",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="overwrite a finished run in --out (an interrupted one resumes)",
@@ -220,9 +227,29 @@ def _silence_retracing_warnings():
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
 
 
+def _set_determinism(enabled):
+    # `--seed` fixes the data, the initial weights and Keras's shuffling
+    # (`keras.utils.set_random_seed` in `tasks.experiment.run`); on
+    # TensorFlow, some kernels (parallel reductions, tf.data's parallel
+    # map) may still reorder float additions between runs unless op
+    # determinism is on. JAX on CPU is deterministic already.
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if enabled:
+            tf.config.experimental.enable_op_determinism()
+        else:
+            # The setting is per process: a second run in it (tests,
+            # notebooks) gets what its own flag says.
+            tf.config.experimental.disable_op_determinism()
+
+
 def main(argv=None):
     options = parse_args(argv)
     _silence_retracing_warnings()
+    _set_determinism(options.deterministic)
     from nalu_rnn.callbacks import NonFiniteError
     from tasks import experiment
     from tasks.mnist import MNISTDataError, MNISTNotFoundError
