@@ -8,6 +8,7 @@ every `--eval-lengths`, prints a table, and writes `results.json`,
 """
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -144,6 +145,29 @@ def build_parser():
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or table")
     parser.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="write TensorBoard logs (losses, distance of the arithmetic weights "
+        "to -1/0/1, per-length eval metrics) to DIR; without DIR to "
+        "OUT/tensorboard (with --seeds: DIR/seed_<K> or OUT/seed_<K>/tensorboard)",
+    )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="also export the model for serving as a TensorFlow SavedModel in "
+        "OUT/serving (see README, Serving)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TensorFlow backend: deterministic ops, so that a seed reproduces "
+        "a run exactly",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="overwrite a finished run in --out (an interrupted one resumes)",
@@ -180,6 +204,11 @@ def parse_args(argv=None):
     for key in ("steps", "batch_size", "learning_rate", "units", "eval_lengths"):
         if getattr(options, key) is None:
             setattr(options, key, defaults[key])
+    tensorboard_missing = importlib.util.find_spec("tensorboard") is None
+    if options.tensorboard is not None and tensorboard_missing:
+        parser.error(
+            "--tensorboard needs the tensorboard package (pip install tensorboard)"
+        )
     if options.evaluate is not None and not os.path.isfile(options.evaluate):
         parser.error(f"--evaluate: no such file: {options.evaluate}")
     if options.out is None and options.evaluate is not None:
@@ -198,9 +227,29 @@ def _silence_retracing_warnings():
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
 
 
+def _set_determinism(enabled):
+    # `--seed` fixes the data, the initial weights and Keras's shuffling
+    # (`keras.utils.set_random_seed` in `tasks.experiment.run`); on
+    # TensorFlow, some kernels (parallel reductions, tf.data's parallel
+    # map) may still reorder float additions between runs unless op
+    # determinism is on. JAX on CPU is deterministic already.
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if enabled:
+            tf.config.experimental.enable_op_determinism()
+        else:
+            # The setting is per process: a second run in it (tests,
+            # notebooks) gets what its own flag says.
+            tf.config.experimental.disable_op_determinism()
+
+
 def main(argv=None):
     options = parse_args(argv)
     _silence_retracing_warnings()
+    _set_determinism(options.deterministic)
     from nalu_rnn.callbacks import NonFiniteError
     from tasks import experiment
     from tasks.mnist import MNISTDataError, MNISTNotFoundError

@@ -10,15 +10,15 @@ import numbers
 
 
 def validate_units(units, owner):
-    if isinstance(units, bool) or not isinstance(units, numbers.Integral):
+    return validate_positive_int(units, "units", owner)
+
+
+def validate_positive_int(value, name, owner):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(
-            f"`units` of {owner} must be a positive integer; received units={units!r}"
+            f"`{name}` of {owner} must be a positive integer; received {name}={value!r}"
         )
-    if units <= 0:
-        raise ValueError(
-            f"`units` of {owner} must be a positive integer; received units={units!r}"
-        )
-    return int(units)
+    return int(value)
 
 
 def validate_positive_float(value, name, owner):
@@ -68,3 +68,103 @@ def validate_input_shape(input_shape, owner, exact_rank=None):
             f"received input_shape={shape}"
         )
     return int(shape[-1])
+
+
+def validate_tolerance(value, name, owner, high=0.5):
+    """A number in `[0, high]`; NaN, infinities and non-numbers are refused."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 <= value <= high
+    ):
+        raise ValueError(
+            f"`{name}` of {owner} must be a number in [0, {high}]; "
+            f"received {name}={value!r}"
+        )
+    return float(value)
+
+
+def _dtype_name(dtype):
+    # `standardize_dtype` maps numpy, backend and string dtypes to one name;
+    # it raises on what is no dtype at all, which is reported as received.
+    import keras
+
+    try:
+        return keras.backend.standardize_dtype(dtype)
+    except (ValueError, TypeError, AttributeError):
+        return str(getattr(dtype, "name", dtype))
+
+
+def _is_float_dtype(dtype):
+    import keras
+
+    name = _dtype_name(dtype)
+    try:
+        return keras.backend.is_float_dtype(name)
+    except (ValueError, TypeError):
+        return False
+
+
+def validate_float_dtype_policy(layer, owner):
+    """The layer computes and stores its weights in a floating-point type.
+
+    A `dtype="int32"` layer would build integer weights that cannot be
+    trained, and fail later inside a backend op with no hint why.
+    """
+    for kind, dtype in (
+        ("compute", layer.compute_dtype),
+        ("variable", layer.variable_dtype),
+    ):
+        if not _is_float_dtype(dtype):
+            raise ValueError(
+                f"`dtype` of {owner} must be a floating-point type (or policy); "
+                f"received dtype={layer.dtype_policy.name!r} "
+                f"({kind} dtype {dtype})"
+            )
+
+
+def validate_float_inputs(inputs, owner, name="inputs"):
+    """`inputs` (anything with a dtype) holds floating-point values.
+
+    A Python-level check of the static dtype: run once per trace, never a
+    tensor op, so it costs nothing inside a compiled RNN loop. Objects
+    without a dtype (lists, nested structures) are left to Keras.
+    """
+    dtype = getattr(inputs, "dtype", None)
+    if dtype is None or _is_float_dtype(dtype):
+        return
+    raise ValueError(
+        f"{owner} expects floating-point `{name}`; received {name} of dtype "
+        f"{_dtype_name(dtype)}. Cast first, e.g. keras.ops.cast({name}, "
+        '"float32")'
+    )
+
+
+def validate_array(value, name, owner, rank, kind, shape_hint):
+    """Converts `value` to a NumPy array of `rank` whose dtype is of `kind`
+    ("float", "integer" or "numeric"); returns it.
+
+    For NumPy-level helpers (evaluation, encoding), where a wrong rank or
+    dtype would otherwise surface as an IndexError or a backend traceback.
+    """
+    import numpy as np
+
+    array = np.asarray(value)
+    dtype_ok = {
+        "float": np.issubdtype(array.dtype, np.floating),
+        "integer": np.issubdtype(array.dtype, np.integer),
+        "numeric": np.issubdtype(array.dtype, np.number),
+    }[kind]
+    if array.ndim != rank or not dtype_ok:
+        raise ValueError(
+            f"`{name}` of {owner} must be {'an' if kind == 'integer' else 'a'} "
+            f"{kind} array of rank {rank} "
+            f"{shape_hint}; received {name} of shape {array.shape} and dtype "
+            f"{array.dtype}"
+        )
+    if kind != "integer" and array.size and not np.all(np.isfinite(array)):
+        raise ValueError(
+            f"`{name}` of {owner} must hold finite values; received {name} "
+            "with NaN or infinite entries"
+        )
+    return array

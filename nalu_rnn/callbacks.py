@@ -311,3 +311,150 @@ class NonFiniteGuard(keras.callbacks.Callback):
         for weight in self.model.weights:
             if not np.all(np.isfinite(np.asarray(weight.numpy()))):
                 self._fail(f"weight {weight.path} is not finite")
+
+
+def distance_to_nearest(weights, values=(-1.0, 0.0, 1.0)):
+    """Elementwise distance of `weights` to the nearest entry of `values`.
+
+    Args:
+        weights: Array-like of any shape.
+        values: The discrete values. Defaults to `(-1.0, 0.0, 1.0)`.
+
+    Returns:
+        float64 NumPy array of the shape of `weights`.
+    """
+    weights = np.asarray(weights, np.float64)
+    allowed = np.asarray(values, np.float64)
+    return np.min(np.abs(weights[..., None] - allowed), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class ArithmeticWeightMonitor(keras.callbacks.Callback):
+    """Records how far each arithmetic weight matrix is from {-1, 0, 1}.
+
+    A unit extrapolates exactly only once its effective weights (`W =
+    tanh(W_hat) * sigmoid(M_hat)` of a NAC, the direct `W` of a NAU, ...;
+    see `ArithmeticUnit.arithmetic_weights`) sit at discrete values, so the
+    distance to the nearest of them shows whether, and when, training
+    converges to an exact solution. For every matrix of every arithmetic
+    unit in the model this callback computes the largest and the mean
+    distance to the nearest of `values`, stores them in `history`, and,
+    when `log_dir` is given, writes them as TensorBoard scalars
+    `arithmetic_weights/<unit path>/<matrix>/max_distance` and
+    `.../mean_distance` (unit path as in `layer.path`, e.g.
+    `recurrent/nac_cell/nac`).
+
+    The weights are read on the host, so this costs a device-to-host copy
+    of a few small matrices per record; it adds no operation to the
+    compiled training step and works on every backend (writing TensorBoard
+    files needs the `tensorboard` package, as `keras.callbacks.TensorBoard`
+    does).
+
+    Args:
+        log_dir: Directory of the TensorBoard event files, or `None` to only
+            fill `history`. Defaults to `None`.
+        update_freq: `"epoch"` to record at the end of every epoch (the
+            TensorBoard step is the epoch, as for the epoch scalars of
+            `keras.callbacks.TensorBoard`), or a positive integer `N` to
+            record every `N` training batches (the step is the number of
+            batches since the start of `fit`). Defaults to `"epoch"`.
+        values: The discrete values distances are measured to. Defaults to
+            `(-1.0, 0.0, 1.0)`.
+
+    Attributes:
+        history: List of `(step, {tag: value})`, one entry per record, with
+            tags as above.
+
+    Example:
+
+    ```python
+    model = nalu_rnn.models.arithmetic_model("nac", 10)
+    model.compile("adam", "mse")
+    monitor = nalu_rnn.callbacks.ArithmeticWeightMonitor("logs/weights")
+    model.fit(x, y, epochs=5, callbacks=[monitor])
+    step, distances = monitor.history[-1]
+    ```
+    """
+
+    def __init__(self, log_dir=None, update_freq="epoch", values=(-1.0, 0.0, 1.0)):
+        super().__init__()
+        if update_freq != "epoch" and (
+            isinstance(update_freq, bool)
+            or not isinstance(update_freq, int)
+            or update_freq < 1
+        ):
+            raise ValueError(
+                "`update_freq` must be 'epoch' or a positive integer; received "
+                f"update_freq={update_freq!r}"
+            )
+        values = tuple(float(v) for v in values)
+        if not values or not all(math.isfinite(v) for v in values):
+            raise ValueError(
+                "`values` must be a non-empty sequence of finite numbers; "
+                f"received values={values!r}"
+            )
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.update_freq = update_freq
+        self.values = values
+        self.history = []
+        self._writer = None
+        self._batches = 0
+
+    def get_config(self):
+        return {
+            "log_dir": self.log_dir,
+            "update_freq": self.update_freq,
+            "values": list(self.values),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def distances(self):
+        """Returns `{tag: value}` for the model's current weights."""
+        result = {}
+        for unit in arithmetic_units(self.model):
+            for label, weight in unit.arithmetic_weights().items():
+                distance = distance_to_nearest(
+                    keras.ops.convert_to_numpy(weight), self.values
+                )
+                tag = f"arithmetic_weights/{unit.path}/{label}"
+                result[f"{tag}/max_distance"] = float(np.max(distance))
+                result[f"{tag}/mean_distance"] = float(np.mean(distance))
+        return result
+
+    def _record(self, step):
+        distances = self.distances()
+        self.history.append((step, distances))
+        if self._writer is None:
+            return
+        # tensorflow is imported only here, so that the callback without
+        # `log_dir` runs on a backend installed without it.
+        import tensorflow as tf
+
+        with self._writer.as_default():
+            for tag, value in distances.items():
+                tf.summary.scalar(tag, value, step=step)
+        self._writer.flush()
+
+    def on_train_begin(self, logs=None):
+        self._batches = 0
+        if self.log_dir is not None and self._writer is None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.update_freq != "epoch" and self._batches % self.update_freq == 0:
+            self._record(self._batches)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update_freq == "epoch":
+            self._record(epoch)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -6,7 +6,12 @@ import inspect
 import keras
 from keras import ops
 
-from nalu_rnn._validation import validate_finite_float, validate_input_shape
+from nalu_rnn._validation import (
+    validate_finite_float,
+    validate_float_dtype_policy,
+    validate_float_inputs,
+    validate_input_shape,
+)
 from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, RealNPU
 
 
@@ -56,6 +61,7 @@ class ArithmeticCell(keras.layers.Layer):
         unit_names = _unit_arguments(self.unit_class)
         unit_kwargs = {k: kwargs.pop(k) for k in unit_names if k in kwargs}
         super().__init__(**kwargs)
+        validate_float_dtype_policy(self, owner)
         self.unit = self.unit_class(
             units, name=self.unit_class.__name__.lower(), **unit_kwargs
         )
@@ -71,6 +77,12 @@ class ArithmeticCell(keras.layers.Layer):
         self.state_size = self.units
         self.output_size = self.units
         object.__setattr__(self, "_sequence_weights", None)
+
+    def __call__(self, inputs, *args, **kwargs):
+        # The static dtype, read once per trace of the RNN's step function:
+        # no tensor op is added to the loop.
+        validate_float_inputs(inputs, type(self).__name__)
+        return super().__call__(inputs, *args, **kwargs)
 
     def build(self, input_shape):
         input_dim = validate_input_shape(input_shape, type(self).__name__, exact_rank=2)

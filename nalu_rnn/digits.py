@@ -13,6 +13,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from nalu_rnn._validation import (
+    validate_array,
+    validate_positive_int,
+    validate_tolerance,
+)
 from nalu_rnn.cell import ArithmeticCell
 from nalu_rnn.initializers import BlockIdentity
 from nalu_rnn.models import get_cell_spec
@@ -39,6 +44,15 @@ class FoldTime(keras.layers.Layer):
     """
 
     def call(self, inputs):
+        # Images without a time axis, (batch, 28, 28, 1), would be folded
+        # into nonsense and fail later in the encoder's convolutions. The
+        # rank is static: this is a Python check, not a tensor op.
+        if len(inputs.shape) < 3:
+            raise ValueError(
+                "FoldTime expects inputs of rank >= 3 (batch, time, ...), such "
+                "as image sequences (batch, time, 28, 28, 1); received inputs "
+                f"of shape {tuple(inputs.shape)} (rank {len(inputs.shape)})"
+            )
         shape = ops.shape(inputs)
         return ops.reshape(inputs, (-1,) + tuple(shape[2:]))
 
@@ -122,6 +136,7 @@ def digit_encoder(
     Reference:
         - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
     """
+    output_dim = validate_positive_int(output_dim, "output_dim", "digit_encoder")
     inputs = keras.Input(IMAGE_INPUT_SHAPE, name="image")
     x = inputs
     for i, filters in enumerate(conv_filters):
@@ -198,6 +213,8 @@ def sequence_head(
     ```
     """
     spec = get_cell_spec(cell)
+    embed_dim = validate_positive_int(embed_dim, "embed_dim", "sequence_head")
+    output_dim = validate_positive_int(output_dim, "output_dim", "sequence_head")
     if units is None:
         units = output_dim if spec.arithmetic else 32
     cell_kwargs, readout_kwargs = {}, {}
@@ -270,6 +287,9 @@ def sequence_model(
         - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
     """
     spec = get_cell_spec(cell)
+    task_output_dim = validate_positive_int(
+        task_output_dim, "task_output_dim", "sequence_model"
+    )
     if embed_dim is None:
         embed_dim = task_output_dim if spec.arithmetic else 10
     encoder = digit_encoder(embed_dim, **(encoder_kwargs or {}))
@@ -303,7 +323,14 @@ def encode_images(model, images, batch_size=1000):
     encoder = model if model.name == "encoder" else model.get_layer("encoder")
     images = np.asarray(images)
     if images.dtype == np.uint8:
+        images = validate_array(
+            images, "images", "encode_images", 3, "integer", "(N, 28, 28) of uint8"
+        )
         images = images.astype("float32")[..., None] / 255.0
+    else:
+        images = validate_array(
+            images, "images", "encode_images", 4, "float", "(N, 28, 28, 1)"
+        )
     return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0))
 
 
@@ -324,7 +351,20 @@ def predict_from_embeddings(model, embeddings, indices, batch_size=250):
         the last step (also for heads built with `return_sequences=True`).
     """
     head = model if model.name == "head" else model.get_layer("head")
-    x = np.asarray(embeddings)[np.asarray(indices)]
+    owner = "predict_from_embeddings"
+    embeddings = validate_array(
+        embeddings, "embeddings", owner, 2, "float", "(N, embed_dim)"
+    )
+    indices = validate_array(
+        indices, "indices", owner, 2, "integer", "(num_sequences, length)"
+    )
+    if indices.size and not 0 <= indices.min() <= indices.max() < len(embeddings):
+        raise ValueError(
+            f"`indices` of {owner} must lie in [0, {len(embeddings)}) (rows of "
+            f"`embeddings`); received indices in [{indices.min()}, "
+            f"{indices.max()}]"
+        )
+    x = embeddings[indices]
     # `predict` compiles the head once per length; eager calls would run a
     # 1000-step loop op by op on some backends.
     y = np.asarray(head.predict(x, batch_size=batch_size, verbose=0))
@@ -361,10 +401,7 @@ def harden_cells(model, tolerance=0.2, rows="state"):
     report = nalu_rnn.digits.harden_cells(model, 0.2, rows="state")
     ```
     """
-    if not 0 <= tolerance <= 0.5:
-        raise ValueError(
-            f"`tolerance` must be in [0, 0.5]; received tolerance={tolerance!r}"
-        )
+    tolerance = validate_tolerance(tolerance, "tolerance", "harden_cells")
     if rows not in ("state", "input", "all"):
         raise ValueError(
             f"`rows` must be 'state', 'input' or 'all'; received rows={rows!r}"

@@ -6,6 +6,7 @@ snap_arithmetic_weights`); `harden` applies it to every unit of a model.
 
 import numpy as np
 
+from nalu_rnn._validation import validate_tolerance
 from nalu_rnn.units import ArithmeticUnit
 from nalu_rnn.units.base import SnappedWeight
 
@@ -47,10 +48,7 @@ def harden(model, tolerance=0.1):
     Returns:
         A list of `SnappedWeight`, one per effective weight matrix.
     """
-    if not 0 <= tolerance <= 0.5:
-        raise ValueError(
-            f"`tolerance` must be in [0, 0.5]; received tolerance={tolerance!r}"
-        )
+    tolerance = validate_tolerance(tolerance, "tolerance", "nalu_rnn.harden")
     report = []
     for unit in arithmetic_units(model):
         report.extend(unit.snap_arithmetic_weights(tolerance))

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from nalu_rnn._validation import validate_finite_float
+
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
 class StateIdentity(keras.initializers.Initializer):
@@ -32,7 +34,7 @@ class StateIdentity(keras.initializers.Initializer):
     """
 
     def __init__(self, value=3.0, base="glorot_uniform"):
-        self.value = float(value)
+        self.value = validate_finite_float(value, "value", "StateIdentity")
         self.base = keras.initializers.get(base)
 
     def __call__(self, shape, dtype=None):
@@ -84,7 +86,7 @@ class BlockIdentity(keras.initializers.Initializer):
     """
 
     def __init__(self, value=10.0):
-        self.value = float(value)
+        self.value = validate_finite_float(value, "value", "BlockIdentity")
 
     def __call__(self, shape, dtype=None):
         rows, units = shape

@@ -12,6 +12,7 @@ import dataclasses
 import keras
 from keras import ops
 
+from nalu_rnn._validation import validate_finite_float, validate_positive_int
 from nalu_rnn.cell import INALUCell, NACCell, NALUCell, NAUCell
 from nalu_rnn.initializers import StateIdentity
 from nalu_rnn.rnn import recurrent_layer
@@ -105,7 +106,7 @@ class StateBlockIdentity(keras.initializers.Initializer):
     """
 
     def __init__(self, value=1.0, base=None):
-        self.value = float(value)
+        self.value = validate_finite_float(value, "value", "StateBlockIdentity")
         self.base = keras.initializers.get(base or NAUInitializer())
 
     def __call__(self, shape, dtype=None):
@@ -322,6 +323,8 @@ def arithmetic_model(
         An uncompiled `keras.Model`.
     """
     spec = get_cell_spec(cell)
+    input_dim = validate_positive_int(input_dim, "input_dim", "arithmetic_model")
+    output_dim = validate_positive_int(output_dim, "output_dim", "arithmetic_model")
     extra = {}
     if spec.arithmetic and arithmetic_regularizer is not None:
         extra["arithmetic_regularizer"] = arithmetic_regularizer

@@ -21,6 +21,12 @@ import numpy as np
 import nalu_rnn
 from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
 from tasks.mnist import TASKS as MNIST_TASKS
+from tasks.observability import (
+    export_for_serving,
+    tensorboard_dir,
+    training_callbacks,
+    write_eval_scalars,
+)
 
 TASK_NAMES = OPS + tuple(MNIST_TASKS)
 
@@ -219,6 +225,7 @@ def fit(model, experiment, options, out_dir):
         keras.callbacks.BackupAndRestore(
             str(backup), save_freq="epoch", double_checkpoint=True
         ),
+        *training_callbacks(tensorboard_dir(options, out_dir), steps_per_epoch),
     ]
     start = time.perf_counter()
     model.fit(
@@ -253,7 +260,10 @@ def run(options, out_dir):
         steps, train_seconds = fit(model, experiment, options, out_dir)
         extra = experiment.after_training(model)
         model.save(out_dir / "model.keras")
+    if getattr(options, "export", False):
+        export_for_serving(model, out_dir)
     entries = experiment.evaluate(model)
+    write_eval_scalars(tensorboard_dir(options, out_dir), entries, steps)
     if nalu_rnn.models.get_cell_spec(options.cell).arithmetic:
         extra["formula"] = nalu_rnn.formula(model)
         if not options.quiet:

@@ -7,7 +7,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from nalu_rnn._validation import validate_input_shape, validate_units
+from nalu_rnn._validation import (
+    validate_float_dtype_policy,
+    validate_float_inputs,
+    validate_input_shape,
+    validate_tolerance,
+    validate_units,
+)
 from nalu_rnn.regularizers import CombinedPenalty, GatedWeightPenalty
 
 # tanh(20) and sigmoid(20) are exactly 1.0 in float32, so these raw values
@@ -126,10 +132,17 @@ class ArithmeticUnit(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.units = validate_units(units, type(self).__name__)
+        validate_float_dtype_policy(self, type(self).__name__)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.arithmetic_regularizer = keras.regularizers.get(arithmetic_regularizer)
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Integer or string inputs would fail inside a backend matmul or
+        # log with no hint; the check reads the static dtype only.
+        validate_float_inputs(inputs, type(self).__name__)
+        return super().__call__(inputs, *args, **kwargs)
 
     # True for units that compute `inputs @ W` with `derived_weights() == (W,)`.
     linear = False
@@ -294,6 +307,8 @@ class ArithmeticUnit(keras.layers.Layer):
         Returns:
             A list of `SnappedWeight`, one per effective weight matrix.
         """
+        # NaN would compare False everywhere and snap nothing, silently.
+        tolerance = validate_tolerance(tolerance, "tolerance", type(self).__name__)
         report = []
         for label, w_hat, m_hat in self.gated_pairs():
             w_hat_value = np.asarray(w_hat.numpy(), np.float64)
