@@ -63,6 +63,7 @@ length_list = _number_type(
 
 def build_parser():
     from nalu_rnn.models import CELLS
+    from tasks.distribution import STRATEGIES
     from tasks.experiment import TASK_NAMES
 
     parser = argparse.ArgumentParser(
@@ -142,6 +143,14 @@ def build_parser():
     parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files")
     parser.add_argument(
         "--evaluate", default=None, metavar="PATH", help="evaluate a saved model"
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="none",
+        help="tf.distribute strategy: mirrored over this machine's GPUs, or "
+        "multiworker over the machines in TF_CONFIG; --batch-size is the "
+        "global batch, split across replicas",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or table")
     parser.add_argument(
@@ -251,10 +260,14 @@ def main(argv=None):
     _silence_retracing_warnings()
     _set_determinism(options.deterministic)
     from nalu_rnn.callbacks import NonFiniteError
-    from tasks import experiment
+    from tasks import distribution, experiment
     from tasks.mnist import MNISTDataError, MNISTNotFoundError
 
     try:
+        # Before anything else runs on TensorFlow: multi-worker collectives
+        # are set up once, at start-up.
+        distribution.get_strategy(options.strategy)
+        options.out = distribution.output_dir(options.out, options.strategy)
         if options.seeds:
             experiment.run_seeds(options, options.out)
         else:
@@ -264,6 +277,7 @@ def main(argv=None):
         MNISTDataError,
         experiment.ModelFileError,
         experiment.OutputExistsError,
+        distribution.StrategyError,
     ) as error:
         # The user's data, file or folder is at fault: one line, no traceback.
         print(f"train.py: error: {error}", file=sys.stderr)

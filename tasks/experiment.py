@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 import nalu_rnn
+from tasks import distribution
 from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
 from tasks.mnist import TASKS as MNIST_TASKS
 from tasks.observability import (
@@ -239,7 +240,21 @@ def fit(model, experiment, options, out_dir):
 
 
 def run(options, out_dir):
-    """Trains (or loads) and evaluates one seed; writes results to `out_dir`."""
+    """Trains (or loads) and evaluates one seed; writes results to `out_dir`.
+
+    All of it runs in the scope of `options.strategy` (`--strategy`): the
+    model must be built and compiled there for its variables to live on
+    every replica, and its later clones and reloads belong there too.
+    """
+    with distribution.scope(_strategy(options)):
+        return _run_in_scope(options, out_dir)
+
+
+def _strategy(options):
+    return getattr(options, "strategy", None) or "none"
+
+
+def _run_in_scope(options, out_dir):
     out_dir = Path(out_dir)
     if (out_dir / "results.json").exists() and not getattr(options, "force", False):
         raise OutputExistsError(
@@ -279,6 +294,7 @@ def run(options, out_dir):
         "evaluated_model": str(options.evaluate) if options.evaluate else None,
         "eval": entries,
         "versions": versions(),
+        "config": distribution.describe(_strategy(options)),
         **extra,
     }
     if hasattr(experiment, "succeeded"):
