@@ -4,6 +4,25 @@ import keras
 from keras import ops
 
 from nalu_rnn._validation import validate_finite_float
+from nalu_rnn.units.nau import NAUInitializer
+
+
+def _cell_kernel(initializer, shape, input_block, state_block):
+    """Stacks `input_block(rows, units)` over `state_block(units)`.
+
+    A cell kernel has shape `(input_dim + units, units)`: input rows first,
+    state rows last; what the three initializers here differ in is only
+    what they put in each block.
+    """
+    rows, units = shape
+    if rows < units:
+        raise ValueError(
+            f"{type(initializer).__name__} needs a cell kernel of shape "
+            f"(input_dim + units, units); received shape={tuple(shape)}"
+        )
+    return ops.concatenate(
+        [input_block(rows - units, units), state_block(units)], axis=0
+    )
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -38,16 +57,14 @@ class StateIdentity(keras.initializers.Initializer):
         self.base = keras.initializers.get(base)
 
     def __call__(self, shape, dtype=None):
-        rows, units = shape
-        if rows < units:
-            raise ValueError(
-                "StateIdentity needs a cell kernel of shape (input_dim + units, "
-                f"units); received shape={tuple(shape)}"
-            )
-        kernel = self.base(shape, dtype=dtype)
-        eye = ops.eye(units, dtype=dtype)
-        block = self.value * (2.0 * eye - 1.0)
-        return ops.concatenate([kernel[: rows - units], block], axis=0)
+        return _cell_kernel(
+            self,
+            shape,
+            # Drawn at the full shape, so the input rows keep the fan-in and
+            # fan-out scaling of the whole kernel.
+            lambda rows, units: self.base(shape, dtype=dtype)[:rows],
+            lambda units: self.value * (2.0 * ops.eye(units, dtype=dtype) - 1.0),
+        )
 
     def get_config(self):
         return {"value": self.value, "base": keras.initializers.serialize(self.base)}
@@ -89,15 +106,54 @@ class BlockIdentity(keras.initializers.Initializer):
         self.value = validate_finite_float(value, "value", "BlockIdentity")
 
     def __call__(self, shape, dtype=None):
-        rows, units = shape
-        if rows < units:
-            raise ValueError(
-                "BlockIdentity needs a cell kernel of shape (input_dim + units, "
-                f"units); received shape={tuple(shape)}"
-            )
-        input_block = self.value * ops.eye(rows - units, units, dtype=dtype)
-        state_block = self.value * ops.eye(units, dtype=dtype)
-        return ops.concatenate([input_block, state_block], axis=0)
+        return _cell_kernel(
+            self,
+            shape,
+            lambda rows, units: self.value * ops.eye(rows, units, dtype=dtype),
+            lambda units: self.value * ops.eye(units, dtype=dtype),
+        )
 
     def get_config(self):
         return {"value": self.value}
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class StateBlockIdentity(keras.initializers.Initializer):
+    """Starts a cell kernel used as it is with its state block at `value * I`.
+
+    For cells whose kernel is the weight itself (`NAUCell`, `NMUCell`,
+    `RealNPUCell`, ...), unlike `nalu_rnn.StateIdentity` which drives the
+    gated `W_hat`/`M_hat` of NAC-style cells. The kernel has shape
+    `(input_dim + units, units)`, input rows first: the input rows are drawn
+    from `base`, the last `units` rows are `value` on the diagonal and
+    exactly 0 off it. With `value = 1` a NAU cell starts as the running sum
+    `h_t = h_{t-1} + x_t @ W_x` (and an NMU or NPU cell as a running
+    product), so training only has to learn what to add.
+
+    Args:
+        value: Float value of the state block's diagonal. Defaults to `1.0`.
+        base: Initializer for the input rows. Defaults to
+            `nalu_rnn.units.NAUInitializer()`.
+
+    Example:
+
+    ```python
+    init = nalu_rnn.initializers.StateBlockIdentity(1.0)
+    cell = nalu_rnn.NAUCell(2, kernel_initializer=init)
+    ```
+    """
+
+    def __init__(self, value=1.0, base=None):
+        self.value = validate_finite_float(value, "value", "StateBlockIdentity")
+        self.base = keras.initializers.get(base or NAUInitializer())
+
+    def __call__(self, shape, dtype=None):
+        return _cell_kernel(
+            self,
+            shape,
+            lambda rows, units: self.base((rows, units), dtype=dtype),
+            lambda units: self.value * ops.eye(units, dtype=dtype),
+        )
+
+    def get_config(self):
+        return {"value": self.value, "base": keras.initializers.serialize(self.base)}

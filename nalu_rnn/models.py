@@ -10,13 +10,12 @@ recurrent cell starts as a running memory of its state.
 import dataclasses
 
 import keras
-from keras import ops
 
-from nalu_rnn._validation import validate_finite_float, validate_positive_int
+from nalu_rnn._validation import validate_positive_int
 from nalu_rnn.cell import INALUCell, NACCell, NALUCell, NAUCell
-from nalu_rnn.initializers import StateIdentity
+from nalu_rnn.initializers import StateBlockIdentity, StateIdentity
 from nalu_rnn.rnn import recurrent_layer
-from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, NAUInitializer, RealNPU
+from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, RealNPU
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,51 +76,6 @@ def _simple_rnn_cell(activation):
     return lambda units, **kw: keras.layers.SimpleRNNCell(
         units, activation=activation, **kw
     )
-
-
-@keras.saving.register_keras_serializable(package="nalu_rnn")
-class StateBlockIdentity(keras.initializers.Initializer):
-    """Starts a cell kernel used as it is with its state block at `value * I`.
-
-    For cells whose kernel is the weight itself (`NAUCell`, `NMUCell`,
-    `RealNPUCell`, ...), unlike `nalu_rnn.StateIdentity` which drives the
-    gated `W_hat`/`M_hat` of NAC-style cells. The kernel has shape
-    `(input_dim + units, units)`, input rows first: the input rows are drawn
-    from `base`, the last `units` rows are `value` on the diagonal and
-    exactly 0 off it. With `value = 1` a NAU cell starts as the running sum
-    `h_t = h_{t-1} + x_t @ W_x` (and an NMU or NPU cell as a running
-    product), so training only has to learn what to add.
-
-    Args:
-        value: Float value of the state block's diagonal. Defaults to `1.0`.
-        base: Initializer for the input rows. Defaults to
-            `nalu_rnn.units.NAUInitializer()`.
-
-    Example:
-
-    ```python
-    init = nalu_rnn.models.StateBlockIdentity(1.0)
-    cell = nalu_rnn.NAUCell(2, kernel_initializer=init)
-    ```
-    """
-
-    def __init__(self, value=1.0, base=None):
-        self.value = validate_finite_float(value, "value", "StateBlockIdentity")
-        self.base = keras.initializers.get(base or NAUInitializer())
-
-    def __call__(self, shape, dtype=None):
-        rows, units = shape
-        if rows < units:
-            raise ValueError(
-                "StateBlockIdentity needs a cell kernel of shape "
-                f"(input_dim + units, units); received shape={tuple(shape)}"
-            )
-        inputs = self.base((rows - units, units), dtype=dtype)
-        state = self.value * ops.eye(units, dtype=dtype)
-        return ops.concatenate([inputs, state], axis=0)
-
-    def get_config(self):
-        return {"value": self.value, "base": keras.initializers.serialize(self.base)}
 
 
 def _gated_identity(value):

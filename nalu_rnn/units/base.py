@@ -109,8 +109,8 @@ class ArithmeticUnit(keras.layers.Layer):
     Args:
         units: Positive integer, dimensionality of the output space.
         kernel_initializer: Initializer for the kernels (`W_hat` and `M_hat`
-            of a gated unit, `W` of a direct one). Defaults to
-            `"glorot_uniform"`.
+            of a gated unit, `W` of a direct one). Defaults to `None`: the
+            class's `default_kernel_initializer()`, `"glorot_uniform"` here.
         kernel_regularizer: Regularizer applied to the kernels.
             Defaults to `None`.
         kernel_constraint: Constraint applied to the kernels.
@@ -124,7 +124,7 @@ class ArithmeticUnit(keras.layers.Layer):
     def __init__(
         self,
         units,
-        kernel_initializer="glorot_uniform",
+        kernel_initializer=None,
         kernel_regularizer=None,
         kernel_constraint=None,
         arithmetic_regularizer=None,
@@ -133,6 +133,8 @@ class ArithmeticUnit(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = validate_units(units, type(self).__name__)
         validate_float_dtype_policy(self, type(self).__name__)
+        if kernel_initializer is None:
+            kernel_initializer = self.default_kernel_initializer()
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -146,6 +148,11 @@ class ArithmeticUnit(keras.layers.Layer):
 
     # True for units that compute `inputs @ W` with `derived_weights() == (W,)`.
     linear = False
+
+    @classmethod
+    def default_kernel_initializer(cls):
+        """The kernel initializer used when `kernel_initializer=None`."""
+        return "glorot_uniform"
 
     def derived_weights(self):
         """The tensors the forward pass derives from the variables, as a tuple.

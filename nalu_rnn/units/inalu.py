@@ -85,8 +85,6 @@ class INALU(ArithmeticUnit):
         arithmetic_regularizer=None,
         **kwargs,
     ):
-        if kernel_initializer is None:
-            kernel_initializer = keras.initializers.RandomNormal(0.88, 0.2)
         if mask_initializer is None:
             mask_initializer = keras.initializers.RandomNormal(0.5, 0.2)
         if gate_initializer is None:
@@ -105,6 +103,10 @@ class INALU(ArithmeticUnit):
         self.gate_initializer = keras.initializers.get(gate_initializer)
         self.gate_regularizer = keras.regularizers.get(gate_regularizer)
         self.gate_constraint = keras.constraints.get(gate_constraint)
+
+    @classmethod
+    def default_kernel_initializer(cls):
+        return keras.initializers.RandomNormal(0.88, 0.2)
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)

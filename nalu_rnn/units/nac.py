@@ -42,11 +42,11 @@ class NAC(ArithmeticUnit):
         - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
     """
 
+    linear = True
+
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
-
-    linear = True
 
     def derived_weights(self):
         return (gated_weight(self.W_hat, self.M_hat),)

@@ -102,31 +102,17 @@ class NAU(ArithmeticUnit):
         - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
     """
 
-    def __init__(
-        self,
-        units,
-        kernel_initializer=None,
-        kernel_regularizer=None,
-        kernel_constraint=None,
-        arithmetic_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            kernel_initializer=kernel_initializer or NAUInitializer(),
-            kernel_regularizer=kernel_regularizer,
-            kernel_constraint=kernel_constraint,
-            arithmetic_regularizer=arithmetic_regularizer,
-            **kwargs,
-        )
+    linear = True
+
+    @classmethod
+    def default_kernel_initializer(cls):
+        return NAUInitializer()
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W = self._add_direct_kernel(
             "W", input_dim, snap_values=(-1.0, 0.0, 1.0), clip=(-1.0, 1.0)
         )
-
-    linear = True
 
     def derived_weights(self):
         return (self.W,)

@@ -53,25 +53,9 @@ class NMU(ArithmeticUnit):
         - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
     """
 
-    def __init__(
-        self,
-        units,
-        kernel_initializer=None,
-        kernel_regularizer=None,
-        kernel_constraint=None,
-        arithmetic_regularizer=None,
-        **kwargs,
-    ):
-        if kernel_initializer is None:
-            kernel_initializer = keras.initializers.RandomUniform(0.25, 0.75)
-        super().__init__(
-            units,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            kernel_constraint=kernel_constraint,
-            arithmetic_regularizer=arithmetic_regularizer,
-            **kwargs,
-        )
+    @classmethod
+    def default_kernel_initializer(cls):
+        return keras.initializers.RandomUniform(0.25, 0.75)
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
