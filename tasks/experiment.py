@@ -104,7 +104,7 @@ class ArithmeticExperiment:
             for split, _, _, x, y in self.test_sets()
             if split == "extrapolation"
         ]
-        self.monitor = SolvedStepMonitor(sets, every=o.check_every)
+        self.monitor = SolvedStepMonitor(sets, every=getattr(o, "check_every", 100))
         return self.monitor
 
     def validation_set(self):
