@@ -42,6 +42,11 @@ class SparsityWarmup(keras.callbacks.Callback):
             Defaults to `None`.
         update_every: Steps between updates of the step schedule.
             Defaults to `100`.
+        stop_step: Step from which the step schedule is 0 again, or `None`
+            to keep full strength to the end. A short final phase without
+            the pull lets the weights it could not make discrete settle on
+            the exact fit instead of the slightly biased one it holds them
+            at. Defaults to `None`.
 
     Example:
 
@@ -69,6 +74,7 @@ class SparsityWarmup(keras.callbacks.Callback):
         start_step=None,
         end_step=None,
         update_every=100,
+        stop_step=None,
     ):
         super().__init__()
         if ramp_epochs < 1:
@@ -86,6 +92,11 @@ class SparsityWarmup(keras.callbacks.Callback):
                 f"end_step; received start_step={start_step!r}, "
                 f"end_step={end_step!r}"
             )
+        if stop_step is not None and (end_step is None or stop_step < end_step):
+            raise ValueError(
+                "`stop_step` needs the step schedule and must be >= end_step; "
+                f"received stop_step={stop_step!r}, end_step={end_step!r}"
+            )
         if update_every < 1:
             raise ValueError(
                 f"`update_every` must be >= 1; received update_every={update_every!r}"
@@ -97,6 +108,7 @@ class SparsityWarmup(keras.callbacks.Callback):
         self.start_step = None if start_step is None else int(start_step)
         self.end_step = None if end_step is None else int(end_step)
         self.update_every = int(update_every)
+        self.stop_step = None if stop_step is None else int(stop_step)
         self._step = 0
 
     def strength_at(self, epoch):
@@ -105,6 +117,8 @@ class SparsityWarmup(keras.callbacks.Callback):
 
     def strength_at_step(self, step):
         """The step schedule's strength at training step `step`."""
+        if self.stop_step is not None and step >= self.stop_step:
+            return 0.0
         progress = (step - self.start_step) / (self.end_step - self.start_step)
         return self.strength * min(1.0, max(0.0, progress))
 
@@ -123,7 +137,11 @@ class SparsityWarmup(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self.start_step is None:
             return
-        if self._step % self.update_every == 0 or self._step >= self.end_step:
+        if (
+            self._step % self.update_every == 0
+            or self._step >= self.end_step
+            or self._step == self.stop_step
+        ):
             self._set(self.strength_at_step(self._step))
         self._step += 1
 

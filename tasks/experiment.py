@@ -28,6 +28,12 @@ from tasks.observability import (
     training_callbacks,
     write_eval_scalars,
 )
+from tasks.success import (
+    SolvedStepMonitor,
+    median_or_none,
+    sparsity_error,
+    wilson_interval,
+)
 
 TASK_NAMES = OPS + tuple(MNIST_TASKS)
 
@@ -41,6 +47,8 @@ class ArithmeticExperiment:
         self.arithmetic = nalu_rnn.models.get_cell_spec(options.cell).arithmetic
         # Shared by every arithmetic layer; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
+        self.monitor = None
+        self._test_sets = None
 
     def build_model(self):
         o = self.options
@@ -54,10 +62,57 @@ class ArithmeticExperiment:
 
     def callbacks(self, epochs):
         o = self.options
+        callbacks = [self.solved_step_monitor()]
         if not self.arithmetic or o.sparsity == 0:
-            return []
-        start = max(1, round(o.sparsity_start * epochs))
-        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)]
+            return callbacks
+        end = getattr(o, "sparsity_end", None)
+        if end is None:
+            start = max(1, round(o.sparsity_start * epochs))
+            warmup = nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)
+            return [warmup, *callbacks]
+        # Madsen & Johansen's linear ramp by step, compressed into this run.
+        # A gradual start matters for the NAU: an add/sub weight split
+        # between the two hidden units resolves towards one of them while
+        # the pull towards {-1, 0, 1} is still weak, but a strong pull
+        # switched on at once can freeze both halves near 0.5.
+        start_step = round(o.sparsity_start * o.steps)
+        end_step = max(start_step + 1, round(end * o.steps))
+        warmup = nalu_rnn.callbacks.SparsityWarmup(
+            self.sparsity,
+            o.sparsity,
+            start_step=start_step,
+            end_step=end_step,
+            # Each change retraces the train function: about 20 per ramp.
+            update_every=max(1, (end_step - start_step) // 20),
+            stop_step=_step_or_none(getattr(o, "sparsity_stop", None), o.steps),
+        )
+        return [warmup, *callbacks]
+
+    def test_sets(self):
+        """The evaluation sets, drawn once (the monitor reuses their heads)."""
+        if self._test_sets is None:
+            o = self.options
+            self._test_sets = self.task.test_sets(
+                o.eval_lengths, o.eval_sequences, o.seed
+            )
+        return self._test_sets
+
+    def solved_step_monitor(self):
+        """Checks the success criterion every `--check-every` steps.
+
+        On the first `--check-sequences` examples of each extrapolation set
+        (the long recurrent sets cost a full pass each), against the
+        threshold of that same slice.
+        """
+        o = self.options
+        n = getattr(o, "check_sequences", 256)
+        sets = [
+            (x[:n], y[:n], self.task.perturbed_solution_mse(x[:n]))
+            for split, _, _, x, y in self.test_sets()
+            if split == "extrapolation"
+        ]
+        self.monitor = SolvedStepMonitor(sets, every=getattr(o, "check_every", 100))
+        return self.monitor
 
     def validation_set(self):
         rng = np.random.default_rng([self.options.seed, 2])
@@ -75,7 +130,14 @@ class ArithmeticExperiment:
 
     def compile(self, model):
         o = self.options
-        optimizer = keras.optimizers.Adam(o.learning_rate, clipnorm=o.clipnorm)
+        learning_rate = o.learning_rate
+        if getattr(o, "lr_decay", False):
+            # A high rate finds the structure fast; decaying it lets the
+            # weights settle to the precision the success criterion asks.
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                o.learning_rate, decay_steps=o.steps, alpha=0.01
+            )
+        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=o.clipnorm)
         model.compile(optimizer=optimizer, loss="mse")
 
     def training_data(self):
@@ -94,9 +156,7 @@ class ArithmeticExperiment:
         keras.utils.set_random_seed(o.seed + 10_000)
         fresh = keras.models.clone_model(model)
         entries = []
-        for split, length, value_range, x, y in self.task.test_sets(
-            o.eval_lengths, o.eval_sequences, o.seed
-        ):
+        for split, length, value_range, x, y in self.test_sets():
             prediction = model.predict(x, batch_size=256, verbose=0)
             reference = fresh.predict(x, batch_size=256, verbose=0)
             error = mse(y, prediction)
@@ -121,6 +181,27 @@ class ArithmeticExperiment:
     def succeeded(entries):
         """A seed succeeds when every extrapolation set beats the threshold."""
         return all(e["success"] for e in entries if e["split"] == "extrapolation")
+
+    def success_measures(self, model, entries, steps):
+        """`solved_step` and `sparsity_error` of a finished run.
+
+        `solved_step` is the monitor's first step that met the criterion;
+        a run that only meets it once hardened counts as solved at its last
+        step, and a run that fails at the end is not solved (`None`), even
+        if it met the criterion for a while during training.
+        """
+        solved = self.succeeded(entries)
+        step = self.monitor.solved_step if self.monitor is not None else None
+        if solved and step is None:
+            step = steps
+        return {
+            "solved_step": step if solved else None,
+            "sparsity_error": sparsity_error(model),
+        }
+
+
+def _step_or_none(fraction, steps):
+    return None if fraction is None else round(fraction * steps)
 
 
 def harden_if_no_worse(model, x_val, y_val, tolerance):
@@ -299,6 +380,8 @@ def _run_in_scope(options, out_dir):
     }
     if hasattr(experiment, "succeeded"):
         results["success"] = experiment.succeeded(entries)
+    if hasattr(experiment, "success_measures"):
+        results.update(experiment.success_measures(model, entries, steps))
     write_json(out_dir / "results.json", results)
     plot_errors([results], out_dir / "extrapolation.png")
     if not options.quiet:
@@ -368,6 +451,15 @@ def summarize(all_results):
         successes = [bool(r["success"]) for r in all_results]
         summary["successes"] = successes
         summary["success_rate"] = sum(successes) / len(successes)
+        summary["success_ci"] = list(wilson_interval(sum(successes), len(successes)))
+        # Over the solved seeds only, as Madsen & Johansen report them.
+        solved = [r for r in all_results if r["success"]]
+        summary["median_solved_step"] = median_or_none(
+            [r.get("solved_step") for r in solved]
+        )
+        summary["median_sparsity_error"] = median_or_none(
+            [r.get("sparsity_error") for r in solved]
+        )
     return summary
 
 
@@ -418,7 +510,13 @@ def format_table(results):
 def format_summary(summary):
     title = f"{summary['task']} / {summary['cell']} / seeds {summary['seeds']}"
     if "success_rate" in summary:
-        title += f" / success rate {summary['success_rate']:.2f}"
+        low, high = summary["success_ci"]
+        title += (
+            f" / success rate {summary['success_rate']:.2f} "
+            f"(95% CI {low:.2f}-{high:.2f}), median solved step "
+            f"{_fmt(summary['median_solved_step'])}, median sparsity error "
+            f"{_fmt(summary['median_sparsity_error'])}"
+        )
     return title + "\n" + _metric_table(summary["eval"], prefix="median_")
 
 

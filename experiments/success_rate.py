@@ -1,0 +1,165 @@
+"""Success rate of the arithmetic units over seeds (Madsen & Johansen 2020).
+
+For every task (static, recurrent), op and unit, runs
+`train.py --task OP --cell UNIT [--static] --seeds N` into
+`OUT/<task>/<op>-<unit>/` (a pair whose `summary.json` exists is kept, so an
+interrupted sweep resumes), then prints and writes `OUT/success_rate.json`
+and `OUT/success_rate.md`: success rate with its 95% Wilson interval, the
+median step at which the solved seeds first met the criterion, their median
+sparsity error, and the median training time per seed.
+
+Static task: Madsen & Johansen's (input 100, subsets 25 with overlap 12,
+interpolation U[1, 2], extrapolation U[2, 6]), model NAU(2) -> unit(1);
+recurrent task: `tasks.arithmetic`'s (length 10, extrapolation 100, 1000).
+Step budgets are train.py's defaults (`STATIC_RECIPES` for the static
+NAU/NMU: 10^4 steps at batch 128, against the paper's 5 * 10^6) unless
+`--steps` is given.
+
+    python experiments/success_rate.py                      # the full table
+    python experiments/success_rate.py --tasks static --ops add,sub,mul \\
+        --units nau,nmu --seeds 10                          # the targets
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tasks.experiment import summarize, write_json  # noqa: E402
+
+TASKS = ("static", "recurrent")
+OPS = ("add", "sub", "mul")
+UNITS = ("nau", "nmu")
+# A unit is measured on the ops it can compute: the NAU adds and
+# subtracts, the NMU (after the NAU's sums) multiplies.
+OPS_OF_UNIT = {"nau": ("add", "sub"), "nmu": ("mul",)}
+
+
+def _names(text):
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--tasks", type=_names, default=TASKS)
+    parser.add_argument("--ops", type=_names, default=OPS)
+    parser.add_argument("--units", type=_names, default=UNITS)
+    parser.add_argument(
+        "--all-pairs",
+        action="store_true",
+        help="run every op with every unit, not only the ops a unit computes",
+    )
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="default: train.py's per cell"
+    )
+    parser.add_argument("--out", default="runs/success_rate")
+    parser.add_argument(
+        "--train-args",
+        default="",
+        help="extra train.py flags, one string, e.g. '--eval-sequences 200'",
+    )
+    return parser
+
+
+def pairs(options):
+    """`(task, op, unit)` triples to run, in table order."""
+    return [
+        (task, op, unit)
+        for task in options.tasks
+        for unit in options.units
+        for op in options.ops
+        if options.all_pairs or op in OPS_OF_UNIT.get(unit, OPS)
+    ]
+
+
+def run_pair(task, op, unit, options, target):
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve().parents[1] / "train.py"),
+        "--task", op, "--cell", unit,
+        "--seeds", str(options.seeds), "--seed", str(options.seed),
+        "--out", str(target), "--quiet",
+    ]  # fmt: skip
+    if task == "static":
+        command.append("--static")
+    if options.steps:
+        command += ["--steps", str(options.steps)]
+    command += options.train_args.split()
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def row(task, op, unit, target):
+    runs = [
+        json.loads(p.read_text()) for p in sorted(target.glob("seed_*/results.json"))
+    ]
+    # Recomputed from the seeds' results, so the table follows the current
+    # summary rules.
+    summary = summarize(runs)
+    return {
+        "task": task,
+        "op": op,
+        "unit": unit,
+        "steps": runs[0]["steps"],
+        "seeds": summary["seeds"],
+        "successes": sum(summary["successes"]),
+        "success_rate": summary["success_rate"],
+        "success_ci": summary["success_ci"],
+        "median_solved_step": summary["median_solved_step"],
+        "median_sparsity_error": summary["median_sparsity_error"],
+        "median_train_seconds": summary["median_train_seconds"],
+        "total_train_seconds": round(sum(r["train_seconds"] for r in runs), 1),
+    }
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def markdown(rows):
+    lines = [
+        "| task | op | unit | steps | success | 95% CI | median solved step "
+        "| median sparsity error | s / seed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        low, high = r["success_ci"]
+        lines.append(
+            f"| {r['task']} | {r['op']} | {r['unit'].upper()} | {r['steps']} "
+            f"| {r['successes']}/{len(r['seeds'])} "
+            f"| [{low:.2f}, {high:.2f}] "
+            f"| {_fmt(r['median_solved_step'], '.0f')} "
+            f"| {_fmt(r['median_sparsity_error'], '.2g')} "
+            f"| {_fmt(r['median_train_seconds'], '.1f')} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    options = build_parser().parse_args(argv)
+    out = Path(options.out)
+    rows = []
+    for task, op, unit in pairs(options):
+        target = out / task / f"{op}-{unit}"
+        if not (target / "summary.json").exists():
+            run_pair(task, op, unit, options, target)
+        rows.append(row(task, op, unit, target))
+    table = markdown(rows)
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "success_rate.json", {"rows": rows})
+    (out / "success_rate.md").write_text(table + "\n")
+    print(f"Wrote {out / 'success_rate.json'} and {out / 'success_rate.md'}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

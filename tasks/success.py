@@ -1,0 +1,132 @@
+"""Madsen & Johansen's success measures for the arithmetic tasks.
+
+* success: a run succeeds when its extrapolation MSE is below that of the
+  exact solution with every weight moved by 1e-5
+  (`ArithmeticTask.perturbed_solution_mse`);
+* solved step: the first training step at which that holds, checked every
+  few steps by `SolvedStepMonitor` (Madsen & Johansen check it during
+  training too, and report the first iteration that meets it);
+* sparsity error: `max over the arithmetic weights of min(|W|, |1 - |W||)`,
+  how far the least discrete weight is from -1, 0 or 1;
+* success rate over seeds with a 95% Wilson score interval, which stays
+  inside [0, 1] and is honest at 0/n and n/n, unlike the normal
+  approximation (their paper reports the same interval).
+
+Reference: Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020,
+arXiv:2001.05016, section 4 and appendix C.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from nalu_rnn.hardening import arithmetic_units
+from tasks.arithmetic import mse
+
+# Two-sided 95% normal quantile.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes, trials, z=Z_95):
+    """The Wilson score interval `(low, high)` of a binomial proportion.
+
+    Args:
+        successes: Number of successful trials, `0 <= successes <= trials`.
+        trials: Positive number of trials.
+        z: Normal quantile; the default gives a 95% interval.
+
+    Returns:
+        A tuple of two floats in [0, 1]. For 10 successes out of 10 it is
+        `(0.722, 1.0)`; for 9 out of 10, `(0.596, 0.982)`.
+    """
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError(
+            "wilson_interval needs 0 <= successes <= trials and trials > 0; "
+            f"received successes={successes}, trials={trials}"
+        )
+    p = successes / trials
+    z2 = z * z
+    denominator = 1.0 + z2 / trials
+    center = (p + z2 / (2 * trials)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials**2))
+    # Clamp the rounding error at 0/n and n/n, where the exact bound is 0 or 1.
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def sparsity_error(model):
+    """`max |W|-distance to {-1, 0, 1}` over every arithmetic weight of `model`.
+
+    Reads each unit's effective weights (`ArithmeticUnit.
+    arithmetic_weights`: the gated `tanh(W_hat) * sigmoid(M_hat)` of
+    NAC-style units, the weight itself of NAU and NMU), so 0 means every
+    weight is exactly discrete. `None` when the model has no arithmetic
+    unit.
+    """
+    errors = []
+    for unit in arithmetic_units(model):
+        for weight in unit.arithmetic_weights().values():
+            w = np.abs(keras.ops.convert_to_numpy(weight)).astype(np.float64)
+            errors.append(float(np.max(np.minimum(w, np.abs(1.0 - w)))))
+    return max(errors) if errors else None
+
+
+class SolvedStepMonitor(keras.callbacks.Callback):
+    """Records the first training step at which a model meets the criterion.
+
+    Every `every` steps (and once at the end of training), predicts each
+    monitored set and compares its MSE with that set's threshold; the first
+    step at which every set is below its threshold is `solved_step`. Later
+    checks are skipped once it is found, so the monitor costs nothing after
+    the run is solved.
+
+    Args:
+        sets: List of `(x, y, threshold)`: inputs, exact targets and the
+            MSE a solved model stays below (for the arithmetic tasks,
+            `ArithmeticTask.perturbed_solution_mse(x)`).
+        every: Positive integer, training steps between checks.
+            Defaults to `100`.
+        batch_size: Prediction batch size. Defaults to `1000`.
+
+    Attributes:
+        solved_step: The first step (batches since the start of `fit`) at
+            which every set met its threshold, or `None`.
+        step: Training steps seen so far.
+    """
+
+    def __init__(self, sets, every=100, batch_size=1000):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"`every` must be >= 1; received every={every!r}")
+        self.sets = list(sets)
+        self.every = int(every)
+        self.batch_size = int(batch_size)
+        self.solved_step = None
+        self.step = 0
+
+    def solved(self):
+        """Whether the model meets the threshold on every monitored set now."""
+        for x, y, threshold in self.sets:
+            prediction = self.model.predict(x, batch_size=self.batch_size, verbose=0)
+            if not mse(y, prediction) < threshold:
+                return False
+        return True
+
+    def _check(self):
+        if self.solved_step is None and self.solved():
+            self.solved_step = self.step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self._check()
+
+    def on_train_end(self, logs=None):
+        if self.step % self.every:
+            self._check()
+
+
+def median_or_none(values):
+    """Median of the values that are not `None`; `None` when there are none."""
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
