@@ -303,7 +303,7 @@ def _silence_retracing_warnings():
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
 
 
-def _set_determinism(enabled):
+def set_determinism(enabled):
     # `--seed` fixes the data, the initial weights and Keras's shuffling
     # (`keras.utils.set_random_seed` in `tasks.experiment.run`); on
     # TensorFlow, some kernels (parallel reductions, tf.data's parallel
@@ -325,7 +325,7 @@ def _set_determinism(enabled):
 def main(argv=None):
     options = parse_args(argv)
     _silence_retracing_warnings()
-    _set_determinism(options.deterministic)
+    set_determinism(options.deterministic)
     from nalu_rnn.callbacks import NonFiniteError
     from tasks import distribution, experiment
     from tasks.mnist import MNISTDataError, MNISTNotFoundError

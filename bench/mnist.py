@@ -202,7 +202,10 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    exp = MNISTExperiment(experiment_options(args))
+    options = experiment_options(args)
+    # As train.py does by default, so the times are those of its runs.
+    train.set_determinism(options.deterministic)
+    exp = MNISTExperiment(options)
     model, throughput = training_throughput(exp, args)
     print(
         f"training: {throughput['images_per_second']:.0f} images/s "
