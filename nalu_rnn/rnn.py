@@ -23,13 +23,6 @@ def _with_shape_of(states, like):
     return ops.reshape(states, ops.shape(like))
 
 
-def _compose_affine(earlier, later):
-    """The map `h -> (h @ A1 + b1) @ A2 + b2` as the pair `(A1 @ A2, b1 @ A2 + b2)`."""
-    a_earlier, b_earlier = earlier
-    a_later, b_later = later
-    return ops.matmul(a_earlier, a_later), ops.matmul(b_earlier, a_later) + b_later
-
-
 def linear_recurrence(projected, initial_state, transition, parallel=False):
     """All states of `h_t = h_{t-1} @ transition + projected[t]`.
 
@@ -38,8 +31,8 @@ def linear_recurrence(projected, initial_state, transition, parallel=False):
             input already multiplied by its weights.
         initial_state: Tensor `(batch, units)`, the state before step 0.
         transition: Tensor `(units, units)`, the state-to-state weights.
-        parallel: Whether to use an associative scan (`O(log time)`
-            sequential depth, `time * units**2` extra memory) rather than a
+        parallel: Whether to compute all states in `ceil(log2(time))`
+            rounds of batched matmuls (a parallel prefix scan) rather than a
             loop over the steps. Defaults to `False`.
 
     Returns:
@@ -52,18 +45,34 @@ def linear_recurrence(projected, initial_state, transition, parallel=False):
             return state, state
 
         return _with_shape_of(ops.scan(step, initial_state, projected)[1], projected)
-    # Step t is the affine map h -> h @ A + b_t; composing the maps of steps
-    # 0..t in any grouping gives h_t, which is what makes the scan parallel.
-    # The initial state is folded into step 0's offset so the prefix starts
-    # from zero.
+    # The initial state is folded into step 0's offset, so that the states
+    # are prefix sums of the offsets carried through powers of A:
+    # h_t = sum_{j <= t} b_{t-j} @ A^j.
     first = projected[:1] + ops.expand_dims(ops.matmul(initial_state, transition), 0)
     offsets = ops.concatenate([first, projected[1:]], axis=0)
-    transitions = ops.broadcast_to(
-        ops.expand_dims(transition, 0),
-        (ops.shape(offsets)[0],) + tuple(ops.shape(transition)),
+    # Doubling (Hillis & Steele): after the round with shift k, each state
+    # holds the terms j < 2k. ceil(log2 T) rounds of one batched matmul
+    # each, with static shapes where the length is known, as XLA needs.
+    state = (offsets, transition, 1)
+    length = offsets.shape[0]
+    if length is None:
+        # Only in TensorFlow graphs, where a loop may change its slices.
+        length = ops.shape(offsets)[0]
+        return ops.while_loop(
+            lambda states, power, shift: shift < length,
+            lambda *state: _doubling_round(*state, length),
+            state,
+        )[0]
+    while state[2] < length:
+        state = _doubling_round(*state, length)
+    return state[0]
+
+
+def _doubling_round(states, power, shift, length):
+    earlier = ops.concatenate(
+        [ops.zeros_like(states[:shift]), states[: length - shift]], axis=0
     )
-    states = ops.associative_scan(_compose_affine, (transitions, offsets))[1]
-    return _with_shape_of(states, offsets)
+    return states + ops.matmul(earlier, power), ops.matmul(power, power), shift * 2
 
 
 def recurrent_layer(cell, **kwargs):
@@ -86,11 +95,11 @@ class ArithmeticRNN(keras.layers.RNN):
       neither the forward nor the backward pass repeats that work per step;
     * with `parallel=True`, for cells linear in their state (`NACCell`,
       `NAUCell`), the inputs of all steps are projected in one matmul and
-      the recurrence `h_t = h_{t-1} @ W_h + x_t @ W_x` runs as an
-      associative scan (`keras.ops.associative_scan`): `O(log T)`
-      sequential levels instead of `T` steps, at the cost of
-      `T * units**2` extra memory. It pays off for long sequences on
-      accelerators; on a CPU the loop is usually faster.
+      the recurrence `h_t = h_{t-1} @ W_h + x_t @ W_x` runs as a parallel
+      prefix scan: `ceil(log2(T))` rounds of one batched matmul each
+      instead of `T` steps. It does `log2(T)` times the arithmetic
+      of the loop, so it pays off where many cores are idle, on
+      accelerators and under JAX; on a small CPU the loop is faster.
 
     With a mask or `unroll=True`, `parallel=True` falls back to the loop.
     All other arguments are those of `keras.layers.RNN`, and a model saved
@@ -99,8 +108,8 @@ class ArithmeticRNN(keras.layers.RNN):
     Args:
         cell: A `nalu_rnn.ArithmeticCell` instance, such as
             `nalu_rnn.NACCell(8)`.
-        parallel: Boolean, whether to run a linear cell's recurrence as an
-            associative scan. Only for cells whose unit is linear
+        parallel: Boolean, whether to run a linear cell's recurrence as a
+            parallel prefix scan. Only for cells whose unit is linear
             (`NACCell`, `NAUCell`). Defaults to `False`.
         **kwargs: Arguments of `keras.layers.RNN`, such as
             `return_sequences`, `return_state`, `go_backwards`, `stateful`

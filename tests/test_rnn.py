@@ -106,6 +106,26 @@ def test_linear_recurrence_matches_numpy(parallel):
     np.testing.assert_allclose(actual, np.stack(expected), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="only TensorFlow graphs have a time axis of unknown length",
+)
+def test_parallel_recurrence_with_unknown_length():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(4)
+    projected = rng.normal(size=(9, 2, 3)).astype("float32")
+    initial = rng.normal(size=(2, 3)).astype("float32")
+    transition = (0.5 * rng.normal(size=(3, 3))).astype("float32")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 2, 3), tf.float32)])
+    def parallel(x):
+        return linear_recurrence(x, initial, transition, parallel=True)
+
+    expected = linear_recurrence(projected, initial, transition)
+    np.testing.assert_allclose(parallel(projected), expected, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("cell_cls", [nalu_rnn.NACCell, nalu_rnn.NALUCell])
 def test_masked_steps_keep_the_state(cell_cls):
     x = _sequences()
