@@ -17,34 +17,21 @@ def _linear_cells():
     )
 
 
-def _with_shape_of(states, like):
-    # Inside a TensorFlow graph the scans return tensors of unknown rank,
-    # which later shape checks reject; the states have the shape of `like`.
-    return ops.reshape(states, ops.shape(like))
+def linear_recurrence(projected, initial_state, transition):
+    """All states of `h_t = h_{t-1} @ transition + projected[t]`, in parallel.
 
-
-def linear_recurrence(projected, initial_state, transition, parallel=False):
-    """All states of `h_t = h_{t-1} @ transition + projected[t]`.
+    Computes them in `ceil(log2(time))` rounds of one batched matmul each
+    (a parallel prefix scan) instead of a loop over the steps.
 
     Args:
         projected: Time-major tensor `(time, batch, units)`, each step's
             input already multiplied by its weights.
         initial_state: Tensor `(batch, units)`, the state before step 0.
         transition: Tensor `(units, units)`, the state-to-state weights.
-        parallel: Whether to compute all states in `ceil(log2(time))`
-            rounds of batched matmuls (a parallel prefix scan) rather than a
-            loop over the steps. Defaults to `False`.
 
     Returns:
         Time-major tensor `(time, batch, units)` of the states after each step.
     """
-    if not parallel:
-
-        def step(state, projected_t):
-            state = ops.matmul(state, transition) + projected_t
-            return state, state
-
-        return _with_shape_of(ops.scan(step, initial_state, projected)[1], projected)
     # The initial state is folded into step 0's offset, so that the states
     # are prefix sums of the offsets carried through powers of A:
     # h_t = sum_{j <= t} b_{t-j} @ A^j.
@@ -169,7 +156,7 @@ class ArithmeticRNN(keras.layers.RNN):
             sequences = ops.flip(sequences, axis=1)
         input_dim = sequences.shape[-1]
         projected = ops.matmul(ops.transpose(sequences, (1, 0, 2)), kernel[:input_dim])
-        states = linear_recurrence(projected, state, kernel[input_dim:], parallel=True)
+        states = linear_recurrence(projected, state, kernel[input_dim:])
         last = states[-1]
         return last, ops.transpose(states, (1, 0, 2)), [last]
 
