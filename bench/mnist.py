@@ -56,8 +56,8 @@ def _int_list(text):
     return [int(v) for v in text.split(",")]
 
 
-def experiment_options(args, steps=None, out_seed=0):
-    argv = ["--task", args.task, "--cell", args.cell, "--seed", str(out_seed)]
+def experiment_options(args, steps=None):
+    argv = ["--task", args.task, "--cell", args.cell, "--seed", "0"]
     if steps is not None:
         argv += ["--steps", str(steps)]
     if args.data_dir:
