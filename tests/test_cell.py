@@ -4,7 +4,7 @@ import pytest
 
 import nalu_rnn
 from tests import reference
-from tests.layer_test import run_layer_test
+from tests.layer_test import assert_masked_rnn_matches_reference, run_layer_test
 
 CELLS = [
     (nalu_rnn.NACCell, {}),
@@ -120,20 +120,7 @@ def test_masking_carries_state(cell_cls, kwargs):
     x = _inputs((3, 6, 2))
     x[0, 4:] = 0.0  # padded tail
     x[2, 1:] = 0.0
-    mask = np.any(x != 0.0, axis=-1)
-    model = keras.Sequential(
-        [
-            keras.Input((6, 2)),
-            keras.layers.Masking(0.0),
-            keras.layers.RNN(cell, return_sequences=True),
-        ]
-    )
-    np.testing.assert_allclose(
-        np.asarray(model(x)),
-        reference.run_cell(cell, x, mask=mask),
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    assert_masked_rnn_matches_reference(cell, x)
 
 
 @pytest.mark.parametrize("cell_cls, kwargs", CELLS)

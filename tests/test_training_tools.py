@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
+from tests.layer_test import fit_save_load_regularised_cell
 from tests.reference import gated
 
 
@@ -41,18 +42,9 @@ def test_arithmetic_regularizer_trains_inside_rnn_and_round_trips(tmp_path):
     cell = nalu_rnn.NALUCell(
         2, arithmetic_regularizer=reg, kernel_initializer=nalu_rnn.StateIdentity(3.0)
     )
-    model = keras.Sequential([keras.Input((4, 3)), keras.layers.RNN(cell)])
-    assert len(model.losses) == 1
-    model.compile(optimizer="adam", loss="mse")
-    x = np.random.default_rng(0).uniform(size=(8, 4, 3)).astype("float32")
-    history = model.fit(x, np.ones((8, 2), "float32"), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    unit = loaded.layers[0].cell.unit
+    unit = fit_save_load_regularised_cell(cell, tmp_path)
     assert isinstance(unit.arithmetic_regularizer, nalu_rnn.SparsityRegularizer)
     assert isinstance(unit.kernel_initializer, nalu_rnn.StateIdentity)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
 
 
 def test_state_identity_sets_state_block_only():

@@ -7,7 +7,11 @@ import pytest
 
 import nalu_rnn
 from tests import reference
-from tests.layer_test import run_layer_test
+from tests.layer_test import (
+    assert_masked_rnn_matches_reference,
+    fit_save_load_regularised_cell,
+    run_layer_test,
+)
 
 LAYERS = [nalu_rnn.NAU, nalu_rnn.NMU, nalu_rnn.INALU, nalu_rnn.RealNPU, nalu_rnn.NPU]
 CELLS = [
@@ -89,20 +93,7 @@ def test_signed_cell_matches_numpy_with_masking(cell_cls):
     _randomise(cell, seed=3)
     x = _signed_inputs((3, 5, 2), seed=4)
     x[1, 3:] = 0.0
-    mask = np.any(x != 0.0, axis=-1)
-    model = keras.Sequential(
-        [
-            keras.Input((5, 2)),
-            keras.layers.Masking(0.0),
-            keras.layers.RNN(cell, return_sequences=True),
-        ]
-    )
-    np.testing.assert_allclose(
-        np.asarray(model(x)),
-        reference.run_cell(cell, x, mask=mask),
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    assert_masked_rnn_matches_reference(cell, x)
 
 
 # --- The Keras contract -------------------------------------------------------
@@ -354,19 +345,10 @@ def test_arithmetic_regularizer_acts_on_the_weight_itself():
 def test_regularised_nau_cell_trains_and_round_trips(tmp_path):
     reg = nalu_rnn.SparsityRegularizer(0.1)
     cell = nalu_rnn.NAUCell(2, arithmetic_regularizer=reg)
-    model = keras.Sequential([keras.Input((4, 3)), keras.layers.RNN(cell)])
-    assert len(model.losses) == 1
-    model.compile(optimizer="adam", loss="mse")
-    x = np.random.default_rng(0).uniform(size=(8, 4, 3)).astype("float32")
-    history = model.fit(x, np.ones((8, 2), "float32"), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    unit = loaded.layers[0].cell.unit
+    unit = fit_save_load_regularised_cell(cell, tmp_path)
     assert isinstance(unit.arithmetic_regularizer, nalu_rnn.SparsityRegularizer)
     assert isinstance(unit.kernel_initializer, nalu_rnn.units.NAUInitializer)
     assert unit.W.constraint is not None
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
 
 
 # --- Hardening ----------------------------------------------------------------
