@@ -199,6 +199,29 @@ class ArithmeticUnit(keras.layers.Layer):
         self._weight_initializers.append((name, keras.initializers.get(initializer)))
         return variable
 
+    def _set_gate_arguments(self, initializer, regularizer, constraint):
+        """Stores the `gate_*` constructor arguments of units with a gate."""
+        self.gate_initializer = keras.initializers.get(initializer)
+        self.gate_regularizer = keras.regularizers.get(regularizer)
+        self.gate_constraint = keras.constraints.get(constraint)
+
+    def _add_gate(self, name, shape):
+        """A gate or relevance weight built from the `gate_*` arguments."""
+        return self._add_unit_weight(
+            name,
+            shape,
+            self.gate_initializer,
+            regularizer=self.gate_regularizer,
+            constraint=self.gate_constraint,
+        )
+
+    def _gate_config(self):
+        return {
+            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
+            "gate_regularizer": keras.regularizers.serialize(self.gate_regularizer),
+            "gate_constraint": keras.constraints.serialize(self.gate_constraint),
+        }
+
     def _add_kernel(self, name, input_dim, initializer=None):
         return self._add_unit_weight(
             name,

@@ -100,9 +100,7 @@ class INALU(ArithmeticUnit):
         self.omega = validate_positive_float(omega, "omega", "INALU")
         self.max_exp = validate_positive_float(max_exp, "max_exp", "INALU")
         self.mask_initializer = keras.initializers.get(mask_initializer)
-        self.gate_initializer = keras.initializers.get(gate_initializer)
-        self.gate_regularizer = keras.regularizers.get(gate_regularizer)
-        self.gate_constraint = keras.constraints.get(gate_constraint)
+        self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     @classmethod
     def default_kernel_initializer(cls):
@@ -116,13 +114,7 @@ class INALU(ArithmeticUnit):
         self.W_hat_m, self.M_hat_m = self._add_gated_kernel(
             input_dim, "_m", mask_initializer=self.mask_initializer
         )
-        self.G = self._add_unit_weight(
-            "G",
-            (self.units,),
-            self.gate_initializer,
-            regularizer=self.gate_regularizer,
-            constraint=self.gate_constraint,
-        )
+        self.G = self._add_gate("G", (self.units,))
 
     def derived_weights(self):
         w_m = gated_weight(self.W_hat_m, self.M_hat_m)
@@ -147,7 +139,5 @@ class INALU(ArithmeticUnit):
             "omega": self.omega,
             "max_exp": self.max_exp,
             "mask_initializer": keras.initializers.serialize(self.mask_initializer),
-            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
-            "gate_regularizer": keras.regularizers.serialize(self.gate_regularizer),
-            "gate_constraint": keras.constraints.serialize(self.gate_constraint),
+            **self._gate_config(),
         }

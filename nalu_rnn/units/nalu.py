@@ -90,20 +90,12 @@ class NALU(ArithmeticUnit):
                 f"received shared_weights={shared_weights!r}"
             )
         self.shared_weights = shared_weights
-        self.gate_initializer = keras.initializers.get(gate_initializer)
-        self.gate_regularizer = keras.regularizers.get(gate_regularizer)
-        self.gate_constraint = keras.constraints.get(gate_constraint)
+        self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
-        self.G = self._add_unit_weight(
-            "G",
-            (input_dim, self.units),
-            self.gate_initializer,
-            regularizer=self.gate_regularizer,
-            constraint=self.gate_constraint,
-        )
+        self.G = self._add_gate("G", (input_dim, self.units))
         if self.shared_weights:
             self.W_hat_m = None
             self.M_hat_m = None
@@ -130,7 +122,5 @@ class NALU(ArithmeticUnit):
             **super().get_config(),
             "epsilon": self.epsilon,
             "shared_weights": self.shared_weights,
-            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
-            "gate_regularizer": keras.regularizers.serialize(self.gate_regularizer),
-            "gate_constraint": keras.constraints.serialize(self.gate_constraint),
+            **self._gate_config(),
         }

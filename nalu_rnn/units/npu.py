@@ -36,18 +36,7 @@ class _PowerUnit(ArithmeticUnit):
         self.epsilon = validate_positive_float(epsilon, "epsilon", type(self).__name__)
         if gate_initializer is None:
             gate_initializer = keras.initializers.Constant(0.5)
-        self.gate_initializer = keras.initializers.get(gate_initializer)
-        self.gate_regularizer = keras.regularizers.get(gate_regularizer)
-        self.gate_constraint = keras.constraints.get(gate_constraint)
-
-    def _add_relevance_gate(self, input_dim):
-        self.g = self._add_unit_weight(
-            "g",
-            (input_dim,),
-            self.gate_initializer,
-            regularizer=self.gate_regularizer,
-            constraint=self.gate_constraint,
-        )
+        self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     def _clipped_gate(self):
         return ops.clip(self.g, 0.0, 1.0)
@@ -62,9 +51,7 @@ class _PowerUnit(ArithmeticUnit):
         return {
             **super().get_config(),
             "epsilon": self.epsilon,
-            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
-            "gate_regularizer": keras.regularizers.serialize(self.gate_regularizer),
-            "gate_constraint": keras.constraints.serialize(self.gate_constraint),
+            **self._gate_config(),
         }
 
 
@@ -124,7 +111,7 @@ class RealNPU(_PowerUnit):
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W = self._add_direct_kernel("W", input_dim, snap_values=None)
-        self._add_relevance_gate(input_dim)
+        self.g = self._add_gate("g", (input_dim,))
 
     def derived_weights(self):
         return self._clipped_gate(), self.W
@@ -227,7 +214,7 @@ class NPU(_PowerUnit):
             initializer=self.imaginary_initializer,
             arithmetic=False,
         )
-        self._add_relevance_gate(input_dim)
+        self.g = self._add_gate("g", (input_dim,))
 
     def derived_weights(self):
         return self._clipped_gate(), self.W, self.W_im
