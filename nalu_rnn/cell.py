@@ -197,6 +197,9 @@ class NALUCell(ArithmeticCell):
             Defaults to `1e-7`.
         shared_weights: Boolean, whether the additive and multiplicative
             paths share `W`. Defaults to `True`.
+        max_exp: Positive float or `None`, the cap on the exponent of the
+            multiplicative path (see `nalu_rnn.NALU`); `None` leaves it
+            uncapped. Defaults to `None`.
         kernel_initializer: Initializer for the `W_hat`/`M_hat` matrices.
             Defaults to `"glorot_uniform"`.
         gate_initializer: Initializer for the gate matrix `G`.

@@ -20,11 +20,12 @@ def nac(x, w):
     return x @ gated(w["W_hat"], w["M_hat"])
 
 
-def nalu(x, w, epsilon=1e-7):
+def nalu(x, w, epsilon=1e-7, max_exp=None):
     w_add = gated(w["W_hat"], w["M_hat"])
     w_mul = gated(w["W_hat_m"], w["M_hat_m"]) if "W_hat_m" in w else w_add
     a = x @ w_add
-    m = np.exp(np.log(np.abs(x) + epsilon) @ w_mul)
+    exponent = np.log(np.abs(x) + epsilon) @ w_mul
+    m = np.exp(exponent if max_exp is None else np.minimum(exponent, max_exp))
     g = sigmoid(x @ w["G"])
     return g * a + (1 - g) * m
 
@@ -36,7 +37,7 @@ def unit_function(layer):
     if name == "NAC":
         return lambda x: nac(x, w)
     if name == "NALU":
-        return lambda x: nalu(x, w, layer.epsilon)
+        return lambda x: nalu(x, w, layer.epsilon, layer.max_exp)
     if name in EXTRA_UNITS:
         return lambda x: EXTRA_UNITS[name](x, w, layer)
     raise NotImplementedError(name)

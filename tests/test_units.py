@@ -34,6 +34,40 @@ def test_nalu_matches_numpy(shared_weights):
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_nalu_max_exp_matches_numpy_and_keeps_overflow_finite():
+    rng = np.random.default_rng(3)
+    layer = nalu_rnn.NALU(3, shared_weights=False, max_exp=2.0)
+    layer.build((8, 4))
+    _set_random_weights(layer, rng)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    expected = reference.nalu(x, reference.weights_of(layer), max_exp=2.0)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
+    # Weight -1 on an input near 0 adds -log(epsilon) ~ 16.1 to the
+    # exponent; six of them pass float32's limit of ~88.7.
+    capped = nalu_rnn.NALU(1, max_exp=20.0, gate_initializer="zeros")
+    plain = nalu_rnn.NALU(1, gate_initializer="zeros")
+    tiny = np.full((1, 6), 1e-9, "float32")
+    for layer in (capped, plain):
+        layer.build((None, 6))
+        layer.W_hat.assign(np.full((6, 1), -20.0, "float32"))
+        layer.M_hat.assign(np.full((6, 1), 20.0, "float32"))
+    assert not np.isfinite(np.asarray(plain(tiny))).all()
+    # Gate 0.5: half the capped product e^20, half the additive ~0.
+    expected = 0.5 * np.exp(20.0)
+    assert np.asarray(capped(tiny)).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_nalu_max_exp_round_trips_and_is_validated():
+    layer = nalu_rnn.NALU(2, max_exp=15.0)
+    assert nalu_rnn.NALU.from_config(layer.get_config()).max_exp == 15.0
+    assert nalu_rnn.NALU(2).get_config()["max_exp"] is None
+    cell = nalu_rnn.NALUCell(2, max_exp=15.0)
+    assert nalu_rnn.NALUCell.from_config(cell.get_config()).unit.max_exp == 15.0
+    for bad in (0.0, -1.0, float("inf"), float("nan"), "20"):
+        with pytest.raises(ValueError, match="max_exp.*received max_exp="):
+            nalu_rnn.NALU(2, max_exp=bad)
+
+
 def test_weight_order_and_shapes():
     nac = nalu_rnn.NAC(2)
     nac.build((None, 3))
@@ -150,3 +184,20 @@ def test_wrong_input_rank(layer_cls):
 def test_unknown_feature_dimension():
     with pytest.raises(ValueError, match="last .*dimension"):
         nalu_rnn.NAC(2).build((None, None))
+
+
+def test_registry_nalu_caps_its_exponents():
+    # The models train.py builds must not overflow (see NALU_MAX_EXP).
+    model = nalu_rnn.models.arithmetic_model("nalu", input_dim=3, units=2)
+    caps = [layer.max_exp for layer in _nalu_units(model)]
+    assert caps and all(cap == nalu_rnn.models.NALU_MAX_EXP for cap in caps)
+    static = nalu_rnn.models.arithmetic_model("nalu", 3, 2, static=True)
+    assert [layer.max_exp for layer in _nalu_units(static)] == [20.0, 20.0]
+
+
+def _nalu_units(model):
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, nalu_rnn.NALU)
+    ]

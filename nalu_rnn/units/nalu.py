@@ -23,7 +23,12 @@ class NALU(ArithmeticUnit):
     With `shared_weights=True` (the paper's "two NACs with tied weights")
     `W_m = W`; with `shared_weights=False` the multiplicative path has its
     own `W_hat_m` and `M_hat_m`. The multiplicative path loses the sign of
-    its inputs (`m > 0`) and is unstable for `|x|` near 0.
+    its inputs (`m > 0`) and is unstable for `|x|` near 0: a negative
+    weight on a small input makes the exponent large, and past about 88
+    `exp` overflows float32, so the output and gradients become Inf and
+    NaN. `max_exp` caps the exponent, as the iNALU does
+    (`m = exp(min(log(|x| + epsilon) @ W_m, max_exp))`): below the cap the
+    unit is unchanged, above it `m` stays finite and its gradient is 0.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -31,6 +36,9 @@ class NALU(ArithmeticUnit):
             Defaults to `1e-7`.
         shared_weights: Boolean, whether the additive and multiplicative
             paths share `W`. Defaults to `True`.
+        max_exp: Positive float or `None`, the largest exponent of the
+            multiplicative path; `None` leaves it uncapped, as in the paper.
+            Defaults to `None`.
         kernel_initializer: Initializer for the `W_hat` and `M_hat` matrices
             (and `W_hat_m`, `M_hat_m`). Defaults to `"glorot_uniform"`.
         gate_initializer: Initializer for the gate matrix `G`.
@@ -66,6 +74,7 @@ class NALU(ArithmeticUnit):
         units,
         epsilon=1e-7,
         shared_weights=True,
+        max_exp=None,
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
         kernel_regularizer=None,
@@ -90,6 +99,9 @@ class NALU(ArithmeticUnit):
                 f"received shared_weights={shared_weights!r}"
             )
         self.shared_weights = shared_weights
+        if max_exp is not None:
+            max_exp = validate_positive_float(max_exp, "max_exp", "NALU")
+        self.max_exp = max_exp
         self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     def build(self, input_shape):
@@ -112,7 +124,10 @@ class NALU(ArithmeticUnit):
         w, w_m, g = weights
         additive = ops.matmul(inputs, w)
         log_magnitude = ops.log(ops.abs(inputs) + self.epsilon)
-        multiplicative = ops.exp(ops.matmul(log_magnitude, w_m))
+        exponent = ops.matmul(log_magnitude, w_m)
+        if self.max_exp is not None:
+            exponent = ops.minimum(exponent, self.max_exp)
+        multiplicative = ops.exp(exponent)
         gate = ops.sigmoid(ops.matmul(inputs, g))
         # g * a + (1 - g) * m with one product fewer, once per step in a cell.
         return multiplicative + gate * (additive - multiplicative)
@@ -122,5 +137,6 @@ class NALU(ArithmeticUnit):
             **super().get_config(),
             "epsilon": self.epsilon,
             "shared_weights": self.shared_weights,
+            "max_exp": self.max_exp,
             **self._gate_config(),
         }

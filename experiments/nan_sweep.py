@@ -1,0 +1,215 @@
+"""Does any task, cell or seed train into NaN or Inf with train.py's defaults?
+
+Runs `train.py --task TASK --cell CELL --seed K` for every task (the
+arithmetic ops, recurrent and `--static`, and the MNIST tasks) × every
+registered cell × seeds, in this process one after another, and records for
+each run whether training stopped on the non-finite guard
+(`nalu_rnn.callbacks.NonFiniteGuard`), and how many of its evaluation
+metrics are not finite (an extrapolation that overflows float32 is a result,
+not a training failure, but it is counted). Defaults apply except for the
+flags given: `--steps` caps the budget of every run so a sweep of thousands
+of runs fits on a CPU (the step count is in the report), and
+`--eval-sequences` shrinks the test sets.
+
+Each run's record is appended to `OUT/runs.jsonl` as it finishes, so an
+interrupted sweep resumes where it stopped; `OUT/nan_sweep.json` and
+`OUT/nan_sweep.md` hold the table of (task, cell) pairs.
+
+    python experiments/nan_sweep.py --seeds 20 --steps 1000
+    python experiments/nan_sweep.py --tasks mnist_count,mnist_add --seeds 20 \\
+        --steps 100 --train-args "--eval-lengths 1,10,100"
+"""
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import train  # noqa: E402
+
+ARITHMETIC_TASKS = ("add", "sub", "mul", "div", "square", "sqrt")
+MNIST_TASKS = ("mnist_count", "mnist_add")
+
+
+def _names(text):
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def default_tasks():
+    """Every task name: recurrent ops, static ops (`<op>-static`), MNIST."""
+    return (
+        ARITHMETIC_TASKS
+        + tuple(f"{op}-static" for op in ARITHMETIC_TASKS)
+        + MNIST_TASKS
+    )
+
+
+def build_parser():
+    from nalu_rnn.models import CELLS
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--tasks",
+        type=_names,
+        default=default_tasks(),
+        help="task names; `<op>-static` is the op with --static",
+    )
+    parser.add_argument("--cells", type=_names, default=tuple(sorted(CELLS)))
+    parser.add_argument("--seeds", type=train.positive_int, default=20)
+    parser.add_argument("--seed", type=train.non_negative_int, default=0)
+    parser.add_argument(
+        "--steps",
+        type=train.positive_int,
+        default=None,
+        help="training steps of every run; default: train.py's per task",
+    )
+    parser.add_argument("--out", default="runs/nan_sweep")
+    parser.add_argument(
+        "--train-args", default="", help="extra train.py flags, one string"
+    )
+    return parser
+
+
+def train_argv(task, cell, seed, steps, run_dir, extra):
+    """The `train.py` command line of one run of the sweep."""
+    op, _, variant = task.partition("-")
+    argv = ["--task", op, "--cell", cell, "--seed", str(seed), "--out", str(run_dir)]
+    if variant == "static":
+        argv.append("--static")
+    if steps is not None:
+        argv += ["--steps", str(steps)]
+    return argv + ["--quiet", "--force", *shlex.split(extra)]
+
+
+def run_one(argv):
+    """Runs one training; returns its record (status, non-finite metrics)."""
+    import keras
+
+    from nalu_rnn.callbacks import NonFiniteError
+    from tasks import experiment
+
+    options = train.parse_args(argv)
+    train.set_determinism(options.deterministic)
+    keras.backend.clear_session()
+    started = time.perf_counter()
+    try:
+        results = experiment.run(options, options.out)
+    except NonFiniteError as error:
+        return {
+            "status": "non_finite",
+            "message": str(error),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    metrics = [
+        v for entry in results["eval"] for k, v in entry.items() if k in ("mse", "mae")
+    ]
+    return {
+        "status": "ok",
+        "steps": results["steps"],
+        "non_finite_metrics": sum(not _finite(v) for v in metrics),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _finite(value):
+    return value is not None and math.isfinite(value)
+
+
+def table(records):
+    """One row per (task, cell): runs, non-finite stops, non-finite metrics."""
+    rows = {}
+    for r in records:
+        row = rows.setdefault(
+            (r["task"], r["cell"]),
+            {"task": r["task"], "cell": r["cell"], "runs": 0, "non_finite_stops": 0,
+             "runs_with_non_finite_metrics": 0, "steps": None, "seconds": 0.0},
+        )  # fmt: skip
+        if r["status"] == "ok":
+            row["steps"] = r["steps"]
+        row["runs"] += 1
+        row["seconds"] += r["seconds"]
+        if r["status"] == "non_finite":
+            row["non_finite_stops"] += 1
+        elif r["non_finite_metrics"]:
+            row["runs_with_non_finite_metrics"] += 1
+    return list(rows.values())
+
+
+def format_markdown(rows):
+    lines = [
+        "| task | cell | runs | stopped on NaN/Inf "
+        "| runs with a non-finite eval metric | steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['cell']} | {r['runs']} | {r['non_finite_stops']} | "
+            f"{r['runs_with_non_finite_metrics']} | {r['steps']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    options = build_parser().parse_args(argv)
+    from nalu_rnn.models import CELLS
+    from tasks.experiment import write_json
+
+    valid_tasks = set(default_tasks())
+    for name in options.tasks:
+        if name not in valid_tasks:
+            print(
+                f"nan_sweep.py: error: unknown task {name!r}; valid: "
+                f"{', '.join(sorted(valid_tasks))}",
+                file=sys.stderr,
+            )
+            return 2
+    for name in options.cells:
+        if name not in CELLS:
+            print(
+                f"nan_sweep.py: error: unknown cell {name!r}; valid: "
+                f"{', '.join(sorted(CELLS))}",
+                file=sys.stderr,
+            )
+            return 2
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "runs.jsonl"
+    records = (
+        [json.loads(line) for line in log.read_text().splitlines() if line]
+        if log.exists()
+        else []
+    )
+    done = {(r["task"], r["cell"], r["seed"]) for r in records}
+    for task in options.tasks:
+        for cell in options.cells:
+            for seed in range(options.seed, options.seed + options.seeds):
+                if (task, cell, seed) in done:
+                    continue
+                run_dir = out / "runs" / f"{task}-{cell}" / f"seed_{seed}"
+                argv = train_argv(
+                    task, cell, seed, options.steps, run_dir, options.train_args
+                )
+                record = {"task": task, "cell": cell, "seed": seed, **run_one(argv)}
+                records.append(record)
+                with log.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                print(json.dumps(record), flush=True)
+    rows = table(records)
+    write_json(out / "nan_sweep.json", {"rows": rows, "runs": records})
+    (out / "nan_sweep.md").write_text(format_markdown(rows) + "\n")
+    print(format_markdown(rows))
+    stops = sum(r["non_finite_stops"] for r in rows)
+    print(f"{len(records)} runs, {stops} stopped on NaN/Inf")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
