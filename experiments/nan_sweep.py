@@ -132,13 +132,13 @@ def table(records):
             {"task": r["task"], "cell": r["cell"], "runs": 0, "non_finite_stops": 0,
              "runs_with_non_finite_metrics": 0, "steps": None, "seconds": 0.0},
         )  # fmt: skip
-        if r["status"] == "ok":
-            row["steps"] = r["steps"]
         row["runs"] += 1
         row["seconds"] += r["seconds"]
         if r["status"] == "non_finite":
             row["non_finite_stops"] += 1
-        elif r["non_finite_metrics"]:
+            continue
+        row["steps"] = r["steps"]
+        if r["non_finite_metrics"]:
             row["runs_with_non_finite_metrics"] += 1
     return list(rows.values())
 
@@ -157,28 +157,25 @@ def format_markdown(rows):
     return "\n".join(lines)
 
 
+def _unknown_name(kind, names, valid):
+    """The error for the first of `names` not in `valid`, or None."""
+    for name in names:
+        if name not in valid:
+            return f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}"
+    return None
+
+
 def main(argv=None):
     options = build_parser().parse_args(argv)
     from nalu_rnn.models import CELLS
     from tasks.experiment import write_json
 
-    valid_tasks = set(default_tasks())
-    for name in options.tasks:
-        if name not in valid_tasks:
-            print(
-                f"nan_sweep.py: error: unknown task {name!r}; valid: "
-                f"{', '.join(sorted(valid_tasks))}",
-                file=sys.stderr,
-            )
-            return 2
-    for name in options.cells:
-        if name not in CELLS:
-            print(
-                f"nan_sweep.py: error: unknown cell {name!r}; valid: "
-                f"{', '.join(sorted(CELLS))}",
-                file=sys.stderr,
-            )
-            return 2
+    unknown = _unknown_name("task", options.tasks, default_tasks()) or (
+        _unknown_name("cell", options.cells, CELLS)
+    )
+    if unknown:
+        print(f"nan_sweep.py: error: {unknown}", file=sys.stderr)
+        return 2
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
@@ -204,8 +201,9 @@ def main(argv=None):
                 print(json.dumps(record), flush=True)
     rows = table(records)
     write_json(out / "nan_sweep.json", {"rows": rows, "runs": records})
-    (out / "nan_sweep.md").write_text(format_markdown(rows) + "\n")
-    print(format_markdown(rows))
+    markdown = format_markdown(rows)
+    (out / "nan_sweep.md").write_text(markdown + "\n")
+    print(markdown)
     stops = sum(r["non_finite_stops"] for r in rows)
     print(f"{len(records)} runs, {stops} stopped on NaN/Inf")
     return 0
