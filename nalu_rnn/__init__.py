@@ -6,6 +6,7 @@ from nalu_rnn import (
     formulas,
     initializers,
     models,
+    optimizers,
     regularizers,
     units,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "formulas",
     "initializers",
     "models",
+    "optimizers",
     "regularizers",
     "units",
     "__version__",

@@ -137,7 +137,9 @@ class ArithmeticExperiment:
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 o.learning_rate, decay_steps=o.steps, alpha=0.01
             )
-        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=o.clipnorm)
+        optimizer = nalu_rnn.optimizers.get_optimizer(
+            o.optimizer, learning_rate, clipnorm=o.clipnorm
+        )
         model.compile(optimizer=optimizer, loss="mse")
 
     def training_data(self):
@@ -372,6 +374,7 @@ def _run_in_scope(options, out_dir):
         "train_length": options.train_length,
         "train_seconds": round(train_seconds, 2),
         "steps": steps,
+        "optimizer": options.optimizer,
         "evaluated_model": str(options.evaluate) if options.evaluate else None,
         "eval": entries,
         "versions": versions(),

@@ -198,7 +198,9 @@ class MNISTExperiment:
             decay_steps=epochs * steps_per_epoch,
             alpha=FINAL_LEARNING_RATE_FRACTION,
         )
-        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=o.clipnorm)
+        optimizer = nalu_rnn.optimizers.get_optimizer(
+            o.optimizer, learning_rate, clipnorm=o.clipnorm
+        )
         model.compile(optimizer=optimizer, loss="mse")
 
     def training_data(self):

@@ -189,6 +189,7 @@ def test_experiment_stores_the_formula(tmp_path, capsys):
         batch_size=8,
         learning_rate=0.01,
         clipnorm=None,
+        optimizer="adam",
         units=2,
         sparsity=0.0,
         sparsity_start=0.3,

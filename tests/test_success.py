@@ -144,6 +144,11 @@ def test_static_recipe_fills_defaults_and_flags_win():
     recipe = train.STATIC_RECIPES["nmu"]
     for key, value in recipe.items():
         assert getattr(options, key) == value
+    assert options.optimizer == "common_mode_adam"
+    options = train.parse_args(
+        ["--task", "mul", "--static", "--cell", "nmu", "--optimizer", "adam"]
+    )
+    assert options.optimizer == "adam"
     options = train.parse_args(
         ["--task", "add", "--static", "--cell", "nau", "--steps", "7", "--no-lr-decay"]
     )
@@ -152,7 +157,7 @@ def test_static_recipe_fills_defaults_and_flags_win():
     # The recurrent task keeps the general defaults.
     options = train.parse_args(["--task", "add", "--cell", "nau"])
     assert options.sparsity == 0.05 and options.sparsity_end is None
-    assert options.lr_decay is False
+    assert options.lr_decay is False and options.optimizer == "adam"
 
 
 def test_sparsity_warmup_stop_step_switches_the_pull_off():

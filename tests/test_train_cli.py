@@ -101,6 +101,7 @@ def test_static_variant(tmp_path):
         (["--task", "add", "--eval-lengths", "10,0"], "comma-separated positive"),
         (["--task", "add", "--learning-rate", "nan"], "expected a positive number"),
         (["--task", "add", "--harden-tolerance", "0.9"], "in [0, 0.5]"),
+        (["--task", "add", "--optimizer", "sgd"], "invalid choice: 'sgd'"),
         (["--task", "add", "--evaluate", "/no/such/model.keras"], "no such file"),
         (["--task", "mnist_add", "--static"], "arithmetic tasks only"),
     ],

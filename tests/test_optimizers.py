@@ -1,0 +1,141 @@
+import keras
+import numpy as np
+import pytest
+
+import nalu_rnn
+from nalu_rnn.optimizers import CommonModeAdam, get_optimizer
+from tasks.arithmetic import ArithmeticTask
+
+
+def _reflection(n):
+    u = np.full((n, 1), -1.0 / np.sqrt(n))
+    u[0, 0] += 1.0
+    u /= np.linalg.norm(u)
+    return np.eye(n) - 2.0 * u @ u.T
+
+
+def _reference_steps(w, gradients, lr, fan_in, beta_1=0.9, beta_2=0.999, eps=1e-7):
+    """NumPy CommonModeAdam: Adam on H @ g, its step reflected back by H."""
+    shape = w.shape
+    h = _reflection(fan_in)
+    w = w.reshape(fan_in, -1).astype(np.float64)
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    for t, g in enumerate(gradients, start=1):
+        g = h @ g.reshape(fan_in, -1)
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        alpha = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        w = w - h @ (alpha * m / (np.sqrt(v) + eps))
+    return w.reshape(shape)
+
+
+def _apply(optimizer, initial, gradients):
+    variables = [keras.Variable(value) for value in initial]
+    optimizer.build(variables)
+    for step in gradients:
+        optimizer.apply(step, variables)
+    return [np.asarray(v.numpy()) for v in variables]
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4)])
+def test_matches_the_numpy_reference(shape):
+    rng = np.random.default_rng(0)
+    w = rng.uniform(-1, 1, shape).astype("float32")
+    gradients = [rng.normal(size=shape).astype("float32") for _ in range(4)]
+    (result,) = _apply(CommonModeAdam(0.01), [w], [[g] for g in gradients])
+    fan_in = int(np.prod(shape[:-1]))
+    expected = _reference_steps(w, gradients, 0.01, fan_in)
+    np.testing.assert_allclose(result, expected, atol=1e-6)
+
+
+def test_rank_one_and_small_fan_in_variables_get_plain_adam():
+    rng = np.random.default_rng(1)
+    initial = [
+        rng.normal(size=(3,)).astype("float32"),
+        rng.normal(size=(1, 4)).astype("float32"),
+        rng.normal(size=(3, 2)).astype("float32"),
+    ]
+    gradients = [[rng.normal(size=w.shape).astype("float32") for w in initial]]
+    gradients *= 3
+    ours = _apply(CommonModeAdam(0.01, min_fan_in=4), initial, gradients)
+    adam = _apply(keras.optimizers.Adam(0.01), initial, gradients)
+    for a, b in zip(ours, adam, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_a_shared_gradient_moves_every_entry_by_lr_over_sqrt_fan_in():
+    # A gradient equal on all inputs is one coordinate of the rotated basis,
+    # so Adam's first step (lr per coordinate) spreads over the 16 entries.
+    w = np.zeros((16, 2), "float32")
+    g = np.ones((16, 2), "float32") * np.array([3.0, -0.5], "float32")
+    (result,) = _apply(CommonModeAdam(0.1), [w], [[g]])
+    np.testing.assert_allclose(result[:, 0], -0.1 / 4, rtol=1e-5)
+    np.testing.assert_allclose(result[:, 1], 0.1 / 4, rtol=1e-5)
+    # Adam would move each entry by the full rate.
+    (adam,) = _apply(keras.optimizers.Adam(0.1), [w], [[g]])
+    np.testing.assert_allclose(np.abs(adam), 0.1, rtol=1e-4)
+
+
+def test_config_round_trip_and_serialization():
+    optimizer = CommonModeAdam(0.02, min_fan_in=3, beta_1=0.8, clipnorm=1.0)
+    config = optimizer.get_config()
+    assert config["min_fan_in"] == 3 and config["beta_1"] == 0.8
+    clone = CommonModeAdam.from_config(config)
+    assert clone.get_config() == config
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert isinstance(restored, CommonModeAdam)
+    assert restored.get_config() == config
+
+
+def test_saved_model_keeps_the_optimizer(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), nalu_rnn.NAU(2), nalu_rnn.NMU(1)])
+    model.compile(CommonModeAdam(0.01), "mse")
+    x = np.random.default_rng(2).uniform(1, 2, (32, 4)).astype("float32")
+    model.fit(x, x[:, :1] * x[:, 1:2], epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.optimizer, CommonModeAdam)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"min_fan_in": 1}, ValueError, "must be >= 2"),
+        ({"min_fan_in": 2.0}, TypeError, "must be an integer"),
+        ({"min_fan_in": True}, TypeError, "must be an integer"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        CommonModeAdam(**kwargs)
+
+
+def test_get_optimizer_builds_by_name_and_names_the_valid_ones():
+    assert isinstance(get_optimizer("common_mode_adam", 0.1), CommonModeAdam)
+    adam = get_optimizer("adam", 0.1, clipnorm=2.0)
+    assert type(adam) is keras.optimizers.Adam and adam.clipnorm == 2.0
+    with pytest.raises(ValueError, match="valid names are: adam, common_mode_adam"):
+        get_optimizer("sgd")
+
+
+def test_static_mul_reaches_the_tie_that_plain_adam_crawls_towards():
+    # Madsen & Johansen's static task (inputs U[1, 2]): within 1024 steps the
+    # rotated Adam fits NAU(2) -> NMU(1) to the loss of the symmetric
+    # solution (both hidden units (a + b) / 2, MSE about 0.6), while plain
+    # Adam at the same rate is still hundreds of times above it.
+    task = ArithmeticTask("mul", static=True)
+    x, y = task.sample(4096, 1, task.train_range, np.random.default_rng(0))
+    losses = {}
+    for name in ("common_mode_adam", "adam"):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((100,)), nalu_rnn.NAU(2), nalu_rnn.NMU(1)]
+        )
+        model.compile(get_optimizer(name, 0.01), "mse")
+        model.fit(x, y, batch_size=128, epochs=32, verbose=0)
+        losses[name] = model.evaluate(x, y, verbose=0)
+    assert losses["common_mode_adam"] < 1.0
+    assert losses["adam"] > 50.0
