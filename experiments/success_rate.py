@@ -9,18 +9,20 @@ median step at which the solved seeds first met the criterion, their median
 sparsity error, and the median training time per seed.
 
 Static task: Madsen & Johansen's (input 100, subsets 25 with overlap 12,
-interpolation U[1, 2], extrapolation U[2, 6]), model NAU(2) -> unit(1);
-recurrent task: `tasks.arithmetic`'s (length 10, extrapolation 100, 1000).
-Step budgets are train.py's defaults (`STATIC_RECIPES` for the static
-NAU/NMU: 10^4 steps at batch 128, against the paper's 5 * 10^6) unless
-`--steps` is given.
+interpolation U[1, 2], extrapolation U[2, 6]); recurrent task:
+`tasks.arithmetic`'s (length 10, extrapolation 100, 1000). Models are the
+registry's (`nalu_rnn.models.CELLS`: e.g. static NAU -> NMU, NALU -> NALU).
+Step budgets are train.py's defaults (10^4 steps; `STATIC_RECIPES` for the
+static NAU and NMU: 10^4 and 3 * 10^4 steps, against the paper's 5 * 10^6)
+unless `--steps` is given.
 
-    python experiments/success_rate.py                      # the full table
+    python experiments/success_rate.py --jobs 2             # the full table
     python experiments/success_rate.py --tasks static --ops add,sub,mul \\
         --units nau,nmu --seeds 10                          # the targets
 """
 
 import argparse
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -32,10 +34,17 @@ from tasks.experiment import summarize, write_json  # noqa: E402
 
 TASKS = ("static", "recurrent")
 OPS = ("add", "sub", "mul")
-UNITS = ("nau", "nmu")
-# A unit is measured on the ops it can compute: the NAU adds and
-# subtracts, the NMU (after the NAU's sums) multiplies.
-OPS_OF_UNIT = {"nau": ("add", "sub"), "nmu": ("mul",)}
+UNITS = ("nac", "nalu", "inalu", "realnpu", "npu", "nau", "nmu")
+# A unit is measured on the ops it can compute: the NAC and NAU add and
+# subtract, the NMU (after the NAU's sums) and the NPUs multiply, the NALU
+# and iNALU (an additive and a multiplicative path) do all three.
+OPS_OF_UNIT = {
+    "nac": ("add", "sub"),
+    "nau": ("add", "sub"),
+    "nmu": ("mul",),
+    "realnpu": ("mul",),
+    "npu": ("mul",),
+}
 
 
 def _names(text):
@@ -61,6 +70,12 @@ def build_parser():
         "--steps", type=int, default=None, help="default: train.py's per cell"
     )
     parser.add_argument("--out", default="runs/success_rate")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="pairs trained at once, each in its own train.py process",
+    )
     parser.add_argument(
         "--train-args",
         default="",
@@ -146,12 +161,14 @@ def markdown(rows):
 def main(argv=None):
     options = build_parser().parse_args(argv)
     out = Path(options.out)
-    rows = []
-    for task, op, unit in pairs(options):
-        target = out / task / f"{op}-{unit}"
-        if not (target / "summary.json").exists():
-            run_pair(task, op, unit, options, target)
-        rows.append(row(task, op, unit, target))
+    if options.jobs < 1:
+        raise SystemExit(f"--jobs must be >= 1; received {options.jobs}")
+    targets = {key: out / key[0] / f"{key[1]}-{key[2]}" for key in pairs(options)}
+    missing = [k for k, t in targets.items() if not (t / "summary.json").exists()]
+    with concurrent.futures.ThreadPoolExecutor(options.jobs) as pool:
+        # list() re-raises the first failed pair's error here.
+        list(pool.map(lambda k: run_pair(*k, options, targets[k]), missing))
+    rows = [row(*key, target) for key, target in targets.items()]
     table = markdown(rows)
     print(table)
     out.mkdir(parents=True, exist_ok=True)

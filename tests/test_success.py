@@ -182,12 +182,14 @@ def test_success_rate_script_writes_its_table(tmp_path):
     out = tmp_path / "table"
     rows = success_rate.main(
         [
-            "--tasks", "static", "--ops", "add", "--units", "nau",
-            "--seeds", "2", "--steps", "20", "--out", str(out),
+            "--tasks", "static", "--ops", "add,mul", "--units", "nau,nac",
+            "--seeds", "2", "--steps", "20", "--out", str(out), "--jobs", "2",
             "--train-args", "--batch-size 8 --eval-sequences 16",
         ]
     )  # fmt: skip
-    assert len(rows) == 1
+    # Each unit runs only the ops it computes (neither multiplies), in
+    # table order even when trained in parallel.
+    assert [(r["op"], r["unit"]) for r in rows] == [("add", "nau"), ("add", "nac")]
     row = rows[0]
     assert (row["task"], row["op"], row["unit"]) == ("static", "add", "nau")
     assert row["seeds"] == [0, 1] and row["steps"] == 20
@@ -197,3 +199,5 @@ def test_success_rate_script_writes_its_table(tmp_path):
     markdown = (out / "success_rate.md").read_text()
     assert "| static | add | NAU | 20 | 0/2 |" in markdown
     assert (out / "static" / "add-nau" / "summary.json").is_file()
+    with pytest.raises(SystemExit, match="--jobs must be >= 1"):
+        success_rate.main(["--jobs", "0", "--out", str(out)])
