@@ -24,9 +24,11 @@ class CommonModeAdam(keras.optimizers.Adam):
     a Householder reflection `H` maps the first fan-in axis to the
     normalised all-ones direction, so one coordinate holds the common
     mode and the others the contrasts between entries. The gradient is
-    reflected, Adam's moments and step are computed in that basis, and
-    the step is reflected back (`H` is its own inverse). Other variables
-    (biases, gates of rank 1) get plain Adam.
+    reflected, Adam's moments and step are computed in that basis, the
+    common-mode step is multiplied by `sqrt(n)` (so that, as with plain
+    Adam, a gradient shared by all `n` entries moves each by about the
+    learning rate), and the step is reflected back (`H` is its own
+    inverse). Other variables (biases, gates of rank 1) get plain Adam.
 
     On the static multiplication task NAU(2) -> NMU(1) this brings the
     weights to the symmetric solution within a few thousand steps instead
@@ -76,9 +78,13 @@ class CommonModeAdam(keras.optimizers.Adam):
         fan_in = math.prod(shape[:-1])
         return fan_in if fan_in >= self.min_fan_in else None
 
-    def _reflect(self, tensor, fan_in):
+    def _reflect(self, tensor, fan_in, first_scale=1.0):
         shape = tuple(tensor.shape)
         matrix = ops.reshape(tensor, (fan_in, -1))
+        if first_scale != 1.0:
+            row_scale = np.ones((fan_in, 1))
+            row_scale[0, 0] = first_scale
+            matrix = matrix * ops.convert_to_tensor(row_scale, dtype=tensor.dtype)
         # H = I - 2 u u^T / (u^T u) with u = e_1 - 1/sqrt(n), which swaps e_1
         # and the normalised all-ones vector. Applied to the mean and the
         # deviations from it separately, so that a gradient equal on every
@@ -115,7 +121,12 @@ class CommonModeAdam(keras.optimizers.Adam):
             self.assign(v_hat, ops.maximum(v_hat, v))
             v = v_hat
         step = m * alpha / (ops.sqrt(v) + self.epsilon)
-        self.assign_sub(variable, self._reflect(step, fan_in))
+        # Scaled by sqrt(n), the common-mode step moves every entry by about
+        # the rate, as plain Adam would: slower, the column sums lag behind
+        # the other weights (an NMU weight can reach 0 and switch off its
+        # input for good before the NAU's sums have grown).
+        common_mode_scale = math.sqrt(fan_in)
+        self.assign_sub(variable, self._reflect(step, fan_in, common_mode_scale))
 
     def get_config(self):
         return {**super().get_config(), "min_fan_in": self.min_fan_in}
