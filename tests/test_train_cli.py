@@ -91,6 +91,20 @@ def test_static_variant(tmp_path):
     assert results["eval"][1]["range"] == [2.0, 6.0]
 
 
+def test_optimizer_flag_trains_saves_and_records_it(tmp_path):
+    import keras
+
+    import nalu_rnn
+
+    out = _quick(
+        tmp_path, "--static", "--optimizer", "common_mode_adam", task="mul", cell="nmu"
+    )
+    assert _load(out / "results.json")["optimizer"] == "common_mode_adam"
+    model = keras.models.load_model(out / "model.keras")
+    assert isinstance(model.optimizer, nalu_rnn.optimizers.CommonModeAdam)
+    assert _load(_quick(tmp_path, name="plain") / "results.json")["optimizer"] == "adam"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
