@@ -317,6 +317,7 @@ def fit(model, experiment, options, out_dir):
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
+        shuffle=getattr(experiment, "shuffle_batches", True),
         verbose=0 if options.quiet else 1,
     )
     return epochs * steps_per_epoch, time.perf_counter() - start

@@ -156,6 +156,10 @@ class MNISTExperiment:
         - [Trask et al., 2018](https://arxiv.org/abs/1808.00508), section 4.2.
     """
 
+    # The tf.data pipeline shuffles its own sequences; Keras ignores `fit`'s
+    # shuffle for a dataset and warns on every run if it is asked to.
+    shuffle_batches = False
+
     def __init__(self, options):
         self.options = options
         self.task = options.task
