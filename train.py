@@ -100,8 +100,13 @@ fraction = _number_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 snap_tolerance = _number_type(float, lambda v: 0 <= v <= 0.5, "a number in [0, 0.5]")
 
 
+def name_list(text):
+    """The non-empty, stripped items of a comma-separated flag value."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
 def _lengths(text):
-    return [int(v) for v in text.split(",") if v.strip()] or None
+    return [int(v) for v in name_list(text)] or None
 
 
 length_list = _number_type(

@@ -36,10 +36,6 @@ ARITHMETIC_TASKS = ("add", "sub", "mul", "div", "square", "sqrt")
 MNIST_TASKS = ("mnist_count", "mnist_add")
 
 
-def _names(text):
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
 def default_tasks():
     """Every task name: recurrent ops, static ops (`<op>-static`), MNIST."""
     return (
@@ -58,11 +54,11 @@ def build_parser():
     )
     parser.add_argument(
         "--tasks",
-        type=_names,
+        type=train.name_list,
         default=default_tasks(),
         help="task names; `<op>-static` is the op with --static",
     )
-    parser.add_argument("--cells", type=_names, default=tuple(sorted(CELLS)))
+    parser.add_argument("--cells", type=train.name_list, default=tuple(sorted(CELLS)))
     parser.add_argument("--seeds", type=train.positive_int, default=20)
     parser.add_argument("--seed", type=train.non_negative_int, default=0)
     parser.add_argument(

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import train  # noqa: E402
 from tasks.experiment import summarize, write_json  # noqa: E402
 
 TASKS = ("static", "recurrent")
@@ -47,18 +48,14 @@ OPS_OF_UNIT = {
 }
 
 
-def _names(text):
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--tasks", type=_names, default=TASKS)
-    parser.add_argument("--ops", type=_names, default=OPS)
-    parser.add_argument("--units", type=_names, default=UNITS)
+    parser.add_argument("--tasks", type=train.name_list, default=TASKS)
+    parser.add_argument("--ops", type=train.name_list, default=OPS)
+    parser.add_argument("--units", type=train.name_list, default=UNITS)
     parser.add_argument(
         "--all-pairs",
         action="store_true",

@@ -41,6 +41,9 @@ TASK_NAMES = OPS + tuple(MNIST_TASKS)
 class ArithmeticExperiment:
     """The recurrent (or static) arithmetic task of `tasks.arithmetic`."""
 
+    # Keras shuffles the order of the ArithmeticBatches within an epoch.
+    shuffle_batches = True
+
     def __init__(self, options):
         self.options = options
         self.task = ArithmeticTask(options.task, static=options.static)
@@ -317,7 +320,7 @@ def fit(model, experiment, options, out_dir):
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
-        shuffle=getattr(experiment, "shuffle_batches", True),
+        shuffle=experiment.shuffle_batches,
         verbose=0 if options.quiet else 1,
     )
     return epochs * steps_per_epoch, time.perf_counter() - start
