@@ -268,7 +268,13 @@ def test_training_is_deterministic(tmp_path):
         model = experiment.build_model()
         experiment.compile(model)
         data, epochs, steps_per_epoch = experiment.training_data()
-        model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0)
+        model.fit(
+            data,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            shuffle=experiment.shuffle_batches,
+            verbose=0,
+        )
         weights.append(model.get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
