@@ -10,16 +10,6 @@ from nalu_rnn import (
     regularizers,
     units,
 )
-from nalu_rnn.cell import (
-    ArithmeticCell,
-    INALUCell,
-    NACCell,
-    NALUCell,
-    NAUCell,
-    NMUCell,
-    NPUCell,
-    RealNPUCell,
-)
 from nalu_rnn.formulas import formula
 from nalu_rnn.hardening import harden
 from nalu_rnn.initializers import StateIdentity
@@ -32,8 +22,16 @@ from nalu_rnn.units import (
     NAU,
     NMU,
     NPU,
+    ArithmeticCell,
     ArithmeticUnit,
+    INALUCell,
+    NACCell,
+    NALUCell,
+    NAUCell,
+    NMUCell,
+    NPUCell,
     RealNPU,
+    RealNPUCell,
 )
 
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ import random
 import keras
 import numpy as np
 
-from nalu_rnn.hardening import arithmetic_units
+from nalu_rnn.hardening import arithmetic_units, distance_to_discrete
 from nalu_rnn.units import INALU
 
 
@@ -341,9 +341,7 @@ def distance_to_nearest(weights, values=(-1.0, 0.0, 1.0)):
     Returns:
         float64 NumPy array of the shape of `weights`.
     """
-    weights = np.asarray(weights, np.float64)
-    allowed = np.asarray(values, np.float64)
-    return np.min(np.abs(weights[..., None] - allowed), axis=-1)
+    return distance_to_discrete(np.asarray(weights, np.float64), values)
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")

@@ -18,10 +18,11 @@ from nalu_rnn._validation import (
     validate_positive_int,
     validate_tolerance,
 )
-from nalu_rnn.cell import ArithmeticCell
 from nalu_rnn.initializers import BlockIdentity
+from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.models import get_cell_spec
 from nalu_rnn.rnn import recurrent_layer
+from nalu_rnn.units import ArithmeticCell
 
 IMAGE_INPUT_SHAPE = (28, 28, 1)
 
@@ -407,9 +408,7 @@ def harden_cells(model, tolerance=0.2, rows="state"):
             f"`rows` must be 'state', 'input' or 'all'; received rows={rows!r}"
         )
     cells = [
-        layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
-        if isinstance(layer, ArithmeticCell)
+        layer for layer in flatten_layers(model) if isinstance(layer, ArithmeticCell)
     ]
     report = []
     for cell in cells:

@@ -20,194 +20,8 @@ import numbers
 import keras
 import numpy as np
 
-from nalu_rnn.cell import ArithmeticCell
-from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, ArithmeticUnit, RealNPU
-
-
-class _Style:
-    """Number formatting and snapping shared by the renderers."""
-
-    def __init__(self, precision, tolerance):
-        self.precision = precision
-        self.tolerance = tolerance
-
-    def snap(self, value, allowed=(-1.0, 0.0, 1.0)):
-        """`value` replaced by the nearest allowed value (None: any integer)
-        when within tolerance."""
-        if allowed is None:
-            target = float(np.round(value))
-        else:
-            target = min(allowed, key=lambda a: abs(value - a))
-        return float(target) if abs(value - target) <= self.tolerance else value
-
-    def number(self, value):
-        text = f"{value:.{self.precision}f}"
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "") else text
-
-
-def _names(base, size, suffix=""):
-    """`["x[0]", "x[1]", ...]`, or `["x"]` for a single entry."""
-    if size == 1:
-        return [base + suffix]
-    return [f"{base}{suffix}[{i}]" for i in range(size)]
-
-
-def _linear(column, names, style):
-    """`x[0] - 0.5*x[2]`: a linear combination, `0` when empty."""
-    text = ""
-    for weight, name in zip(column, names, strict=True):
-        coefficient = style.snap(weight)
-        if coefficient == 0:
-            continue
-        magnitude = abs(coefficient)
-        term = name if magnitude == 1 else f"{style.number(magnitude)}*{name}"
-        if not text:
-            text = term if coefficient > 0 else "-" + term
-        else:
-            text += (" + " if coefficient > 0 else " - ") + term
-    return text or "0"
-
-
-def _product(factors):
-    """`a * b / c / d` from `(text, is_denominator)` pairs; `1` when empty."""
-    numerator = [text for text, below in factors if not below]
-    denominator = [text for text, below in factors if below]
-    text = " * ".join(numerator) or "1"
-    for below in denominator:
-        text += " / " + below
-    return text
-
-
-def _power(base, exponent, style):
-    """`(text, is_denominator)` of `base ** exponent` for a non-zero exponent."""
-    magnitude = abs(exponent)
-    text = base if magnitude == 1 else f"{base}^{style.number(magnitude)}"
-    return text, exponent < 0
-
-
-def _render_linear(weights, names, style):
-    w = weights["W"]
-    return [_linear(w[:, j], names, style) for j in range(w.shape[1])]
-
-
-def _render_nmu(weights, names, style):
-    w = weights["W"]
-    lines = []
-    for j in range(w.shape[1]):
-        factors = []
-        for weight, name in zip(w[:, j], names, strict=True):
-            value = style.snap(weight, (0.0, 1.0))
-            if value == 1:
-                factors.append((name, False))
-            elif value != 0:
-                factor = f"({style.number(value)}*{name} + {style.number(1 - value)})"
-                factors.append((factor, False))
-        lines.append(_product(factors))
-    return lines
-
-
-def _log_path(column, names, style, signed):
-    """`prod x_i ** w_i` with exponents in {-1, 0, 1} where snapped.
-
-    `signed=False` (NALU) writes `|x|`; `signed=True` (iNALU) writes `x` for
-    snapped exponents, whose sign the sign retrieval restores, and `|x|`
-    for the others.
-    """
-    factors = []
-    for weight, name in zip(column, names, strict=True):
-        exponent = style.snap(weight)
-        if exponent == 0:
-            continue
-        exact = exponent in (-1.0, 1.0)
-        base = name if signed and exact else f"|{name}|"
-        factors.append(_power(base, exponent, style))
-    return _product(factors)
-
-
-def _render_nalu(weights, names, style):
-    w, gates = weights["W"], weights["G"]
-    w_m = weights.get("W_m", w)
-    lines = []
-    for j in range(w.shape[1]):
-        additive = _linear(w[:, j], names, style)
-        multiplicative = _log_path(w_m[:, j], names, style, signed=False)
-        gate = _linear(gates[:, j], names, style)
-        if gate == "0":
-            lines.append(f"0.5 * ({additive}) + 0.5 * ({multiplicative})")
-        else:
-            lines.append(
-                f"g * ({additive}) + (1 - g) * ({multiplicative}), g = sigmoid({gate})"
-            )
-    return lines
-
-
-def _render_inalu(weights, names, style):
-    w, w_m = weights["W"], weights["W_m"]
-    gates = 1.0 / (1.0 + np.exp(-weights["G"]))
-    lines = []
-    for j in range(w.shape[1]):
-        additive = _linear(w[:, j], names, style)
-        multiplicative = _log_path(w_m[:, j], names, style, signed=True)
-        gate = style.snap(float(gates[j]), (0.0, 1.0))
-        if gate == 1:
-            lines.append(additive)
-        elif gate == 0:
-            lines.append(multiplicative)
-        else:
-            lines.append(
-                f"{style.number(gate)} * ({additive}) + "
-                f"{style.number(1 - gate)} * ({multiplicative})"
-            )
-    return lines
-
-
-def _render_npu(weights, names, style):
-    w = weights["W"]
-    w_im = weights.get("W_im", np.zeros_like(w))
-    relevance = np.clip(weights["g"], 0.0, 1.0)
-    lines = []
-    for j in range(w.shape[1]):
-        factors = []
-        for i, name in enumerate(names):
-            gate = style.snap(float(relevance[i]), (0.0, 1.0))
-            real = style.snap(w[i, j], None)
-            imaginary = style.snap(w_im[i, j], (0.0,))
-            if gate == 0 or (real == 0 and imaginary == 0):
-                continue
-            base = name if gate == 1 else f"rel({name}, {style.number(gate)})"
-            if imaginary == 0:
-                factors.append(_power(base, real, style))
-            else:
-                sign = "+" if imaginary > 0 else "-"
-                exponent = f"{style.number(real)}{sign}{style.number(abs(imaginary))}i"
-                factors.append((f"{base}^({exponent})", False))
-        lines.append(_product(factors))
-    return lines
-
-
-# Most specific class first: the first match along a unit's MRO is used.
-_RENDERERS = {
-    NAC: _render_linear,
-    NAU: _render_linear,
-    NMU: _render_nmu,
-    NALU: _render_nalu,
-    INALU: _render_inalu,
-    RealNPU: _render_npu,
-    NPU: _render_npu,
-}
-
-
-def _renderer(unit):
-    for cls in type(unit).__mro__:
-        if cls in _RENDERERS:
-            return _RENDERERS[cls]
-    raise ValueError(
-        f"nalu_rnn.formula cannot write a formula for {type(unit).__name__}; "
-        f"known units: {', '.join(c.__name__ for c in _RENDERERS)}"
-    )
-
+from nalu_rnn.keras_internals import flatten_layers
+from nalu_rnn.units import ArithmeticCell, ArithmeticUnit, rendering
 
 # Weights without a discrete meaning that the formulas still need.
 _GATES = ("G", "g")
@@ -228,9 +42,9 @@ def _unit_lines(unit, input_name, output_name, style):
     if not weights:
         raise ValueError(f"{unit.name} is not built yet; call it on data first")
     rows, units = next(iter(weights.values())).shape
-    names = _names(input_name, rows)
-    outputs = _names(output_name, units)
-    expressions = _renderer(unit)(weights, names, style)
+    names = rendering.names(input_name, rows)
+    outputs = rendering.names(output_name, units)
+    expressions = unit.formula_lines(weights, names, style)
     return [f"{o} = {e}" for o, e in zip(outputs, expressions, strict=True)]
 
 
@@ -240,7 +54,8 @@ def _cell_lines(cell, input_name, state_name, style):
         raise ValueError(f"{cell.name} is not built yet; call it on data first")
     rows, units = next(iter(weights.values())).shape
     input_dim = rows - units
-    names = _names(input_name, input_dim, "_t") + _names(state_name, units, "_{t-1}")
+    names = rendering.names(input_name, input_dim, "_t")
+    names += rendering.names(state_name, units, "_{t-1}")
     # State rows first in the written formula: `h_t = h_{t-1} + x_t[3]`.
     # Every array with one row per input (kernels, NALU's G, NPU's g)
     # follows; iNALU's G has one entry per unit and stays.
@@ -249,14 +64,14 @@ def _cell_lines(cell, input_name, state_name, style):
         label: w[order] if w.shape[0] == rows else w for label, w in weights.items()
     }
     ordered_names = [names[i] for i in order]
-    expressions = _renderer(cell.unit)(ordered, ordered_names, style)
-    outputs = _names(state_name, units, "_t")
+    expressions = cell.unit.formula_lines(ordered, ordered_names, style)
+    outputs = rendering.names(state_name, units, "_t")
     return [f"{o} = {e}" for o, e in zip(outputs, expressions, strict=True)]
 
 
 def _items(model):
     """The arithmetic cells and the units outside cells, in layer order."""
-    layers = model._flatten_layers(include_self=True, recursive=True)
+    layers = flatten_layers(model)
     cells = [layer for layer in layers if isinstance(layer, ArithmeticCell)]
     inside = {id(cell.unit) for cell in cells}
     return [
@@ -273,7 +88,7 @@ def formula(obj, precision=3, tolerance=None):
     A layer gives one line per output unit (`y = x[0] + x[1]`); a cell one
     line per state unit (`h_t = h_{t-1} + x_t[3] + x_t[7]`); a model a
     block per arithmetic layer or cell, headed by its name and class. Each
-    unit is written in its own terms:
+    unit is written in its own terms (`ArithmeticUnit.formula_lines`):
 
     * NAC, NAU: a linear combination, `y = x[0] - 0.5*x[2]`;
     * NMU: a product of the selected inputs, `y = x[0] * x[1]`, with
@@ -291,7 +106,8 @@ def formula(obj, precision=3, tolerance=None):
 
     Non-discrete weights of the multiplicative paths of NALU and iNALU are
     written as powers of `|x|`; the sign factor of the iNALU is then left
-    out.
+    out. A unit that writes no formula of its own gets the default of
+    `ArithmeticUnit.formula_lines`: a linear combination per weight matrix.
 
     Args:
         obj: A built `ArithmeticUnit`, `ArithmeticCell`, or any Keras layer
@@ -336,7 +152,7 @@ def formula(obj, precision=3, tolerance=None):
             "`tolerance` of nalu_rnn.formula must be a number in [0, 0.5]; "
             f"received tolerance={tolerance!r}"
         )
-    style = _Style(int(precision), float(tolerance))
+    style = rendering.FormulaStyle(int(precision), float(tolerance))
     if isinstance(obj, ArithmeticCell):
         return "\n".join(_cell_lines(obj, "x", "h", style))
     if isinstance(obj, ArithmeticUnit):
@@ -354,7 +170,7 @@ def formula(obj, precision=3, tolerance=None):
     # A cell is headed by the name of the RNN layer that runs it.
     rnn_names = {
         id(layer.cell): layer.name
-        for layer in obj._flatten_layers(include_self=True, recursive=True)
+        for layer in flatten_layers(obj)
         if isinstance(getattr(layer, "cell", None), ArithmeticCell)
     }
     blocks = []

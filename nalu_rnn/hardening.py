@@ -1,19 +1,27 @@
 """Weight hardening: snap near-discrete arithmetic weights to exact values.
 
 The snapping itself belongs to each unit (`ArithmeticUnit.
-snap_arithmetic_weights`); `harden` applies it to every unit of a model.
+snap_arithmetic_weights`), as do the values it snaps to
+(`ArithmeticUnit.discrete_values`); `harden` applies it to every unit of a
+model, and `largest_discrete_distance` measures how far a model still is
+from them.
 """
 
+import keras
 import numpy as np
 
 from nalu_rnn._validation import validate_tolerance
+from nalu_rnn.discrete import distance_to_discrete
+from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.units import ArithmeticUnit
 from nalu_rnn.units.base import SnappedWeight
 
 __all__ = [
     "SnappedWeight",
     "arithmetic_units",
+    "distance_to_discrete",
     "harden",
+    "largest_discrete_distance",
     "restore_weights",
     "weights_snapshot",
 ]
@@ -23,9 +31,38 @@ def arithmetic_units(model):
     """Every `ArithmeticUnit` inside `model` (layers, cells, nested models)."""
     if isinstance(model, ArithmeticUnit):
         return [model]
-    # _flatten_layers walks tracked sublayers: RNN -> cell -> unit.
-    layers = model._flatten_layers(include_self=True, recursive=True)
+    layers = flatten_layers(model)
     return [layer for layer in layers if isinstance(layer, ArithmeticUnit)]
+
+
+def largest_discrete_distance(model):
+    """The largest distance of any arithmetic weight of `model` to its values.
+
+    Every effective weight (`ArithmeticUnit.arithmetic_weights`: the gated
+    `tanh(W_hat) * sigmoid(M_hat)` of NAC-style units, the weight itself of
+    NAU, NMU and NPU) is measured, in float64, to the nearest of the values
+    its unit declares for it (`ArithmeticUnit.discrete_values`), so 0 means
+    every weight is exactly discrete. Where every unit's values are
+    {-1, 0, 1} (NAC, NALU, iNALU, NAU) this is `max min(|w|, |1 - |w||)`
+    over all weights; an NMU weight is measured to {0, 1}, an NPU exponent
+    to the nearest integer and its imaginary part to 0.
+
+    Args:
+        model: A Keras model, layer or cell.
+
+    Returns:
+        A float, or `None` when `model` holds no arithmetic weight.
+    """
+    largest = None
+    for unit in arithmetic_units(model):
+        values = unit.discrete_values()
+        for label, weight in unit.arithmetic_weights().items():
+            distance = distance_to_discrete(
+                keras.ops.convert_to_numpy(weight), values[label]
+            )
+            value = float(np.max(distance))
+            largest = value if largest is None else max(largest, value)
+    return largest
 
 
 def harden(model, tolerance=0.1):
@@ -37,8 +74,8 @@ def harden(model, tolerance=0.1):
     has brought a weight close, snapping it makes the arithmetic exact.
     Each unit knows its discrete values (NAC, NALU, iNALU and NAU: -1, 0,
     1; NMU: 0, 1; NPU: integers, and 0 for its imaginary part; see
-    `ArithmeticUnit.snap_arithmetic_weights`). Gates (NALU's and iNALU's
-    `G`) and NPU relevances are left alone.
+    `ArithmeticUnit.discrete_values`). Gates (NALU's and iNALU's `G`) and
+    NPU relevances are left alone.
 
     Args:
         model: A Keras model, layer or cell holding arithmetic units.

@@ -13,10 +13,21 @@ import functools
 import keras
 
 from nalu_rnn._validation import validate_positive_int
-from nalu_rnn.cell import INALUCell, NACCell, NALUCell, NAUCell
 from nalu_rnn.initializers import StateBlockIdentity, StateIdentity
 from nalu_rnn.rnn import recurrent_layer
-from nalu_rnn.units import INALU, NAC, NALU, NAU, NMU, NPU, RealNPU
+from nalu_rnn.units import (
+    INALU,
+    NAC,
+    NALU,
+    NAU,
+    NMU,
+    NPU,
+    INALUCell,
+    NACCell,
+    NALUCell,
+    NAUCell,
+    RealNPU,
+)
 
 
 @dataclasses.dataclass(frozen=True)

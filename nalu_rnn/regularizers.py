@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from nalu_rnn._validation import validate_finite_float
+from nalu_rnn.discrete import distance_to_discrete
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -47,8 +48,8 @@ class SparsityRegularizer(keras.regularizers.Regularizer):
         self.strength = strength
 
     def __call__(self, w):
-        magnitude = ops.abs(w)
-        distance = ops.minimum(magnitude, ops.abs(1.0 - magnitude))
+        # A tensor, also for a NumPy `w`: the loss stays in the weight's dtype.
+        distance = distance_to_discrete(ops.convert_to_tensor(w))
         return self.strength * ops.mean(distance)
 
     def get_config(self):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from nalu_rnn.cell import ArithmeticCell
+from nalu_rnn.units import ArithmeticCell
 
 
 def _linear_cells():

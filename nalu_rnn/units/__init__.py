@@ -1,12 +1,18 @@
-"""Arithmetic units: one module per unit, all built on `ArithmeticUnit`."""
+"""Arithmetic units: one module per unit, holding the unit and its cell.
+
+A new unit is one module here (an `ArithmeticUnit` subclass and, for a
+recurrent use, an `ArithmeticCell` subclass beside it) and one
+`nalu_rnn.models.register_cell(...)` line.
+"""
 
 from nalu_rnn.units.base import ArithmeticUnit, SnappedWeight, gated_weight
-from nalu_rnn.units.inalu import INALU
-from nalu_rnn.units.nac import NAC
-from nalu_rnn.units.nalu import NALU
-from nalu_rnn.units.nau import NAU, NAUInitializer
-from nalu_rnn.units.nmu import NMU
-from nalu_rnn.units.npu import NPU, RealNPU
+from nalu_rnn.units.cell import ArithmeticCell
+from nalu_rnn.units.inalu import INALU, INALUCell
+from nalu_rnn.units.nac import NAC, NACCell
+from nalu_rnn.units.nalu import NALU, NALUCell
+from nalu_rnn.units.nau import NAU, NAUCell, NAUInitializer
+from nalu_rnn.units.nmu import NMU, NMUCell
+from nalu_rnn.units.npu import NPU, NPUCell, RealNPU, RealNPUCell
 
 __all__ = [
     "INALU",
@@ -15,9 +21,17 @@ __all__ = [
     "NAU",
     "NMU",
     "NPU",
+    "ArithmeticCell",
     "ArithmeticUnit",
+    "INALUCell",
+    "NACCell",
+    "NALUCell",
+    "NAUCell",
     "NAUInitializer",
+    "NMUCell",
+    "NPUCell",
     "RealNPU",
+    "RealNPUCell",
     "SnappedWeight",
     "gated_weight",
 ]

@@ -14,7 +14,9 @@ from nalu_rnn._validation import (
     validate_tolerance,
     validate_units,
 )
+from nalu_rnn.discrete import SIGNED_UNIT_VALUES, nearest_discrete
 from nalu_rnn.regularizers import CombinedPenalty, GatedWeightPenalty
+from nalu_rnn.units import rendering
 
 # tanh(20) and sigmoid(20) are exactly 1.0 in float32, so these raw values
 # give a gated weight of exactly +-1; W_hat = 0 gives exactly 0.
@@ -58,15 +60,6 @@ class ClipConstraint:
         return ops.clip(w, self.low, self.high)
 
 
-def _nearest(values, allowed):
-    """The entry of `allowed` nearest to each value; any integer if None."""
-    if allowed is None:
-        return np.round(values)
-    allowed = np.asarray(allowed, dtype=np.float64)
-    index = np.argmin(np.abs(values[..., None] - allowed), axis=-1)
-    return allowed[index]
-
-
 def _reseeded(config, rng):
     """A serialized initializer with every `seed` entry replaced by a new one."""
     if isinstance(config, dict):
@@ -96,6 +89,11 @@ class ArithmeticUnit(keras.layers.Layer):
       the NAU's `W`, with the values it snaps to;
     * other weights (`_add_unit_weight`): gates and relevances, which have no
       discrete meaning and are never snapped.
+
+    The values each effective weight should reach are `discrete_values()`
+    (-1, 0, 1 for gated kernels, the `snap_values` of a direct one), and
+    `formula_lines()` writes what the unit computes for `nalu_rnn.formula`;
+    a unit that overrides neither still hardens and prints.
 
     Subclasses create their weights in `build()`, derive the tensors their
     forward pass needs from them in `derived_weights()` (the NAC's
@@ -319,6 +317,56 @@ class ArithmeticUnit(keras.layers.Layer):
             weights[label] = ops.convert_to_tensor(variable)
         return weights
 
+    def discrete_values(self):
+        """The values each effective weight snaps to, by its label.
+
+        Returns:
+            A dict `{label: values}` with the labels of `arithmetic_weights`:
+            `values` is a tuple such as `(-1.0, 0.0, 1.0)`, or `None` for
+            any integer (the NPU's exponents).
+        """
+        values = {label: SIGNED_UNIT_VALUES for label, _, _ in self.gated_pairs()}
+        for label, _, snap_values in self.direct_kernels():
+            values[label] = snap_values
+        return values
+
+    def formula_lines(self, weights, input_names, style):
+        """The right-hand side of the formula of each output unit.
+
+        `nalu_rnn.formula` calls it with the unit's weights as float64 NumPy
+        arrays (the `arithmetic_weights`, then the gates `G` or `g` if any)
+        and one name per input row. This default writes a linear unit as a
+        linear combination, `x[0] - 0.5*x[2]`, and any other unit as its
+        class name applied to one such combination per weight matrix,
+        `Unit(W: x[0] + x[1]; W_m: x[2])`, weights written as their discrete
+        values when within tolerance; units override it to write their own
+        arithmetic.
+
+        Args:
+            weights: Dict of float64 arrays, by label; matrices have one row
+                per input and one column per output unit.
+            input_names: List of strings, one per input row.
+            style: A `nalu_rnn.units.rendering.FormulaStyle`.
+
+        Returns:
+            A list of strings, one per output unit.
+        """
+        values = self.discrete_values()
+        lines = []
+        for j in range(self.units):
+            terms = {
+                label: rendering.linear(
+                    weights[label][:, j], input_names, style, allowed
+                )
+                for label, allowed in values.items()
+            }
+            if self.linear and len(terms) == 1:
+                lines.append(next(iter(terms.values())))
+            else:
+                body = "; ".join(f"{label}: {text}" for label, text in terms.items())
+                lines.append(f"{type(self).__name__}({body})")
+        return lines
+
     def snap_arithmetic_weights(self, tolerance, row_mask=None):
         """Snaps every effective weight within `tolerance` of a discrete value.
 
@@ -345,7 +393,7 @@ class ArithmeticUnit(keras.layers.Layer):
             m_hat_value = np.asarray(m_hat.numpy(), np.float64)
             # 0.5 * (1 + tanh(m / 2)) is sigmoid(m) without overflow.
             w = np.tanh(w_hat_value) * 0.5 * (1.0 + np.tanh(0.5 * m_hat_value))
-            target, snap = self._snap_plan(w, (-1.0, 0.0, 1.0), tolerance, row_mask)
+            target, snap = self._snap_plan(w, SIGNED_UNIT_VALUES, tolerance, row_mask)
             saturated = np.where(target == 0, -SATURATION, SATURATION)
             w_hat.assign(
                 np.where(snap, SATURATION * target, w_hat_value).astype(w_hat.dtype)
@@ -361,7 +409,7 @@ class ArithmeticUnit(keras.layers.Layer):
 
     @staticmethod
     def _snap_plan(w, values, tolerance, row_mask):
-        target = _nearest(w, values)
+        target = nearest_discrete(w, values)
         snap = np.abs(w - target) <= tolerance
         if row_mask is not None:
             snap &= np.asarray(row_mask, dtype=bool)[:, None]

@@ -1,10 +1,13 @@
 """The improved Neural Arithmetic Logic Unit (iNALU)."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit, gated_weight
+from nalu_rnn.units.cell import ArithmeticCell
 from nalu_rnn.units.nmu import selected_product
 
 
@@ -133,6 +136,33 @@ class INALU(ArithmeticUnit):
         sign = selected_product(ops.sign(inputs), sign_weight)
         return gate * additive + (1.0 - gate) * ops.exp(exponent) * sign
 
+    def formula_lines(self, weights, input_names, style):
+        """The path the gate selects, or both paths weighted by the gate.
+
+        Snapped exponents of the multiplicative path are written over `x`
+        (`x[0] * x[1]`: the sign retrieval restores signs), the others as
+        powers of `|x|`, the sign factor then left out.
+        """
+        w, w_m = weights["W"], weights["W_m"]
+        gates = 1.0 / (1.0 + np.exp(-weights["G"]))
+        lines = []
+        for j in range(w.shape[1]):
+            additive = rendering.linear(w[:, j], input_names, style)
+            multiplicative = rendering.log_path(
+                w_m[:, j], input_names, style, signed=True
+            )
+            gate = style.snap(float(gates[j]), (0.0, 1.0))
+            if gate == 1:
+                lines.append(additive)
+            elif gate == 0:
+                lines.append(multiplicative)
+            else:
+                lines.append(
+                    f"{style.number(gate)} * ({additive}) + "
+                    f"{style.number(1 - gate)} * ({multiplicative})"
+                )
+        return lines
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -141,3 +171,92 @@ class INALU(ArithmeticUnit):
             "mask_initializer": keras.initializers.serialize(self.mask_initializer),
             **self._gate_config(),
         }
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class INALUCell(ArithmeticCell):
+    """Recurrent iNALU cell: a gated running sum or signed running product.
+
+    Computes `h_t = INALU(concat([x_t, h_{t-1}]))`. With the gate open
+    (`sigmoid(G) = 1`) it behaves like a `NACCell`; with it closed and
+    `initial_state_value=1.0` it keeps a running product that, unlike the
+    `NALUCell`'s, carries the sign of negative inputs.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state; use `1.0`
+            for running products. Defaults to `0.0`.
+        omega: Positive float, the smallest `|z|` that enters the logarithm.
+            Defaults to `1e-7`.
+        max_exp: Positive float, the largest exponent of the multiplicative
+            path. Defaults to `20.0`.
+        kernel_initializer: Initializer for `W_hat` and `W_hat_m`; `None`
+            means `keras.initializers.RandomNormal(0.88, 0.2)`. Defaults to
+            `None`.
+        mask_initializer: Initializer for `M_hat` and `M_hat_m`; `None`
+            means `keras.initializers.RandomNormal(0.5, 0.2)`. Defaults to
+            `None`.
+        gate_initializer: Initializer for the gate vector `G`; `None` means
+            `keras.initializers.RandomNormal(0.0, 0.2)`. Defaults to `None`.
+        kernel_regularizer: Regularizer applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `G`. Defaults to `None`.
+        kernel_constraint: Constraint applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_constraint: Constraint applied to `G`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weights,
+            such as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1, 1, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.INALUCell(4))
+    h = rnn(x)  # shape (32, 4)
+    ```
+
+    Reference:
+        - [Schlör, Ring & Hotho, 2020](https://arxiv.org/abs/2003.07629)
+    """
+
+    unit_class = INALU
+
+    def __init__(
+        self,
+        units,
+        initial_state_value=0.0,
+        omega=1e-7,
+        max_exp=20.0,
+        kernel_initializer=None,
+        mask_initializer=None,
+        gate_initializer=None,
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            initial_state_value,
+            {
+                "omega": omega,
+                "max_exp": max_exp,
+                "kernel_initializer": kernel_initializer,
+                "mask_initializer": mask_initializer,
+                "gate_initializer": gate_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "gate_regularizer": gate_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "gate_constraint": gate_constraint,
+                "arithmetic_regularizer": arithmetic_regularizer,
+            },
+            **kwargs,
+        )

@@ -4,7 +4,9 @@ import keras
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit, gated_weight
+from nalu_rnn.units.cell import ArithmeticCell
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -132,6 +134,30 @@ class NALU(ArithmeticUnit):
         # g * a + (1 - g) * m with one product fewer, once per step in a cell.
         return multiplicative + gate * (additive - multiplicative)
 
+    def formula_lines(self, weights, input_names, style):
+        """`g * (additive) + (1 - g) * (multiplicative), g = sigmoid(...)`.
+
+        The multiplicative path is written over `|x|` (`|x[0]| / |x[1]|`);
+        with a zero gate matrix, `0.5 * (...) + 0.5 * (...)`.
+        """
+        w, gates = weights["W"], weights["G"]
+        w_m = weights.get("W_m", w)
+        lines = []
+        for j in range(w.shape[1]):
+            additive = rendering.linear(w[:, j], input_names, style)
+            multiplicative = rendering.log_path(
+                w_m[:, j], input_names, style, signed=False
+            )
+            gate = rendering.linear(gates[:, j], input_names, style)
+            if gate == "0":
+                lines.append(f"0.5 * ({additive}) + 0.5 * ({multiplicative})")
+            else:
+                lines.append(
+                    f"g * ({additive}) + (1 - g) * ({multiplicative}), "
+                    f"g = sigmoid({gate})"
+                )
+        return lines
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -140,3 +166,91 @@ class NALU(ArithmeticUnit):
             "max_exp": self.max_exp,
             **self._gate_config(),
         }
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NALUCell(ArithmeticCell):
+    """Recurrent NALU cell: a gated running sum or running product.
+
+    Computes `h_t = NALU(concat([x_t, h_{t-1}]))`. With the gate open the cell
+    behaves like a `NACCell`; with the gate closed onto the multiplicative
+    path and `initial_state_value=1.0` it can keep a running product.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state; use `1.0`
+            for running products. Defaults to `0.0`.
+        epsilon: Positive float added to `|x|` before the logarithm.
+            Defaults to `1e-7`.
+        shared_weights: Boolean, whether the additive and multiplicative
+            paths share `W`. Defaults to `True`.
+        max_exp: Positive float or `None`, the cap on the exponent of the
+            multiplicative path (see `nalu_rnn.NALU`); `None` leaves it
+            uncapped. Defaults to `None`.
+        kernel_initializer: Initializer for the `W_hat`/`M_hat` matrices.
+            Defaults to `"glorot_uniform"`.
+        gate_initializer: Initializer for the gate matrix `G`.
+            Defaults to `"glorot_uniform"`.
+        kernel_regularizer: Regularizer applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `G`. Defaults to `None`.
+        kernel_constraint: Constraint applied to the `W_hat`/`M_hat`
+            matrices. Defaults to `None`.
+        gate_constraint: Constraint applied to `G`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to the effective weights
+            `W` (and `W_m`), such as `nalu_rnn.SparsityRegularizer`.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(1, 2, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NALUCell(8, initial_state_value=1.0))
+    h = rnn(x)  # shape (32, 8)
+    ```
+
+    Reference:
+        - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
+    """
+
+    unit_class = NALU
+
+    def __init__(
+        self,
+        units,
+        initial_state_value=0.0,
+        epsilon=1e-7,
+        shared_weights=True,
+        max_exp=None,
+        kernel_initializer="glorot_uniform",
+        gate_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            initial_state_value,
+            {
+                "epsilon": epsilon,
+                "shared_weights": shared_weights,
+                "max_exp": max_exp,
+                "kernel_initializer": kernel_initializer,
+                "gate_initializer": gate_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "gate_regularizer": gate_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "gate_constraint": gate_constraint,
+                "arithmetic_regularizer": arithmetic_regularizer,
+            },
+            **kwargs,
+        )

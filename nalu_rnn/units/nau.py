@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from nalu_rnn.units.base import ArithmeticUnit
+from nalu_rnn.units.cell import ArithmeticCell
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -119,3 +120,69 @@ class NAU(ArithmeticUnit):
 
     def call_with(self, inputs, weights):
         return ops.matmul(inputs, weights[0])
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NAUCell(ArithmeticCell):
+    """Recurrent NAU cell: an exact running sum when its weights are 0 or 1.
+
+    Computes `h_t = NAU(concat([x_t, h_{t-1}]))`, i.e.
+    `h_t = x_t @ W_x + h_{t-1} @ W_h` with `W` clipped to [-1, 1]. With
+    `W_h = I` and `W_x` selecting inputs it keeps their running sum (or
+    difference), exactly, over any length; it is Madsen & Johansen's
+    recurrent unit for sums.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state, the
+            neutral start of a sum by default. Defaults to `0.0`.
+        kernel_initializer: Initializer for `W`, of shape
+            `(input_dim + units, units)`; `None` means
+            `nalu_rnn.units.NAUInitializer()`. Defaults to `None`.
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` before the clipping to
+            [-1, 1]. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`, such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NAUCell(2), return_sequences=True)
+    h = rnn(x)  # shape (32, 10, 2)
+    ```
+
+    Reference:
+        - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
+    """
+
+    unit_class = NAU
+
+    def __init__(
+        self,
+        units,
+        initial_state_value=0.0,
+        kernel_initializer=None,
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            initial_state_value,
+            {
+                "kernel_initializer": kernel_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "arithmetic_regularizer": arithmetic_regularizer,
+            },
+            **kwargs,
+        )

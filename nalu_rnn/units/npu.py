@@ -3,10 +3,13 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit
+from nalu_rnn.units.cell import ArithmeticCell
 
 
 class _PowerUnit(ArithmeticUnit):
@@ -46,6 +49,37 @@ class _PowerUnit(ArithmeticUnit):
         magnitude = gate * (ops.abs(inputs) + self.epsilon) + (1.0 - gate)
         negative = ops.cast(ops.less(inputs, 0.0), self.compute_dtype)
         return ops.log(magnitude), math.pi * gate * negative
+
+    def formula_lines(self, weights, input_names, style):
+        """A product of powers, `x[0] / x[1]`, `x[0]^2`.
+
+        A complex exponent is written `x[0]^(1+0.5i)` (the real part of the
+        power is meant), an input with relevance `g` strictly between 0 and
+        1 as `rel(x[0], g)`, and an input whose relevance is 0 not at all.
+        """
+        w = weights["W"]
+        w_im = weights.get("W_im", np.zeros_like(w))
+        relevance = np.clip(weights["g"], 0.0, 1.0)
+        lines = []
+        for j in range(w.shape[1]):
+            factors = []
+            for i, name in enumerate(input_names):
+                gate = style.snap(float(relevance[i]), (0.0, 1.0))
+                real = style.snap(w[i, j], None)
+                imaginary = style.snap(w_im[i, j], (0.0,))
+                if gate == 0 or (real == 0 and imaginary == 0):
+                    continue
+                base = name if gate == 1 else f"rel({name}, {style.number(gate)})"
+                if imaginary == 0:
+                    factors.append(rendering.power(base, real, style))
+                else:
+                    sign = "+" if imaginary > 0 else "-"
+                    exponent = (
+                        f"{style.number(real)}{sign}{style.number(abs(imaginary))}i"
+                    )
+                    factors.append((f"{base}^({exponent})", False))
+            lines.append(rendering.product(factors))
+        return lines
 
     def get_config(self):
         return {
@@ -233,3 +267,164 @@ class NPU(_PowerUnit):
                 self.imaginary_initializer
             ),
         }
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class RealNPUCell(ArithmeticCell):
+    """Recurrent real NPU cell: a running product of powers, signs included.
+
+    Computes `h_t = RealNPU(concat([x_t, h_{t-1}]))`: with the state rows of
+    `W` at the identity it keeps `h_t = h_{t-1} * prod_i x_t[i] ** W_i`,
+    e.g. a running product or quotient of signed inputs. The initial state
+    defaults to `1.0`, the neutral element of a product.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `1.0`.
+        epsilon: Positive float added to `|z|` before the logarithm.
+            Defaults to `1e-7`.
+        kernel_initializer: Initializer for `W`, of shape
+            `(input_dim + units, units)`. Defaults to `"glorot_uniform"`.
+        gate_initializer: Initializer for the relevance gate `g`, of shape
+            `(input_dim + units,)`; `None` means
+            `keras.initializers.Constant(0.5)`. Defaults to `None`.
+        kernel_regularizer: Regularizer applied to `W`. Defaults to `None`.
+        gate_regularizer: Regularizer applied to `g`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W`. Defaults to `None`.
+        gate_constraint: Constraint applied to `g`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`. Defaults to
+            `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1.5, 1.5, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.RealNPUCell(2))
+    h = rnn(x)  # shape (32, 2)
+    ```
+
+    Reference:
+        - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
+    """
+
+    unit_class = RealNPU
+
+    def __init__(
+        self,
+        units,
+        initial_state_value=1.0,
+        epsilon=1e-7,
+        kernel_initializer="glorot_uniform",
+        gate_initializer=None,
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            initial_state_value,
+            {
+                "epsilon": epsilon,
+                "kernel_initializer": kernel_initializer,
+                "gate_initializer": gate_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "gate_regularizer": gate_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "gate_constraint": gate_constraint,
+                "arithmetic_regularizer": arithmetic_regularizer,
+            },
+            **kwargs,
+        )
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NPUCell(ArithmeticCell):
+    """Recurrent NPU cell (complex weights): a running product of powers.
+
+    Computes `h_t = NPU(concat([x_t, h_{t-1}]))`; see `nalu_rnn.NPU` and
+    `nalu_rnn.RealNPUCell`. The initial state defaults to `1.0`, the neutral
+    element of a product.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `1.0`.
+        epsilon: Positive float added to `|z|` before the logarithm.
+            Defaults to `1e-7`.
+        kernel_initializer: Initializer for the real part `W`, of shape
+            `(input_dim + units, units)`. Defaults to `"glorot_uniform"`.
+        imaginary_initializer: Initializer for the imaginary part `W_im`.
+            Defaults to `"zeros"`.
+        gate_initializer: Initializer for the relevance gate `g`, of shape
+            `(input_dim + units,)`; `None` means
+            `keras.initializers.Constant(0.5)`. Defaults to `None`.
+        kernel_regularizer: Regularizer applied to `W` and `W_im`.
+            Defaults to `None`.
+        gate_regularizer: Regularizer applied to `g`. Defaults to `None`.
+        kernel_constraint: Constraint applied to `W` and `W_im`.
+            Defaults to `None`.
+        gate_constraint: Constraint applied to `g`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W`. Defaults to
+            `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1.5, 1.5, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NPUCell(2))
+    h = rnn(x)  # shape (32, 2)
+    ```
+
+    Reference:
+        - [Heim, Pevný & Šmídl, 2020](https://arxiv.org/abs/2006.01681)
+    """
+
+    unit_class = NPU
+
+    def __init__(
+        self,
+        units,
+        initial_state_value=1.0,
+        epsilon=1e-7,
+        kernel_initializer="glorot_uniform",
+        imaginary_initializer="zeros",
+        gate_initializer=None,
+        kernel_regularizer=None,
+        gate_regularizer=None,
+        kernel_constraint=None,
+        gate_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            initial_state_value,
+            {
+                "epsilon": epsilon,
+                "kernel_initializer": kernel_initializer,
+                "imaginary_initializer": imaginary_initializer,
+                "gate_initializer": gate_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "gate_regularizer": gate_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "gate_constraint": gate_constraint,
+                "arithmetic_regularizer": arithmetic_regularizer,
+            },
+            **kwargs,
+        )

@@ -1,0 +1,72 @@
+"""Distance of arithmetic weights to the discrete values they should reach.
+
+One definition serves the sparsity regulariser (on tensors, inside the
+training step), the weight monitor, weight hardening and the formulas (on
+NumPy arrays). A unit declares the values of each of its weights
+(`ArithmeticUnit.discrete_values`); `None` stands for "any integer", the
+exponents of an NPU.
+"""
+
+import numbers
+
+import numpy as np
+from keras import ops
+
+# The values of gated weights, NAU weights and the sparsity regulariser.
+SIGNED_UNIT_VALUES = (-1.0, 0.0, 1.0)
+
+
+def _is_host_value(weights):
+    return isinstance(weights, (np.ndarray, np.generic, numbers.Number, list, tuple))
+
+
+def distance_to_discrete(weights, values=SIGNED_UNIT_VALUES):
+    """Elementwise distance of `weights` to the nearest entry of `values`.
+
+    NumPy arrays (and lists, numbers) are measured in float64 with NumPy and
+    give a NumPy array; tensors and variables are measured with `keras.ops`
+    in their own dtype and give a tensor, so the result can be a loss.
+
+    For `values = (-1, 0, 1)` the distance is written
+    `min(|w|, |1 - |w||)`: the same number as the distance to each of the
+    three, one comparison fewer, and the form the sparsity regulariser has
+    always differentiated.
+
+    Args:
+        weights: Array-like, tensor or variable of any shape.
+        values: Sequence of the discrete values, or `None` for any integer.
+            Defaults to `(-1.0, 0.0, 1.0)`.
+
+    Returns:
+        The distances, of the shape of `weights`.
+    """
+    if _is_host_value(weights):
+        xp = np
+        weights = np.asarray(weights, np.float64)
+    else:
+        xp = ops
+    if values is None:
+        return xp.abs(weights - xp.round(weights))
+    values = tuple(float(v) for v in values)
+    if values == SIGNED_UNIT_VALUES:
+        magnitude = xp.abs(weights)
+        return xp.minimum(magnitude, xp.abs(1.0 - magnitude))
+    distance = None
+    for value in values:
+        gap = xp.abs(weights - value)
+        distance = gap if distance is None else xp.minimum(distance, gap)
+    return distance
+
+
+def nearest_discrete(weights, values=SIGNED_UNIT_VALUES):
+    """The entry of `values` nearest to each weight (float64 NumPy).
+
+    Ties go to the entry listed first. `values=None` rounds to the nearest
+    integer.
+    """
+    weights = np.asarray(weights, np.float64)
+    if values is None:
+        return np.round(weights)
+    allowed = np.asarray(values, dtype=np.float64)
+    index = np.argmin(np.abs(weights[..., None] - allowed), axis=-1)
+    return allowed[index]
