@@ -1,3 +1,6 @@
+import importlib
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -237,3 +240,40 @@ def test_rnn_input_of_wrong_rank():
 def test_base_cell_needs_a_unit():
     with pytest.raises(TypeError, match="unit_class"):
         nalu_rnn.ArithmeticCell(2)
+
+
+ALL_CELLS = [
+    nalu_rnn.NACCell,
+    nalu_rnn.NALUCell,
+    nalu_rnn.NAUCell,
+    nalu_rnn.NMUCell,
+    nalu_rnn.INALUCell,
+    nalu_rnn.RealNPUCell,
+    nalu_rnn.NPUCell,
+]
+
+
+@pytest.mark.parametrize("cell_cls", ALL_CELLS)
+def test_cell_signature_names_every_unit_argument(cell_cls):
+    def arguments(cls):
+        parameters = inspect.signature(cls.__init__).parameters
+        return [n for n, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    unit_arguments = arguments(cell_cls.unit_class)
+    cell_arguments = arguments(cell_cls)
+    assert cell_arguments[:3] == ["self", "units", "initial_state_value"]
+    assert cell_arguments[3:] == unit_arguments[2:]
+    for name in cell_arguments[3:]:
+        assert f"        {name}: " in cell_cls.__doc__, name
+    config = cell_cls(2).get_config()
+    assert set(cell_arguments[1:]) <= set(config)
+
+
+@pytest.mark.parametrize("cell_cls", ALL_CELLS)
+def test_configs_saved_from_the_former_cell_module_still_load(cell_cls):
+    config = keras.saving.serialize_keras_object(cell_cls(2))
+    config["module"] = "nalu_rnn.cell"
+    clone = keras.saving.deserialize_keras_object(config)
+    assert type(clone) is cell_cls
+    former = importlib.import_module("nalu_rnn.cell")
+    assert getattr(former, cell_cls.__name__) is cell_cls

@@ -1,0 +1,70 @@
+import keras
+import numpy as np
+import pytest
+
+import nalu_rnn
+from nalu_rnn.discrete import distance_to_discrete, nearest_discrete
+from nalu_rnn.hardening import largest_discrete_distance
+from tasks.success import sparsity_error
+
+WEIGHTS = np.array([-2.0, -1.0, -0.6, -0.5, -0.1, 0.0, 0.3, 0.5, 0.9, 1.25])
+
+
+def test_distance_to_minus_one_zero_one():
+    expected = np.min(np.abs(WEIGHTS[:, None] - np.array([-1.0, 0.0, 1.0])), axis=1)
+    np.testing.assert_array_equal(distance_to_discrete(WEIGHTS), expected)
+
+
+@pytest.mark.parametrize("values", [(0.0, 1.0), (0.0,), (-2.0, 3.0)])
+def test_distance_to_other_values(values):
+    expected = np.min(np.abs(WEIGHTS[:, None] - np.array(values)), axis=1)
+    np.testing.assert_array_equal(distance_to_discrete(WEIGHTS, values), expected)
+
+
+def test_distance_to_any_integer():
+    np.testing.assert_allclose(
+        distance_to_discrete([2.2, -1.75, 3.0], None), [0.2, 0.25, 0.0], atol=1e-12
+    )
+    np.testing.assert_array_equal(nearest_discrete([2.2, -1.75], None), [2.0, -2.0])
+
+
+def test_tensor_in_tensor_out_in_its_dtype():
+    w = keras.ops.convert_to_tensor(WEIGHTS.astype("float32"))
+    distance = distance_to_discrete(w)
+    assert keras.ops.is_tensor(distance)
+    assert keras.backend.standardize_dtype(distance.dtype) == "float32"
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(distance), distance_to_discrete(WEIGHTS), atol=1e-7
+    )
+
+
+def test_nearest_discrete_breaks_ties_towards_the_first_value():
+    np.testing.assert_array_equal(
+        nearest_discrete([-0.5, 0.5, 0.7], (0.0, 1.0)), [0.0, 0.0, 1.0]
+    )
+
+
+def test_largest_distance_is_the_sparsity_error_for_minus_one_zero_one_units():
+    model = nalu_rnn.models.arithmetic_model("nalu", 3, 2)
+    assert largest_discrete_distance(model) == sparsity_error(model)
+    nac = nalu_rnn.NAC(2)
+    nac.build((None, 3))
+    assert largest_discrete_distance(nac) == sparsity_error(nac)
+
+
+def test_largest_distance_uses_each_units_values():
+    nmu = nalu_rnn.NMU(1)
+    nmu.build((None, 2))
+    nmu.W.assign(np.array([[0.8], [0.1]], "float32"))
+    # To {0, 1}: 0.2 for 0.8; {-1, 0, 1} would give the same here, but not
+    # for an NPU exponent of 2.
+    assert largest_discrete_distance(nmu) == pytest.approx(0.2)
+    npu = nalu_rnn.RealNPU(1)
+    npu.build((None, 2))
+    npu.W.assign(np.array([[2.0], [-1.0]], "float32"))
+    assert largest_discrete_distance(npu) == 0.0
+
+
+def test_largest_distance_is_none_without_arithmetic_weights():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert largest_discrete_distance(model) is None
