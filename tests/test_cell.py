@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
-from tests import reference
+from tests import reference, samples
 from tests.layer_test import assert_masked_rnn_matches_reference, run_layer_test
 
 CELLS = [
@@ -277,3 +277,65 @@ def test_configs_saved_from_the_former_cell_module_still_load(cell_cls):
     assert type(clone) is cell_cls
     former = importlib.import_module("nalu_rnn.cell")
     assert getattr(former, cell_cls.__name__) is cell_cls
+
+
+@pytest.mark.parametrize("cell_cls", samples.CELLS)
+def test_every_cell_matches_numpy_over_steps(cell_cls):
+    cell = cell_cls(3)
+    cell.build((None, 2))
+    samples.randomise(cell)
+    x = np.random.default_rng(1).uniform(0.5, 1.5, size=(4, 6, 2)).astype("float32")
+    rnn = keras.layers.RNN(cell, return_sequences=True)
+    np.testing.assert_allclose(
+        np.asarray(rnn(x)), reference.run_cell(cell, x), rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("cell_cls", [nalu_rnn.INALUCell, nalu_rnn.RealNPUCell])
+def test_signed_cell_matches_numpy_with_masking(cell_cls):
+    cell = cell_cls(2)
+    cell.build((None, 2))
+    samples.randomise(cell, seed=3)
+    x = samples.signed_inputs((3, 5, 2), seed=4)
+    x[1, 3:] = 0.0
+    assert_masked_rnn_matches_reference(cell, x)
+
+
+@pytest.mark.parametrize("cell_cls", samples.CELLS)
+def test_every_cell_contract(cell_cls, tmp_path):
+    unit_name = cell_cls.unit_class.__name__
+    run_layer_test(
+        cell_cls,
+        {"units": 3, "initial_state_value": 1.0},
+        (8, 5, 2),
+        (8, 3),
+        samples.WEIGHT_NAMES[unit_name],
+        tmp_path,
+        is_cell=True,
+        input_low=-1.5,
+        input_high=1.5,
+    )
+
+
+def test_default_initial_states():
+    # 0 is the neutral start of a sum, 1 that of a product.
+    assert nalu_rnn.NAUCell(1).initial_state_value == 0.0
+    assert nalu_rnn.INALUCell(1).initial_state_value == 0.0
+    for cell_cls in (nalu_rnn.NMUCell, nalu_rnn.RealNPUCell, nalu_rnn.NPUCell):
+        assert cell_cls(1).initial_state_value == 1.0
+    (state,) = nalu_rnn.NMUCell(2).get_initial_state(batch_size=3)
+    np.testing.assert_array_equal(np.asarray(state), np.ones((3, 2)))
+
+
+def test_bad_initial_state_and_cap():
+    with pytest.raises(ValueError, match="initial_state_value.*received"):
+        nalu_rnn.NMUCell(2, initial_state_value="one")
+    with pytest.raises(ValueError, match="cap.*received cap=0"):
+        nalu_rnn.units.NAUInitializer(0)
+
+
+@pytest.mark.parametrize("cell_cls", samples.CELLS)
+def test_every_cell_rejects_input_of_wrong_rank(cell_cls):
+    rnn = keras.layers.RNN(cell_cls(2))
+    with pytest.raises(ValueError, match=rf"{cell_cls.__name__} expects .*rank 3"):
+        rnn(np.ones((4, 3), "float32"))

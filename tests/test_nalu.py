@@ -1,26 +1,12 @@
+"""The NALU (`nalu_rnn.units.nalu`)."""
+
 import keras
 import numpy as np
 import pytest
 
 import nalu_rnn
-from tests import reference
-from tests.layer_test import run_layer_test
-
-
-def _set_random_weights(layer, rng, scale=1.0):
-    for w in layer.weights:
-        w.assign(rng.normal(scale=scale, size=w.shape).astype("float32"))
-
-
-@pytest.mark.parametrize("input_shape", [(4, 3), (2, 5, 3)])
-def test_nac_matches_numpy(input_shape):
-    rng = np.random.default_rng(1)
-    layer = nalu_rnn.NAC(5)
-    layer.build(input_shape)
-    _set_random_weights(layer, rng)
-    x = rng.normal(size=input_shape).astype("float32")
-    expected = reference.nac(x, reference.weights_of(layer))
-    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
+from nalu_rnn.keras_internals import flatten_layers
+from tests import reference, samples
 
 
 @pytest.mark.parametrize("shared_weights", [True, False])
@@ -28,7 +14,7 @@ def test_nalu_matches_numpy(shared_weights):
     rng = np.random.default_rng(2)
     layer = nalu_rnn.NALU(4, shared_weights=shared_weights, epsilon=1e-5)
     layer.build((6, 3))
-    _set_random_weights(layer, rng)
+    samples.set_random_weights(layer, rng)
     x = rng.normal(size=(6, 3)).astype("float32")
     expected = reference.nalu(x, reference.weights_of(layer), epsilon=1e-5)
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
@@ -38,7 +24,7 @@ def test_nalu_max_exp_matches_numpy_and_keeps_overflow_finite():
     rng = np.random.default_rng(3)
     layer = nalu_rnn.NALU(3, shared_weights=False, max_exp=2.0)
     layer.build((8, 4))
-    _set_random_weights(layer, rng)
+    samples.set_random_weights(layer, rng)
     x = rng.normal(size=(8, 4)).astype("float32")
     expected = reference.nalu(x, reference.weights_of(layer), max_exp=2.0)
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
@@ -68,75 +54,6 @@ def test_nalu_max_exp_round_trips_and_is_validated():
             nalu_rnn.NALU(2, max_exp=bad)
 
 
-def test_weight_order_and_shapes():
-    nac = nalu_rnn.NAC(2)
-    nac.build((None, 3))
-    assert [(w.name, tuple(w.shape)) for w in nac.weights] == [
-        ("W_hat", (3, 2)),
-        ("M_hat", (3, 2)),
-    ]
-    nalu = nalu_rnn.NALU(2, shared_weights=False)
-    nalu.build((None, 3))
-    assert [w.name for w in nalu.weights] == [
-        "W_hat",
-        "M_hat",
-        "G",
-        "W_hat_m",
-        "M_hat_m",
-    ]
-    assert all(tuple(w.shape) == (3, 2) for w in nalu.weights)
-
-
-def test_weight_is_computed_in_call_not_build():
-    # Changing W_hat after the first call must change the output: the gated
-    # weight may not be frozen at build time.
-    layer = nalu_rnn.NAC(1, kernel_initializer="ones")
-    x = np.ones((1, 2), "float32")
-    first = np.asarray(layer(x)).item()
-    layer.W_hat.assign(np.full((2, 1), 20.0, "float32"))
-    layer.M_hat.assign(np.full((2, 1), 20.0, "float32"))
-    assert first == pytest.approx(2 * np.tanh(1) / (1 + np.exp(-1)), rel=1e-5)
-    assert np.asarray(layer(x)).item() == pytest.approx(2.0, rel=1e-6)
-
-
-def test_exact_arithmetic_with_saturated_weights():
-    big = 20.0
-    nac = nalu_rnn.NAC(2)
-    nac.build((None, 3))
-    # Output 0 = x0 + x1, output 1 = x0 - x2.
-    signs = np.array([[1, 1], [1, 0], [0, -1]], "float32")
-    nac.W_hat.assign(big * signs)
-    nac.M_hat.assign(np.where(signs == 0, -big, big).astype("float32"))
-    x = np.array([[3.0, 4.0, 10.0], [-1.0, 2.5, 0.5]], "float32")
-    np.testing.assert_allclose(
-        np.asarray(nac(x)), [[7.0, -7.0], [1.5, -1.5]], rtol=1e-6
-    )
-
-    nalu = nalu_rnn.NALU(1)
-    nalu.build((None, 2))
-    nalu.W_hat.assign(np.full((2, 1), big, "float32"))
-    nalu.M_hat.assign(np.full((2, 1), big, "float32"))
-    nalu.G.assign(np.full((2, 1), -big, "float32"))  # gate closed: multiply
-    x = np.array([[3.0, 4.0], [1.5, 2.0]], "float32")
-    np.testing.assert_allclose(np.asarray(nalu(x)), [[12.0], [3.0]], rtol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "layer_cls, kwargs, names",
-    [
-        (nalu_rnn.NAC, {"units": 3}, ["W_hat", "M_hat"]),
-        (nalu_rnn.NALU, {"units": 3}, ["W_hat", "M_hat", "G"]),
-        (
-            nalu_rnn.NALU,
-            {"units": 3, "shared_weights": False, "epsilon": 1e-5},
-            ["W_hat", "M_hat", "G", "W_hat_m", "M_hat_m"],
-        ),
-    ],
-)
-def test_layer_contract(layer_cls, kwargs, names, tmp_path):
-    run_layer_test(layer_cls, kwargs, (8, 4), (8, 3), names, tmp_path)
-
-
 def test_initializers_regularizers_constraints_are_used_and_serialized():
     layer = nalu_rnn.NALU(
         2,
@@ -157,13 +74,6 @@ def test_initializers_regularizers_constraints_are_used_and_serialized():
     assert isinstance(clone.kernel_initializer, keras.initializers.Constant)
 
 
-@pytest.mark.parametrize("units", [0, -3, 2.5, "4", True, None])
-@pytest.mark.parametrize("layer_cls", [nalu_rnn.NAC, nalu_rnn.NALU])
-def test_bad_units(layer_cls, units):
-    with pytest.raises(ValueError, match=rf"units.*received units={units!r}"):
-        layer_cls(units)
-
-
 @pytest.mark.parametrize("epsilon", [0.0, -1e-7, float("nan"), float("inf"), "1e-7"])
 def test_bad_epsilon(epsilon):
     with pytest.raises(ValueError, match="epsilon.*received epsilon="):
@@ -173,17 +83,6 @@ def test_bad_epsilon(epsilon):
 def test_bad_shared_weights():
     with pytest.raises(ValueError, match="shared_weights"):
         nalu_rnn.NALU(2, shared_weights="yes")
-
-
-@pytest.mark.parametrize("layer_cls", [nalu_rnn.NAC, nalu_rnn.NALU])
-def test_wrong_input_rank(layer_cls):
-    with pytest.raises(ValueError, match=r"rank >= 2.*received input_shape=\(3,\)"):
-        layer_cls(2)(np.ones((3,), "float32"))
-
-
-def test_unknown_feature_dimension():
-    with pytest.raises(ValueError, match="last .*dimension"):
-        nalu_rnn.NAC(2).build((None, None))
 
 
 def test_registry_nalu_caps_its_exponents():
@@ -198,6 +97,6 @@ def test_registry_nalu_caps_its_exponents():
 def _nalu_units(model):
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
+        for layer in flatten_layers(model, include_self=False)
         if isinstance(layer, nalu_rnn.NALU)
     ]

@@ -1,0 +1,57 @@
+"""Sample units, weights and inputs shared by the unit tests."""
+
+import numpy as np
+
+import nalu_rnn
+
+# The units that came after the NALU, and their cells.
+LAYERS = [nalu_rnn.NAU, nalu_rnn.NMU, nalu_rnn.INALU, nalu_rnn.RealNPU, nalu_rnn.NPU]
+CELLS = [
+    nalu_rnn.NAUCell,
+    nalu_rnn.NMUCell,
+    nalu_rnn.INALUCell,
+    nalu_rnn.RealNPUCell,
+    nalu_rnn.NPUCell,
+]
+WEIGHT_NAMES = {
+    "NAU": ["W"],
+    "NMU": ["W"],
+    "INALU": ["W_hat", "M_hat", "W_hat_m", "M_hat_m", "G"],
+    "RealNPU": ["W", "g"],
+    "NPU": ["W", "W_im", "g"],
+}
+
+
+def random_value(unit_name, weight, rng):
+    """A random value in the range the weight lives in."""
+    shape = tuple(weight.shape)
+    if weight.name == "W" and unit_name == "NAU":
+        return rng.uniform(-1, 1, shape)
+    if weight.name == "W" and unit_name == "NMU":
+        return rng.uniform(0, 1, shape)
+    if weight.name == "W":  # NPU exponents
+        return rng.normal(scale=0.6, size=shape)
+    if weight.name == "W_im":
+        return rng.normal(scale=0.3, size=shape)
+    if weight.name == "g":  # relevance, clipped to [0, 1] in the layer
+        return rng.uniform(-0.2, 1.2, shape)
+    return rng.normal(scale=0.7, size=shape)
+
+
+def randomise(layer, seed=0):
+    unit = getattr(layer, "unit", layer)
+    rng = np.random.default_rng(seed)
+    for w in unit.weights:
+        w.assign(random_value(type(unit).__name__, w, rng).astype("float32"))
+
+
+def signed_inputs(shape, seed=1):
+    """Values of both signs, none near 0 (where the log paths are steep)."""
+    rng = np.random.default_rng(seed)
+    magnitude = rng.uniform(0.5, 1.5, size=shape)
+    return (magnitude * rng.choice([-1.0, 1.0], size=shape)).astype("float32")
+
+
+def set_random_weights(layer, rng, scale=1.0):
+    for w in layer.weights:
+        w.assign(rng.normal(scale=scale, size=w.shape).astype("float32"))

@@ -1,0 +1,140 @@
+"""Training callbacks (`nalu_rnn.callbacks`)."""
+
+import keras
+import numpy as np
+import pytest
+
+import nalu_rnn
+from tests import samples
+
+
+def test_sparsity_warmup_step_schedule():
+    reg = nalu_rnn.SparsityRegularizer(0.0)
+    callback = nalu_rnn.callbacks.SparsityWarmup(
+        reg, 0.2, start_step=2, end_step=6, update_every=1
+    )
+    values = [callback.strength_at_step(t) for t in range(8)]
+    np.testing.assert_allclose(values, [0, 0, 0, 0.05, 0.1, 0.15, 0.2, 0.2])
+    model = keras.Sequential(
+        [keras.Input((3,)), nalu_rnn.NAU(1, arithmetic_regularizer=reg)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 3), "float32")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(reg.strength)
+    )
+    # 2 epochs of 4 batches: steps 0..7, the strength follows across epochs.
+    model.fit(
+        x, x[:, :1], batch_size=2, epochs=2, callbacks=[callback, record], verbose=0
+    )
+    np.testing.assert_allclose(seen, values)
+
+
+def test_sparsity_warmup_step_schedule_takes_effect_in_the_loss():
+    reg = nalu_rnn.SparsityRegularizer(0.0)
+    layer = nalu_rnn.NAU(
+        1,
+        kernel_initializer=keras.initializers.Constant(0.5),
+        arithmetic_regularizer=reg,
+    )
+    model = keras.Sequential([keras.Input((2,)), layer])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = np.zeros((4, 2), "float32")
+    callback = nalu_rnn.callbacks.SparsityWarmup(
+        reg, 1.0, start_step=0, end_step=1, update_every=1
+    )
+    history = model.fit(
+        x, x[:, :1], batch_size=4, epochs=2, callbacks=[callback], verbose=0
+    )
+    # Epoch 1 (step 0): strength 0; epoch 2 (step 1): 1.0 * min(0.5, 0.5).
+    np.testing.assert_allclose(history.history["loss"], [0.0, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"start_step": 5}, "given together"),
+        ({"start_step": 5, "end_step": 5}, "start_step < end_step"),
+        ({"start_step": 0, "end_step": 5, "update_every": 0}, "update_every"),
+    ],
+)
+def test_sparsity_warmup_bad_steps(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nalu_rnn.callbacks.SparsityWarmup(nalu_rnn.SparsityRegularizer(), **kwargs)
+
+
+def test_inalu_reinitialization_rule():
+    callback = nalu_rnn.callbacks.INALUReinitialization(
+        check_every=4, threshold=1.0, min_history=4
+    )
+    callback.history = [5.0, 5.0, 4.9, 5.0]  # flat and high: stalled
+    assert callback.stalled()
+    callback.history = [9.0, 8.0, 3.0, 2.0]  # still improving
+    assert not callback.stalled()
+    callback.history = [0.5, 0.5, 0.5, 0.5]  # flat but good
+    assert not callback.stalled()
+    callback.history = [5.0, 5.0, float("nan"), 5.0]  # diverged
+    assert callback.stalled()
+    callback.history = [5.0, 5.0, 5.0]  # too short to judge
+    assert not callback.stalled()
+    with pytest.raises(ValueError, match="min_history.*received min_history=1"):
+        nalu_rnn.callbacks.INALUReinitialization(min_history=1)
+    with pytest.raises(ValueError, match="check_every.*received check_every=0"):
+        nalu_rnn.callbacks.INALUReinitialization(check_every=0)
+
+
+def test_inalu_reinitialization_redraws_a_stalled_unit():
+    inalu = nalu_rnn.INALU(1)
+    nau = nalu_rnn.NAU(1)
+    model = keras.Sequential([keras.Input((2,)), inalu, nau])
+    # A learning rate of 0: the loss cannot improve, the run has stalled.
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = samples.signed_inputs((8, 2))
+    before = [w.numpy().copy() for w in model.weights]
+    callback = nalu_rnn.callbacks.INALUReinitialization(
+        check_every=2, threshold=0.0, min_history=2, seed=0
+    )
+    model.fit(x, 100.0 + x[:, :1], epochs=3, callbacks=[callback], verbose=0)
+    assert callback.restarts == [1]
+    assert callback.history and len(callback.history) == 1
+    for w, b in zip(model.weights[:5], before[:5], strict=True):
+        assert not np.allclose(w.numpy(), b), w.name  # every iNALU weight
+    np.testing.assert_array_equal(nau.W.numpy(), before[5])  # not an iNALU
+
+
+def test_sparsity_warmup_schedule():
+    reg = nalu_rnn.SparsityRegularizer(0.0)
+    callback = nalu_rnn.callbacks.SparsityWarmup(reg, 0.2, start_epoch=2, ramp_epochs=2)
+    assert [callback.strength_at(e) for e in range(5)] == [0.0, 0.0, 0.1, 0.2, 0.2]
+    model = keras.Sequential(
+        [keras.Input((3,)), nalu_rnn.NAC(1, arithmetic_regularizer=reg)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((4, 3), "float32")
+    model.fit(x, x[:, :1], epochs=4, callbacks=[callback], verbose=0)
+    assert reg.strength == pytest.approx(0.2)
+
+
+def test_non_finite_guard_names_the_step():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 2), "float32")
+    y = np.full((8, 1), np.nan, "float32")
+    guard = nalu_rnn.callbacks.NonFiniteGuard(check_every=2, hint="Try --clipnorm.")
+    with pytest.raises(nalu_rnn.callbacks.NonFiniteError, match=r"step 2 .*clipnorm"):
+        model.fit(x, y, batch_size=2, epochs=1, callbacks=[guard], verbose=0)
+    with pytest.raises(ValueError, match="check_every"):
+        nalu_rnn.callbacks.NonFiniteGuard(check_every=0)
+
+
+def test_non_finite_guard_checks_weights_at_epoch_end():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    poison = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: model.layers[0].bias.assign([np.inf])
+    )
+    guard = nalu_rnn.callbacks.NonFiniteGuard(check_every=1000)
+    x = np.ones((4, 2), "float32")
+    with pytest.raises(nalu_rnn.callbacks.NonFiniteError, match="bias is not finite"):
+        model.fit(x, x[:, :1], epochs=1, callbacks=[poison, guard], verbose=0)
