@@ -334,6 +334,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
 def distance_to_nearest(weights, values=(-1.0, 0.0, 1.0)):
     """Elementwise distance of `weights` to the nearest entry of `values`.
 
+    `nalu_rnn.hardening.distance_to_discrete`, always on the host: any
+    array-like (a tensor too) is measured in float64 with NumPy.
+
     Args:
         weights: Array-like of any shape.
         values: The discrete values. Defaults to `(-1.0, 0.0, 1.0)`.
