@@ -1,6 +1,9 @@
 """Sample units, weights and inputs shared by the unit tests."""
 
+import keras
 import numpy as np
+import pytest
+from keras import ops
 
 import nalu_rnn
 
@@ -55,3 +58,35 @@ def signed_inputs(shape, seed=1):
 def set_random_weights(layer, rng, scale=1.0):
     for w in layer.weights:
         w.assign(rng.normal(scale=scale, size=w.shape).astype("float32"))
+
+
+def gradients(layer, x):
+    """d sum(layer(x)) / d each trainable variable, on any backend."""
+    values = [ops.convert_to_tensor(v.value) for v in layer.trainable_variables]
+    fixed = [v.value for v in layer.non_trainable_variables]
+
+    def loss(*trainable):
+        y, _ = layer.stateless_call(list(trainable), fixed, x)
+        return ops.sum(y)
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        grads = jax.grad(loss, argnums=tuple(range(len(values))))(*values)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            total = loss(*values)
+        grads = tape.gradient(total, values)
+    elif backend == "torch":
+        import torch
+
+        values = [v.detach().clone().requires_grad_(True) for v in values]
+        grads = torch.autograd.grad(loss(*values), values)
+    else:
+        pytest.skip(f"no gradient helper for {backend}")
+    names = [v.path.split("/")[-1] for v in layer.trainable_variables]
+    return {n: ops.convert_to_numpy(g) for n, g in zip(names, grads, strict=True)}

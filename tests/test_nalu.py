@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 import nalu_rnn
 from nalu_rnn.keras_internals import flatten_layers
@@ -100,3 +101,133 @@ def _nalu_units(model):
         for layer in flatten_layers(model, include_self=False)
         if isinstance(layer, nalu_rnn.NALU)
     ]
+
+
+# The mix of the paths is exact at both ends of the gate.
+
+BIG = 40.0  # a raw weight whose tanh and sigmoid are exactly 1 in float64
+
+
+def _unit(input_dim, w_a, w_m, gate, dtype="float32", max_exp=20.0):
+    """A NALU(1) with separate paths and its weights set through raw values.
+
+    `w_a` and `w_m` are 0/1 selections (rows), `gate` the gate's weights.
+    """
+    layer = nalu_rnn.NALU(1, shared_weights=False, max_exp=max_exp, dtype=dtype)
+    layer.build((None, input_dim))
+
+    def raw(selection):
+        return np.asarray(selection, dtype)[:, None] * BIG
+
+    layer.W_hat.assign(raw(w_a))
+    layer.M_hat.assign(np.full((input_dim, 1), BIG, dtype))
+    layer.W_hat_m.assign(raw(w_m))
+    layer.M_hat_m.assign(np.full((input_dim, 1), BIG, dtype))
+    layer.G.assign(np.asarray(gate, dtype)[:, None])
+    return layer
+
+
+def _require(dtype):
+    tensor = ops.convert_to_tensor(np.zeros(1, dtype))
+    if keras.backend.standardize_dtype(tensor.dtype) != dtype:
+        pytest.skip(f"this backend computes {dtype} in lower precision")
+
+
+def _paths(layer, x):
+    w_a, w_m, _ = layer.derived_weights()
+    additive = ops.matmul(x, w_a)
+    exponent = ops.matmul(ops.log(ops.abs(x) + layer.epsilon), w_m)
+    if layer.max_exp is not None:
+        exponent = ops.minimum(exponent, layer.max_exp)
+    return ops.convert_to_numpy(additive), ops.convert_to_numpy(ops.exp(exponent))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gate_one_returns_the_additive_path_beside_a_huge_product(dtype):
+    _require(dtype)
+    # a = 3 beside m = e^20 (the product path capped at max_exp): the old
+    # `m + g * (a - m)` returned 0 here.
+    x = np.array([[3.0, np.exp(20.0)]], dtype)
+    layer = _unit(2, w_a=[1, 0], w_m=[0, 1], gate=[0, 1], dtype=dtype)
+    additive, multiplicative = _paths(layer, x)
+    assert multiplicative[0, 0] > 1e8
+    y = ops.convert_to_numpy(layer(x))
+    np.testing.assert_array_equal(y, additive)
+    assert y[0, 0] == 3.0
+
+
+def test_gate_one_keeps_tiny_sums_in_float64():
+    _require("float64")
+    x = np.array([[1e-7, 1e-7, 1e-7, 1e30]], "float64")
+    layer = _unit(4, w_a=[1, 1, 1, 0], w_m=[0, 0, 0, 1], gate=[0, 0, 0, 1],
+                  dtype="float64", max_exp=None)  # fmt: skip
+    additive, multiplicative = _paths(layer, x)
+    assert multiplicative[0, 0] > 1e29
+    y = ops.convert_to_numpy(layer(x))
+    np.testing.assert_array_equal(y, additive)
+    np.testing.assert_allclose(y, [[3e-7]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gate_zero_returns_the_product_beside_a_huge_sum(dtype):
+    _require(dtype)
+    x = np.array([[np.exp(20.0), 3.0]], dtype)
+    layer = _unit(2, w_a=[1, 0], w_m=[0, 1], gate=[-1, 0], dtype=dtype)
+    additive, multiplicative = _paths(layer, x)
+    assert additive[0, 0] > 1e8
+    y = ops.convert_to_numpy(layer(x))
+    np.testing.assert_array_equal(y, multiplicative)
+
+
+def test_saturated_gate_ignores_an_infinite_other_path():
+    # Uncapped, a product weight of 2 on 1e30 overflows float32 to inf; a
+    # gate of exactly 1 still returns the sum, not 1 * a + 0 * inf = NaN.
+    x = np.array([[3.0, 1e30]], "float32")
+    layer = _unit(2, w_a=[1, 0], w_m=[0, 1], gate=[0, 1], max_exp=None)
+    w_a, _, g = layer.derived_weights()
+    w_m = ops.convert_to_tensor(np.array([[0.0], [2.0]], "float32"))
+    _, multiplicative = _paths(layer, x)
+    y = ops.convert_to_numpy(layer.call_with(x, (w_a, w_m, g)))
+    assert y[0, 0] == 3.0
+
+
+def test_gate_in_between_mixes_the_paths():
+    x = np.array([[2.0, 5.0]], "float32")
+    layer = _unit(2, w_a=[1, 1], w_m=[1, 1], gate=[0, 0])  # g = 1/2
+    y = ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(y, [[0.5 * 7.0 + 0.5 * 10.0]], rtol=1e-5)
+
+
+def _recurrent_sum_model(layer_factory, length):
+    """A NALUCell whose gate is saturated at 1 by a huge second input.
+
+    The unit sees `[x_t, h_{t-1}]` = `[value, huge, h]`; the additive path
+    is `value + h`, the product path `huge`, the gate `sigmoid(huge)` = 1.
+    """
+    cell = nalu_rnn.NALUCell(1, shared_weights=False, max_exp=20.0)
+    rnn = layer_factory(cell)
+    x = np.zeros((1, length, 2), "float32")
+    x[..., 0] = 1.0
+    x[..., 1] = np.exp(20.0)
+    rnn(x)
+    unit = cell.unit
+    unit.W_hat.assign(np.array([[BIG], [0.0], [BIG]], "float32"))
+    unit.M_hat.assign(np.full((3, 1), BIG, "float32"))
+    unit.W_hat_m.assign(np.array([[0.0], [BIG], [0.0]], "float32"))
+    unit.M_hat_m.assign(np.full((3, 1), BIG, "float32"))
+    unit.G.assign(np.array([[0.0], [1.0], [0.0]], "float32"))
+    return rnn, x
+
+
+@pytest.mark.parametrize(
+    "layer_factory",
+    [
+        lambda cell: keras.layers.RNN(cell, return_sequences=True),
+        lambda cell: nalu_rnn.ArithmeticRNN(cell, return_sequences=True),
+    ],
+    ids=["keras_rnn", "arithmetic_rnn"],
+)
+def test_recurrent_cell_with_saturated_gate_counts_exactly(layer_factory):
+    rnn, x = _recurrent_sum_model(layer_factory, length=6)
+    y = ops.convert_to_numpy(rnn(x))
+    np.testing.assert_array_equal(y[0, :, 0], np.arange(1, 7, dtype="float32"))

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from keras import ops
 
 import nalu_rnn
+from tests import samples
 
 
 @pytest.mark.parametrize("layer_cls", [nalu_rnn.RealNPU, nalu_rnn.NPU])
@@ -49,3 +51,22 @@ def test_harden_snaps_npu_exponents_to_integers_and_leaves_gates():
     np.testing.assert_array_equal(layer.W.numpy()[:, 0], [2.0, 0.0, 0.5])
     np.testing.assert_array_equal(layer.W_im.numpy()[:, 0], np.float32([0, 0.3, 0]))
     np.testing.assert_array_equal(layer.g.numpy(), np.float32([0.98, 0.02, 0.5]))
+
+
+@pytest.mark.parametrize("layer_cls", [nalu_rnn.RealNPU, nalu_rnn.NPU])
+def test_gate_outside_unit_interval_still_gets_a_gradient(layer_cls):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 2.0, size=(8, 3)).astype("float32")
+    layer = layer_cls(2)
+    layer.build((None, 3))
+    layer.g.assign(np.array([1.3, -0.2, 0.5], "float32"))
+    outside = samples.gradients(layer, x)["g"]
+    # The forward pass still sees the clipped gate ...
+    clipped_value = ops.convert_to_numpy(layer(x))
+    layer.g.assign(np.array([1.0, 0.0, 0.5], "float32"))
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x)), clipped_value)
+    # ... and the backward pass passes the gradient through the clip: the
+    # same gradient as at the clipped point, non-zero for every entry.
+    inside = samples.gradients(layer, x)["g"]
+    assert np.all(outside != 0.0), outside
+    np.testing.assert_allclose(outside, inside, rtol=1e-6)

@@ -131,8 +131,7 @@ class NALU(ArithmeticUnit):
             exponent = ops.minimum(exponent, self.max_exp)
         multiplicative = ops.exp(exponent)
         gate = ops.sigmoid(ops.matmul(inputs, g))
-        # g * a + (1 - g) * m with one product fewer, once per step in a cell.
-        return multiplicative + gate * (additive - multiplicative)
+        return exact_mix(gate, additive, multiplicative)
 
     def formula_lines(self, weights, input_names, style):
         """`g * (additive) + (1 - g) * (multiplicative), g = sigmoid(...)`.
@@ -254,3 +253,18 @@ class NALUCell(ArithmeticCell):
             },
             **kwargs,
         )
+
+
+def exact_mix(gate, additive, multiplicative):
+    """`gate * additive + (1 - gate) * multiplicative`, exact at both ends.
+
+    A saturated gate must return its path bit for bit, whatever the size of
+    the other one: a recurrent head's state grows with the sequence, and
+    the cheaper `m + g * (a - m)` rounds `a` away once `m` dwarfs it (with
+    `m = e^20` and `a = 3` it returned 0). The two products below are exact
+    at `g = 1` and `g = 0` unless the unused path is infinite (an uncapped
+    exponent), where `0 * inf` would be NaN; the `where`s cover that case.
+    """
+    mixed = gate * additive + (1.0 - gate) * multiplicative
+    mixed = ops.where(ops.equal(gate, 0.0), multiplicative, mixed)
+    return ops.where(ops.equal(gate, 1.0), additive, mixed)

@@ -42,7 +42,12 @@ class _PowerUnit(ArithmeticUnit):
         self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     def _clipped_gate(self):
-        return ops.clip(self.g, 0.0, 1.0)
+        # Clipped in the forward pass, straight-through in the backward pass
+        # (as the NPU's reference implementation): `ops.clip` alone has zero
+        # gradient outside [0, 1], so a gate that stepped out never came
+        # back. `g - stop_gradient(g)` is exactly 0, so the value is exact.
+        g = self.g
+        return ops.stop_gradient(ops.clip(g, 0.0, 1.0)) + (g - ops.stop_gradient(g))
 
     def _polar_inputs(self, inputs, gate):
         """`(log r, k)`: gated log-magnitude and pi times the gated sign flag."""
