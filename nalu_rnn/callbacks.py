@@ -146,6 +146,83 @@ class SparsityWarmup(keras.callbacks.Callback):
         self._step += 1
 
 
+class LossGatedRegularization(keras.callbacks.Callback):
+    """Switches a regulariser on once the training loss falls below a bound.
+
+    Schlör et al. add their saturation penalty
+    (`nalu_rnn.regularizers.SaturationRegularizer`) only after the iNALU
+    has found a fit (training loss below 1, after the first tenth of
+    training): pushing raw weights into saturation before then would freeze
+    a wrong choice. Here the switch is one-way: from the first check after
+    `start_step` at which the running training loss is below `threshold`,
+    the regulariser keeps `strength` to the end. (Theirs re-checks every
+    batch; the loss Keras reports includes the penalty itself, so a two-way
+    switch on it would flip back and forth.)
+
+    Like `SparsityWarmup`, the strength is compiled into the training
+    function, so the switch rebuilds that function once.
+
+    Args:
+        regularizer: The regulariser to switch; its `strength` attribute is
+            set. It should start at 0.
+        strength: The strength once switched on. Defaults to `0.05`.
+        threshold: The training loss below which the regulariser is
+            switched on. Defaults to `1.0`.
+        start_step: Steps (batches since the start of `fit`) before the
+            first check. Defaults to `0`.
+        check_every: Steps between checks. Defaults to `100`.
+
+    Example:
+
+    ```python
+    reg = nalu_rnn.regularizers.SaturationRegularizer(0.0)
+    unit = nalu_rnn.INALU(1, kernel_regularizer=reg, gate_regularizer=reg)
+    switch = nalu_rnn.callbacks.LossGatedRegularization(reg, 0.05)
+    ```
+
+    Reference:
+        - [Schlör, Ring & Hotho, 2020](https://arxiv.org/abs/2003.07629)
+    """
+
+    def __init__(
+        self, regularizer, strength=0.05, threshold=1.0, start_step=0, check_every=100
+    ):
+        super().__init__()
+        if not strength >= 0 or not math.isfinite(strength):
+            raise ValueError(
+                f"`strength` must be a finite number >= 0; received {strength!r}"
+            )
+        if not threshold > 0:
+            raise ValueError(f"`threshold` must be > 0; received {threshold!r}")
+        if int(start_step) < 0 or int(check_every) < 1:
+            raise ValueError(
+                "`start_step` must be >= 0 and `check_every` >= 1; received "
+                f"start_step={start_step!r}, check_every={check_every!r}"
+            )
+        self.regularizer = regularizer
+        self.strength = float(strength)
+        self.threshold = float(threshold)
+        self.start_step = int(start_step)
+        self.check_every = int(check_every)
+        self.switched_at = None
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.switched_at is not None or self._step < self.start_step:
+            return
+        if self._step % self.check_every:
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and float(loss) < self.threshold:
+            self.regularizer.strength = self.strength
+            self.switched_at = self._step
+            self.model.make_train_function(force=True)
+
+
 class INALUReinitialization(keras.callbacks.Callback):
     """Reinitialises iNALU weights when training has stalled (Schlör et al.).
 

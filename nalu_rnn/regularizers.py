@@ -1,9 +1,9 @@
-"""Regularizers that pull arithmetic weights towards {-1, 0, 1}."""
+"""Regularizers of arithmetic units: towards discrete weights, or saturation."""
 
 import keras
 from keras import ops
 
-from nalu_rnn._validation import validate_finite_float
+from nalu_rnn._validation import validate_finite_float, validate_positive_float
 from nalu_rnn.discrete import distance_to_discrete
 
 
@@ -97,3 +97,51 @@ class CombinedPenalty:
         if self.regularizer is not None:
             loss = loss + self.regularizer(w)
         return loss
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class SaturationRegularizer(keras.regularizers.Regularizer):
+    """Penalises raw weights whose magnitude is below `threshold`.
+
+    Returns `strength * mean(max(threshold - |v|, 0))`: zero once every entry
+    is at least `threshold` away from 0. On the raw `W_hat`, `M_hat` and gate
+    variables of an iNALU it drives `tanh`, `sigmoid` and the gate into
+    saturation, where the effective weights are exactly -1, 0 or 1 and the
+    gate picks one path (Schlör et al.'s regulariser, with their
+    `threshold = 20` and `strength = 0.05`; they switch it on only once the
+    training loss is below 1, which is
+    `nalu_rnn.callbacks.LossGatedRegularization`).
+
+    Args:
+        strength: Non-negative float multiplier. Defaults to `0.05`.
+        threshold: Positive float, the magnitude from which a weight is no
+            longer penalised. Defaults to `20.0`.
+
+    Example:
+
+    ```python
+    reg = nalu_rnn.regularizers.SaturationRegularizer(0.05)
+    unit = nalu_rnn.INALU(1, kernel_regularizer=reg, gate_regularizer=reg)
+    ```
+
+    Reference:
+        - [Schlör, Ring & Hotho, 2020](https://arxiv.org/abs/2003.07629)
+    """
+
+    def __init__(self, strength=0.05, threshold=20.0):
+        strength = validate_finite_float(strength, "strength", "SaturationRegularizer")
+        if strength < 0:
+            raise ValueError(
+                "`strength` of SaturationRegularizer must be >= 0; "
+                f"received strength={strength!r}"
+            )
+        self.strength = strength
+        self.threshold = validate_positive_float(
+            threshold, "threshold", "SaturationRegularizer"
+        )
+
+    def __call__(self, w):
+        return self.strength * ops.mean(ops.relu(self.threshold - ops.abs(w)))
+
+    def get_config(self):
+        return {"strength": self.strength, "threshold": self.threshold}

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import nalu_rnn
+from nalu_rnn.callbacks import LossGatedRegularization
+from nalu_rnn.regularizers import SaturationRegularizer
 from tests import samples
 
 
@@ -138,3 +140,40 @@ def test_non_finite_guard_checks_weights_at_epoch_end():
     x = np.ones((4, 2), "float32")
     with pytest.raises(nalu_rnn.callbacks.NonFiniteError, match="bias is not finite"):
         model.fit(x, x[:, :1], epochs=1, callbacks=[poison, guard], verbose=0)
+
+
+# The switch that turns a regulariser on once the loss is low.
+
+
+def _fit(threshold, steps=40):
+    keras.utils.set_random_seed(0)
+    reg = SaturationRegularizer(0.0)
+    model = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer=reg)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+    x = np.random.default_rng(0).uniform(-1, 1, (64 * steps, 2)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    switch = LossGatedRegularization(reg, 0.05, threshold, check_every=5)
+    model.fit(x, y, batch_size=64, epochs=1, callbacks=[switch], verbose=0)
+    return reg, switch
+
+
+def test_switch_turns_the_regulariser_on_once_the_loss_is_low():
+    reg, switch = _fit(threshold=1.0)
+    assert reg.strength == 0.05
+    assert switch.switched_at is not None and switch.switched_at % 5 == 0
+
+
+def test_switch_stays_off_while_the_loss_is_high():
+    reg, switch = _fit(threshold=1e-12)
+    assert reg.strength == 0.0 and switch.switched_at is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"strength": -1.0}, {"threshold": 0.0}, {"check_every": 0}, {"start_step": -1}],
+)
+def test_switch_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        LossGatedRegularization(SaturationRegularizer(0.0), **kwargs)
