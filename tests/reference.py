@@ -26,7 +26,8 @@ def nalu(x, w, epsilon=1e-7, max_exp=None):
     a = x @ w_add
     exponent = np.log(np.abs(x) + epsilon) @ w_mul
     m = np.exp(exponent if max_exp is None else np.minimum(exponent, max_exp))
-    g = sigmoid(x @ w["G"])
+    # A unit gate (one entry per output) does not read the input.
+    g = sigmoid(w["G"]) if w["G"].ndim == 1 else sigmoid(x @ w["G"])
     return g * a + (1 - g) * m
 
 

@@ -67,9 +67,16 @@ def test_harden_inalu_and_a_whole_model():
     inalu.M_hat.assign(np.array([[6.0], [0.0]], "float32"))
     gate = inalu.G.numpy().copy()
     report = nalu_rnn.harden(inalu, tolerance=0.1)
-    assert [r.path.rsplit("/", 1)[-1] for r in report] == ["W", "W_m"]
+    assert [r.path.rsplit("/", 1)[-1] for r in report] == ["W", "W_m", "G"]
     np.testing.assert_array_equal(inalu.arithmetic_weights()["W"], [[1.0], [0.0]])
+    # An undecided gate (sigmoid(G) near 1/2) is left as it is ...
+    assert report[-1].snapped == 0
     np.testing.assert_array_equal(inalu.G.numpy(), gate)
+    # ... a decided one becomes exactly 1: the unit is its additive path.
+    inalu.G.assign(np.array([4.0], "float32"))
+    nalu_rnn.harden(inalu, tolerance=0.1)
+    x = np.array([[2.0, 5.0]], "float32")
+    np.testing.assert_array_equal(np.asarray(inalu(x)), [[2.0]])
 
     model = nalu_rnn.models.arithmetic_model("nmu", input_dim=3, units=2)
     report = nalu_rnn.harden(model, tolerance=0.5)

@@ -231,3 +231,74 @@ def test_recurrent_cell_with_saturated_gate_counts_exactly(layer_factory):
     rnn, x = _recurrent_sum_model(layer_factory, length=6)
     y = ops.convert_to_numpy(rnn(x))
     np.testing.assert_array_equal(y[0, :, 0], np.arange(1, 7, dtype="float32"))
+
+
+# The unit gate: one input-independent gate per output unit.
+
+
+@pytest.mark.parametrize("shared_weights", [True, False])
+def test_unit_gate_matches_numpy(shared_weights):
+    rng = np.random.default_rng(5)
+    layer = nalu_rnn.NALU(3, shared_weights=shared_weights, gate="unit")
+    layer.build((None, 4))
+    assert tuple(layer.G.shape) == (3,)
+    samples.set_random_weights(layer, rng)
+    x = rng.normal(size=(6, 4)).astype("float32")
+    expected = reference.nalu(x, reference.weights_of(layer))
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_unit_gate_round_trips_and_is_validated():
+    cell = nalu_rnn.NALUCell(2, gate="unit")
+    assert cell.gate == cell.unit.gate == "unit"
+    restored = nalu_rnn.NALUCell.from_config(cell.get_config())
+    assert restored.unit.gate == "unit"
+    with pytest.raises(ValueError, match="gate"):
+        nalu_rnn.NALU(2, gate="input_dependent")
+
+
+@pytest.mark.parametrize("raw, path", [(4.0, "additive"), (-4.0, "multiplicative")])
+def test_hardening_snaps_a_unit_gate_to_its_path(raw, path):
+    x = np.array([[3.0, np.exp(20.0)]], "float32")
+    layer = _unit(2, w_a=[1, 0], w_m=[0, 1], gate=[0, 0])
+    unit = nalu_rnn.NALU(1, shared_weights=False, max_exp=20.0, gate="unit")
+    unit.build((None, 2))
+    for name in ("W_hat", "M_hat", "W_hat_m", "M_hat_m"):
+        getattr(unit, name).assign(getattr(layer, name).numpy())
+    unit.G.assign(np.array([raw], "float32"))
+    report = nalu_rnn.harden(unit, tolerance=0.2)
+    gate_record = [r for r in report if r.path.endswith("/G")]
+    assert gate_record and gate_record[0].snapped == 1
+    additive, multiplicative = _paths(layer, x)
+    expected = additive if path == "additive" else multiplicative
+    np.testing.assert_array_equal(ops.convert_to_numpy(unit(x)), expected)
+    lines = nalu_rnn.formula(keras.Sequential([keras.Input((2,)), unit]))
+    assert lines.splitlines()[-1].strip() == (
+        "y = x[0]" if path == "additive" else "y = |x[1]|"
+    )
+
+
+def test_undecided_unit_gate_is_not_snapped():
+    unit = nalu_rnn.NALU(1, gate="unit", gate_initializer="zeros")
+    unit.build((None, 2))
+    nalu_rnn.harden(unit, tolerance=0.2)
+    assert float(unit.G.numpy()[0]) == 0.0
+
+
+def test_unit_gate_is_pulled_with_the_arithmetic_regularizer():
+    sparsity = nalu_rnn.SparsityRegularizer(0.0)
+    unit = nalu_rnn.NALU(
+        1,
+        gate="unit",
+        gate_initializer=keras.initializers.Constant(1.0),
+        arithmetic_regularizer=sparsity,
+    )
+    unit.build((None, 2))
+
+    def gate_loss():
+        return float(ops.convert_to_numpy(unit.G.regularizer(unit.G.value)))
+
+    assert gate_loss() == 0.0
+    sparsity.strength = 0.5  # as nalu_rnn.callbacks.SparsityWarmup does
+    g = 1.0 / (1.0 + np.exp(-1.0))
+    np.testing.assert_allclose(gate_loss(), 20.0 * 0.5 * g * (1 - g), rtol=1e-6)

@@ -18,6 +18,8 @@ from nalu_rnn.discrete import SIGNED_UNIT_VALUES, nearest_discrete
 from nalu_rnn.regularizers import CombinedPenalty, GatedWeightPenalty
 from nalu_rnn.units import rendering
 
+# sigmoid(+-1000) is exactly 1 and 0 in float16, float32 and float64 alike.
+GATE_SATURATION = 1000.0
 # tanh(20) and sigmoid(20) are exactly 1.0 in float32, so these raw values
 # give a gated weight of exactly +-1; W_hat = 0 gives exactly 0.
 SATURATION = 20.0
@@ -406,6 +408,24 @@ class ArithmeticUnit(keras.layers.Layer):
             variable.assign(np.where(snap, target, w).astype(variable.dtype))
             report.append(self._snap_record(label, w, target, snap))
         return report
+
+    def _snap_unit_gate(self, variable, tolerance):
+        """Snaps each input-independent gate `sigmoid(G)` within `tolerance`
+        of 0 or 1 to exactly that value, by saturating `G`.
+
+        A gate of 0.9999 still lets 1e-4 of the other path through, and in
+        a recurrent cell that share compounds over the steps.
+
+        Returns:
+            The `SnappedWeight` record of the gate.
+        """
+        raw = np.asarray(variable.numpy(), np.float64)
+        gate = 0.5 * (1.0 + np.tanh(0.5 * raw))  # sigmoid without overflow
+        target = np.round(gate)
+        snap = np.abs(gate - target) <= tolerance
+        saturated = np.where(target == 1.0, GATE_SATURATION, -GATE_SATURATION)
+        variable.assign(np.where(snap, saturated, raw).astype(variable.dtype))
+        return self._snap_record(variable.name, gate, target, snap)
 
     @staticmethod
     def _snap_plan(w, values, tolerance, row_mask):

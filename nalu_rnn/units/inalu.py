@@ -1,7 +1,6 @@
 """The improved Neural Arithmetic Logic Unit (iNALU)."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
@@ -143,25 +142,20 @@ class INALU(ArithmeticUnit):
         (`x[0] * x[1]`: the sign retrieval restores signs), the others as
         powers of `|x|`, the sign factor then left out.
         """
-        w, w_m = weights["W"], weights["W_m"]
-        gates = 1.0 / (1.0 + np.exp(-weights["G"]))
-        lines = []
-        for j in range(w.shape[1]):
-            additive = rendering.linear(w[:, j], input_names, style)
-            multiplicative = rendering.log_path(
-                w_m[:, j], input_names, style, signed=True
-            )
-            gate = style.snap(float(gates[j]), (0.0, 1.0))
-            if gate == 1:
-                lines.append(additive)
-            elif gate == 0:
-                lines.append(multiplicative)
-            else:
-                lines.append(
-                    f"{style.number(gate)} * ({additive}) + "
-                    f"{style.number(1 - gate)} * ({multiplicative})"
-                )
-        return lines
+        return rendering.unit_gated_paths(
+            weights["W"], weights["W_m"], weights["G"], input_names, style, signed=True
+        )
+
+    def snap_arithmetic_weights(self, tolerance, row_mask=None):
+        """Snaps the effective weights, then each gate near 0 or 1.
+
+        See `ArithmeticUnit.snap_arithmetic_weights`; a gate within
+        `tolerance` of 0 or 1 becomes exactly that, so the unit computes
+        the path it chose alone.
+        """
+        report = super().snap_arithmetic_weights(tolerance, row_mask)
+        report.append(self._snap_unit_gate(self.G, tolerance))
+        return report
 
     def get_config(self):
         return {

@@ -4,9 +4,12 @@ import keras
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.regularizers import GatePenalty
 from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit, gated_weight
 from nalu_rnn.units.cell import ArithmeticCell
+
+GATES = ("input", "unit")
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -21,6 +24,17 @@ class NALU(ArithmeticUnit):
     g = sigmoid(x @ G)                     # one gate per output unit
     y = g * a + (1 - g) * m
     ```
+
+    With `gate="unit"` the gate no longer reads the input: `g = sigmoid(G)`,
+    one learnt `G` per output unit (the iNALU's gate). A gate that reads its
+    input changes its mind when the input range changes, and in a recurrent
+    cell its input includes the growing state; a unit gate chooses its
+    operation once, for every input and every step. Given an
+    `arithmetic_regularizer`, a unit gate is also pulled towards 0 or 1
+    with the same schedule (`nalu_rnn.regularizers.GatePenalty`), and
+    `nalu_rnn.harden` snaps a gate near 0 or 1 to exactly that. A gate of
+    exactly 1 (0) returns the additive (multiplicative) path exactly,
+    whatever the size of the other one.
 
     With `shared_weights=True` (the paper's "two NACs with tied weights")
     `W_m = W`; with `shared_weights=False` the multiplicative path has its
@@ -41,9 +55,12 @@ class NALU(ArithmeticUnit):
         max_exp: Positive float or `None`, the largest exponent of the
             multiplicative path; `None` leaves it uncapped, as in the paper.
             Defaults to `None`.
+        gate: `"input"` (the paper's `g = sigmoid(x @ G)`) or `"unit"` (one
+            input-independent gate per output unit, `g = sigmoid(G)`).
+            Defaults to `"input"`.
         kernel_initializer: Initializer for the `W_hat` and `M_hat` matrices
             (and `W_hat_m`, `M_hat_m`). Defaults to `"glorot_uniform"`.
-        gate_initializer: Initializer for the gate matrix `G`.
+        gate_initializer: Initializer for the gate weights `G`.
             Defaults to `"glorot_uniform"`.
         kernel_regularizer: Regularizer applied to the `W_hat`/`M_hat`
             matrices. Defaults to `None`.
@@ -77,6 +94,7 @@ class NALU(ArithmeticUnit):
         epsilon=1e-7,
         shared_weights=True,
         max_exp=None,
+        gate="input",
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
         kernel_regularizer=None,
@@ -104,12 +122,25 @@ class NALU(ArithmeticUnit):
         if max_exp is not None:
             max_exp = validate_positive_float(max_exp, "max_exp", "NALU")
         self.max_exp = max_exp
+        if gate not in GATES:
+            raise ValueError(
+                f"`gate` of NALU must be one of {GATES}; received gate={gate!r}"
+            )
+        self.gate = gate
         self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W_hat, self.M_hat = self._add_gated_kernel(input_dim)
-        self.G = self._add_gate("G", (input_dim, self.units))
+        if self.gate == "unit":
+            self.G = self._add_gate("G", (self.units,))
+            if self.arithmetic_regularizer is not None:
+                self.G.regularizer = GatePenalty(
+                    self.arithmetic_regularizer,
+                    gate_regularizer=self.gate_regularizer,
+                )
+        else:
+            self.G = self._add_gate("G", (input_dim, self.units))
         if self.shared_weights:
             self.W_hat_m = None
             self.M_hat_m = None
@@ -118,9 +149,11 @@ class NALU(ArithmeticUnit):
 
     def derived_weights(self):
         w = gated_weight(self.W_hat, self.M_hat)
+        # A unit gate is a weight like the others: derived once per sequence.
+        g = ops.sigmoid(self.G) if self.gate == "unit" else self.G
         if self.shared_weights:
-            return w, w, self.G
-        return w, gated_weight(self.W_hat_m, self.M_hat_m), self.G
+            return w, w, g
+        return w, gated_weight(self.W_hat_m, self.M_hat_m), g
 
     def call_with(self, inputs, weights):
         w, w_m, g = weights
@@ -130,7 +163,7 @@ class NALU(ArithmeticUnit):
         if self.max_exp is not None:
             exponent = ops.minimum(exponent, self.max_exp)
         multiplicative = ops.exp(exponent)
-        gate = ops.sigmoid(ops.matmul(inputs, g))
+        gate = g if self.gate == "unit" else ops.sigmoid(ops.matmul(inputs, g))
         return exact_mix(gate, additive, multiplicative)
 
     def formula_lines(self, weights, input_names, style):
@@ -141,6 +174,10 @@ class NALU(ArithmeticUnit):
         """
         w, gates = weights["W"], weights["G"]
         w_m = weights.get("W_m", w)
+        if self.gate == "unit":
+            return rendering.unit_gated_paths(
+                w, w_m, gates, input_names, style, signed=False
+            )
         lines = []
         for j in range(w.shape[1]):
             additive = rendering.linear(w[:, j], input_names, style)
@@ -157,12 +194,25 @@ class NALU(ArithmeticUnit):
                 )
         return lines
 
+    def snap_arithmetic_weights(self, tolerance, row_mask=None):
+        """Snaps the effective weights and, with `gate="unit"`, the gates.
+
+        See `ArithmeticUnit.snap_arithmetic_weights`; a unit gate within
+        `tolerance` of 0 or 1 becomes exactly that (an input gate reads the
+        input, and is left alone).
+        """
+        report = super().snap_arithmetic_weights(tolerance, row_mask)
+        if self.gate == "unit":
+            report.append(self._snap_unit_gate(self.G, tolerance))
+        return report
+
     def get_config(self):
         return {
             **super().get_config(),
             "epsilon": self.epsilon,
             "shared_weights": self.shared_weights,
             "max_exp": self.max_exp,
+            "gate": self.gate,
             **self._gate_config(),
         }
 
@@ -186,9 +236,12 @@ class NALUCell(ArithmeticCell):
         max_exp: Positive float or `None`, the cap on the exponent of the
             multiplicative path (see `nalu_rnn.NALU`); `None` leaves it
             uncapped. Defaults to `None`.
+        gate: `"input"` (the paper's gate, which reads the input and the
+            state) or `"unit"` (one learnt gate per state unit, the same at
+            every step; see `nalu_rnn.NALU`). Defaults to `"input"`.
         kernel_initializer: Initializer for the `W_hat`/`M_hat` matrices.
             Defaults to `"glorot_uniform"`.
-        gate_initializer: Initializer for the gate matrix `G`.
+        gate_initializer: Initializer for the gate weights `G`.
             Defaults to `"glorot_uniform"`.
         kernel_regularizer: Regularizer applied to the `W_hat`/`M_hat`
             matrices. Defaults to `None`.
@@ -227,6 +280,7 @@ class NALUCell(ArithmeticCell):
         epsilon=1e-7,
         shared_weights=True,
         max_exp=None,
+        gate="input",
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
         kernel_regularizer=None,
@@ -243,6 +297,7 @@ class NALUCell(ArithmeticCell):
                 "epsilon": epsilon,
                 "shared_weights": shared_weights,
                 "max_exp": max_exp,
+                "gate": gate,
                 "kernel_initializer": kernel_initializer,
                 "gate_initializer": gate_initializer,
                 "kernel_regularizer": kernel_regularizer,

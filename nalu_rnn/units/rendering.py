@@ -5,6 +5,8 @@ hands them to the unit; these helpers write numbers, sums, products and
 powers the same way for every unit.
 """
 
+import numpy as np
+
 from nalu_rnn.discrete import SIGNED_UNIT_VALUES, nearest_discrete
 
 
@@ -90,3 +92,28 @@ def log_path(column, input_names, style, signed):
         base = name if signed and exact else f"|{name}|"
         factors.append(power(base, exponent, style))
     return product(factors)
+
+
+def unit_gated_paths(w, w_m, raw_gates, input_names, style, signed):
+    """Formulas of units with one input-independent gate per output unit.
+
+    A gate that snaps to 1 (0) writes the additive (multiplicative) path
+    alone; any other gate writes both paths weighted by it. `signed` is as
+    for `log_path`.
+    """
+    gates = 1.0 / (1.0 + np.exp(-np.asarray(raw_gates, np.float64)))
+    lines = []
+    for j in range(w.shape[1]):
+        additive = linear(w[:, j], input_names, style)
+        multiplicative = log_path(w_m[:, j], input_names, style, signed=signed)
+        gate = style.snap(float(gates[j]), (0.0, 1.0))
+        if gate == 1:
+            lines.append(additive)
+        elif gate == 0:
+            lines.append(multiplicative)
+        else:
+            lines.append(
+                f"{style.number(gate)} * ({additive}) + "
+                f"{style.number(1 - gate)} * ({multiplicative})"
+            )
+    return lines
