@@ -2,9 +2,9 @@
 and addition, trained at length 10, evaluated at lengths 1 to 1000.
 
 Runs `train.py --task TASK --cell CELL --seeds N` (`runner.sweeps`) for both
-tasks and every cell (skipping pairs whose `summary.json` exists, so a stopped sweep
-resumes), `--jobs` at a time, each pinned to its own CPU core with one
-thread. Then prints two Markdown tables of medians over seeds, writes them
+tasks and every cell (skipping pairs whose `summary.json` exists, so a
+stopped sweep resumes), `--jobs` at a time, each pinned to its own CPU core
+with one thread. Then prints two Markdown tables of medians over seeds, writes them
 to `OUT/table.md` and plots error against length for every row to
 `OUT/mnist_extrapolation.png`.
 
