@@ -12,9 +12,9 @@ Static task: Madsen & Johansen's (input 100, subsets 25 with overlap 12,
 interpolation U[1, 2], extrapolation U[2, 6]); recurrent task:
 `tasks.arithmetic`'s (length 10, extrapolation 100, 1000). Models are the
 registry's (`nalu_rnn.models.CELLS`: e.g. static NAU -> NMU, NALU -> NALU).
-Step budgets are train.py's defaults (10^4 steps; `STATIC_RECIPES` for the
-static NAU and NMU: 10^4 and 3 * 10^4 steps, against the paper's 5 * 10^6)
-unless `--steps` is given.
+Step budgets are train.py's defaults (10^4 steps; for the static NAU and
+NMU `runner.config.STATIC_RECIPES`: 10^4 and 3 * 10^4 steps, against the
+paper's 5 * 10^6) unless `--steps` is given.
 
     python experiments/success_rate.py --jobs 2             # the full table
     python experiments/success_rate.py --tasks static --ops add,sub,mul \\
