@@ -158,7 +158,8 @@ def main(argv=None):
         "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
         "rows": rows,
     }
-    out = Path(args.out or f"bench/results/cells-{backend}.json")
+    default = Path(__file__).resolve().parent / "results" / f"cells-{backend}.json"
+    out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(rows, cells)

@@ -23,6 +23,7 @@ Writes `bench/results/mnist-<backend>.json` (or `--out`).
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -34,17 +35,19 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nalu_rnn  # noqa: E402
-import train  # noqa: E402
-from tasks import experiment, mnist  # noqa: E402
+from runner import cli, run  # noqa: E402
+from runner.sweeps import train_command  # noqa: E402
+from tasks import mnist  # noqa: E402
 from tasks.mnist_experiment import MNISTExperiment, sequence_metrics  # noqa: E402
 
 TARGET_RELATIVE_ERROR = 0.005
+# bench/results of this checkout, whatever the working folder.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def peak_rss_mib():
@@ -56,17 +59,17 @@ def _int_list(text):
     return [int(v) for v in text.split(",")]
 
 
-def experiment_options(args, steps=None):
+def experiment_config(args, steps=None):
     argv = ["--task", args.task, "--cell", args.cell, "--seed", "0"]
     if steps is not None:
         argv += ["--steps", str(steps)]
     if args.data_dir:
         argv += ["--data-dir", args.data_dir]
-    return train.parse_args(argv + ["--quiet"])
+    return cli.parse_args(argv + ["--quiet"])
 
 
 def training_throughput(exp, args):
-    o = exp.options
+    o = exp.config
     model = exp.build_model()
     exp.compile(model)
     data = mnist.training_dataset(
@@ -135,20 +138,11 @@ def evaluation_times(model, exp, args):
 
 
 def evaluate_process_seconds(args):
-    command = [
-        sys.executable,
-        str(Path(train.__file__)),
-        "--task",
-        args.task,
-        "--evaluate",
-        args.evaluate_model,
-        "--eval-lengths",
-        "1000,10000",
-        "--quiet",
-        "--force",
-    ]
+    flags = ["--task", args.task, "--evaluate", args.evaluate_model,
+             "--eval-lengths", "1000,10000", "--quiet", "--force"]  # fmt: skip
     if args.data_dir:
-        command += ["--data-dir", args.data_dir]
+        flags += ["--data-dir", args.data_dir]
+    command = train_command(flags)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         subprocess.run(command + ["--out", out], check=True)
@@ -160,10 +154,11 @@ def evaluate_process_seconds(args):
 def time_to_target(args):
     attempts = []
     for steps in args.target_budgets:
-        options = experiment_options(args, steps=steps)
-        options.eval_lengths = [1000]
+        config = dataclasses.replace(
+            experiment_config(args, steps=steps), eval_lengths=(1000,)
+        )
         with tempfile.TemporaryDirectory() as out:
-            results = experiment.run(options, out)
+            results = run.run(config, out)
         (entry,) = results["eval"]
         reached = entry["relative_error"] <= TARGET_RELATIVE_ERROR
         attempts.append(
@@ -202,10 +197,10 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    options = experiment_options(args)
+    config = experiment_config(args)
     # As train.py does by default, so the times are those of its runs.
-    train.set_determinism(options.deterministic)
-    exp = MNISTExperiment(options)
+    cli.set_determinism(config.deterministic)
+    exp = MNISTExperiment(config)
     model, throughput = training_throughput(exp, args)
     print(
         f"training: {throughput['images_per_second']:.0f} images/s "
@@ -220,7 +215,7 @@ def main(argv=None):
             "cpu_count": os.cpu_count(),
             "python": sys.version.split()[0],
         },
-        "versions": experiment.versions(),
+        "versions": run.versions(),
         "backend": keras.backend.backend(),
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "training": throughput,
@@ -236,7 +231,8 @@ def main(argv=None):
     if args.time_to_target:
         result["time_to_target"] = time_to_target(args)
     result["peak_rss_mib"] = peak_rss_mib()
-    out = Path(args.out or f"bench/results/mnist-{keras.backend.backend()}.json")
+    default = RESULTS_DIR / f"mnist-{keras.backend.backend()}.json"
+    out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"Wrote {out}")

@@ -1,10 +1,10 @@
 """Reproduces the shape of Trask et al. (2018) Table 2: MNIST digit counting
 and addition, trained at length 10, evaluated at lengths 1 to 1000.
 
-Runs `train.py --task TASK --cell CELL --seeds N` for both tasks and every
-cell (skipping pairs whose `summary.json` exists, so a stopped sweep
-resumes), `--jobs` at a time, each pinned to its own CPU core with one
-thread. Then prints two Markdown tables of medians over seeds, writes them
+Runs `train.py --task TASK --cell CELL --seeds N` (`runner.sweeps`) for both
+tasks and every cell (skipping pairs whose `summary.json` exists, so a
+stopped sweep resumes), `--jobs` at a time, each pinned to its own CPU core
+with one thread. Then prints two Markdown tables of medians over seeds, writes them
 to `OUT/table.md` and plots error against length for every row to
 `OUT/mnist_extrapolation.png`.
 
@@ -12,14 +12,11 @@ to `OUT/table.md` and plots error against length for every row to
 """
 
 import argparse
-import itertools
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from runner.results import table
+from runner.sweeps import run_sweep
 
 TASKS = ("mnist_count", "mnist_add")
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu", "nac", "nalu")
@@ -37,32 +34,26 @@ COLUMNS = {
 }
 
 
-def run_sweep(pairs, args, extra):
-    pending = [
-        p for p in pairs if not (args.out / f"{p[0]}-{p[1]}" / "summary.json").exists()
+def sweep_runs(pairs, args, extra):
+    """The `(OUT, train.py flags)` of every (task, cell) pair."""
+    return [
+        (
+            args.out / f"{task}-{cell}",
+            [
+                "--task",
+                task,
+                "--cell",
+                cell,
+                "--seeds",
+                str(args.seeds),
+                "--steps",
+                str(args.steps),
+                "--quiet",
+                *extra,
+            ],
+        )
+        for task, cell in pairs
     ]
-    running = []
-    cores = itertools.cycle(range(args.jobs))
-    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-    pin = shutil.which("taskset") is not None and args.jobs > 1
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            task, cell = pending.pop(0)
-            command = [
-                sys.executable, "train.py", "--task", task, "--cell", cell,
-                "--seeds", str(args.seeds), "--steps", str(args.steps),
-                "--out", str(args.out / f"{task}-{cell}"), "--quiet", *extra,
-            ]  # fmt: skip
-            if pin:
-                command = ["taskset", "-c", str(next(cores))] + command
-            print(" ".join(command), flush=True)
-            running.append(subprocess.Popen(command, env=env))
-        time.sleep(2)
-        for process in list(running):
-            if process.poll() is not None:
-                running.remove(process)
-                if process.returncode != 0:
-                    raise SystemExit(f"failed ({process.returncode}): {process.args}")
 
 
 def _fmt(value, column):
@@ -89,8 +80,7 @@ def tables(out, cells):
             + [f"{c} L={n}" for c in COLUMNS[task] for n in lengths]
             + ["seeds", "train s"]
         )
-        lines = [f"**{task}**", "", "| " + " | ".join(header) + " |"]
-        lines.append("|" + "---|" * len(header))
+        rows = []
         for cell, summary in summaries.items():
             by_length = {e["length"]: e for e in summary["eval"]}
             cols = [
@@ -100,12 +90,8 @@ def tables(out, cells):
             ]
             seeds = str(len(summary["seeds"]))
             seconds = f"{summary['median_train_seconds']:.0f}"
-            lines.append(
-                "| "
-                + " | ".join([LABELS.get(cell, cell), *cols, seeds, seconds])
-                + " |"
-            )
-        text.append("\n".join(lines))
+            rows.append([LABELS.get(cell, cell), *cols, seeds, seconds])
+        text.append(f"**{task}**\n\n" + table(header, rows, markdown=True))
     return "\n\n".join(text)
 
 
@@ -152,7 +138,7 @@ def main():
     cells = args.cells.split(",")
     pairs = [(t, c) for t in args.tasks.split(",") for c in cells]
     if not args.table_only:
-        run_sweep(pairs, args, extra)
+        run_sweep(sweep_runs(pairs, args, extra), jobs=args.jobs, pin_cores=True)
     text = tables(args.out, cells)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(text + "\n")

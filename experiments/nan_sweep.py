@@ -28,21 +28,21 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import train  # noqa: E402
-
-ARITHMETIC_TASKS = ("add", "sub", "mul", "div", "square", "sqrt")
-MNIST_TASKS = ("mnist_count", "mnist_add")
+from runner import cli
+from runner.results import table, write_json
 
 
 def default_tasks():
-    """Every task name: recurrent ops, static ops (`<op>-static`), MNIST."""
-    return (
-        ARITHMETIC_TASKS
-        + tuple(f"{op}-static" for op in ARITHMETIC_TASKS)
-        + MNIST_TASKS
-    )
+    """Every registered task; `<name>-static` too where it has that variant.
+
+    In the order: the tasks with a static variant (the arithmetic ops),
+    their static variants, then the others (the MNIST tasks).
+    """
+    from tasks.base import get_task, task_names
+
+    static = [name for name in task_names() if get_task(name).static]
+    others = [name for name in task_names() if name not in static]
+    return (*static, *(f"{name}-static" for name in static), *others)
 
 
 def build_parser():
@@ -54,16 +54,16 @@ def build_parser():
     )
     parser.add_argument(
         "--tasks",
-        type=train.name_list,
+        type=cli.name_list,
         default=default_tasks(),
         help="task names; `<op>-static` is the op with --static",
     )
-    parser.add_argument("--cells", type=train.name_list, default=tuple(sorted(CELLS)))
-    parser.add_argument("--seeds", type=train.positive_int, default=20)
-    parser.add_argument("--seed", type=train.non_negative_int, default=0)
+    parser.add_argument("--cells", type=cli.name_list, default=tuple(sorted(CELLS)))
+    parser.add_argument("--seeds", type=cli.positive_int, default=20)
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0)
     parser.add_argument(
         "--steps",
-        type=train.positive_int,
+        type=cli.positive_int,
         default=None,
         help="training steps of every run; default: train.py's per task",
     )
@@ -90,14 +90,14 @@ def run_one(argv):
     import keras
 
     from nalu_rnn.callbacks import NonFiniteError
-    from tasks import experiment
+    from runner import run
 
-    options = train.parse_args(argv)
-    train.set_determinism(options.deterministic)
+    config = cli.parse_args(argv)
+    cli.set_determinism(config.deterministic)
     keras.backend.clear_session()
     started = time.perf_counter()
     try:
-        results = experiment.run(options, options.out)
+        results = run.run(config)
     except NonFiniteError as error:
         return {
             "status": "non_finite",
@@ -119,7 +119,7 @@ def _finite(value):
     return value is not None and math.isfinite(value)
 
 
-def table(records):
+def summary_rows(records):
     """One row per (task, cell): runs, non-finite stops, non-finite metrics."""
     rows = {}
     for r in records:
@@ -140,17 +140,11 @@ def table(records):
 
 
 def format_markdown(rows):
-    lines = [
-        "| task | cell | runs | stopped on NaN/Inf "
-        "| runs with a non-finite eval metric | steps |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['task']} | {r['cell']} | {r['runs']} | {r['non_finite_stops']} | "
-            f"{r['runs_with_non_finite_metrics']} | {r['steps']} |"
-        )
-    return "\n".join(lines)
+    header = ["task", "cell", "runs", "stopped on NaN/Inf",
+              "runs with a non-finite eval metric", "steps"]  # fmt: skip
+    keys = ("task", "cell", "runs", "non_finite_stops",
+            "runs_with_non_finite_metrics", "steps")  # fmt: skip
+    return table(header, [[str(r[k]) for k in keys] for r in rows], markdown=True)
 
 
 def _unknown_name(kind, names, valid):
@@ -164,7 +158,6 @@ def _unknown_name(kind, names, valid):
 def main(argv=None):
     options = build_parser().parse_args(argv)
     from nalu_rnn.models import CELLS
-    from tasks.experiment import write_json
 
     unknown = _unknown_name("task", options.tasks, default_tasks()) or (
         _unknown_name("cell", options.cells, CELLS)
@@ -195,7 +188,7 @@ def main(argv=None):
                 with log.open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 print(json.dumps(record), flush=True)
-    rows = table(records)
+    rows = summary_rows(records)
     write_json(out / "nan_sweep.json", {"rows": rows, "runs": records})
     markdown = format_markdown(rows)
     (out / "nan_sweep.md").write_text(markdown + "\n")

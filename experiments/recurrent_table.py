@@ -11,53 +11,42 @@ then prints a Markdown table of the median interpolation and extrapolation
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tasks.experiment import summarize  # noqa: E402
+from runner.results import summarize, table
+from runner.sweeps import run_sweep
 
 OPS = ("add", "sub", "mul", "div", "square", "sqrt")
 CELLS = ("lstm", "rnn_relu", "nac", "nalu")
 LABELS = {"lstm": "LSTM", "rnn_relu": "RNN-ReLU", "nac": "NAC", "nalu": "NALU"}
 
 
-def run_sweep(ops, cells, seeds, out, extra):
-    for op in ops:
-        for cell in cells:
-            target = out / f"{op}-{cell}"
-            if (target / "summary.json").exists():
-                continue
-            command = [
-                sys.executable,
-                "train.py",
-                "--task",
-                op,
-                "--cell",
-                cell,
-                "--seeds",
-                str(seeds),
-                "--out",
-                str(target),
-                "--quiet",
-                *extra,
-            ]
-            print(" ".join(command), flush=True)
-            subprocess.run(command, check=True)
+def sweep_runs(ops, cells, seeds, out, extra):
+    """The `(OUT, train.py flags)` of every (op, cell) pair."""
+    return [
+        (
+            out / f"{op}-{cell}",
+            ["--task", op, "--cell", cell, "--seeds", str(seeds), "--quiet", *extra],
+        )
+        for op in ops
+        for cell in cells
+    ]
 
 
 def _fmt(value):
     return "diverged" if value is None else f"{value:.3g}"
 
 
-def table(ops, cells, out):
-    lines = [
-        "| op | cell | interpolation (L=10) | extrapolation (L=100) "
-        "| extrapolation (L=1000) | success |",
-        "|---|---|---|---|---|---|",
+def results_table(ops, cells, out):
+    header = [
+        "op",
+        "cell",
+        "interpolation (L=10)",
+        "extrapolation (L=100)",
+        "extrapolation (L=1000)",
+        "success",
     ]
+    rows = []
     for op in ops:
         for cell in cells:
             runs = sorted((out / f"{op}-{cell}").glob("seed_*/results.json"))
@@ -73,12 +62,8 @@ def table(ops, cells, out):
             ]
             successes = sum(summary["successes"])
             rate = f"{successes}/{len(summary['successes'])}"
-            lines.append(
-                f"| {op} | {LABELS.get(cell, cell)} | "
-                + " | ".join(errors)
-                + f" | {rate} |"
-            )
-    return "\n".join(lines)
+            rows.append([op, LABELS.get(cell, cell), *errors, rate])
+    return table(header, rows, markdown=True)
 
 
 def main():
@@ -92,8 +77,8 @@ def main():
     out = Path(args.out)
     ops, cells = args.ops.split(","), args.cells.split(",")
     if not args.table_only:
-        run_sweep(ops, cells, args.seeds, out, extra)
-    text = table(ops, cells, out)
+        run_sweep(sweep_runs(ops, cells, args.seeds, out, extra))
+    text = results_table(ops, cells, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text + "\n")
     print(text)

@@ -12,9 +12,9 @@ Static task: Madsen & Johansen's (input 100, subsets 25 with overlap 12,
 interpolation U[1, 2], extrapolation U[2, 6]); recurrent task:
 `tasks.arithmetic`'s (length 10, extrapolation 100, 1000). Models are the
 registry's (`nalu_rnn.models.CELLS`: e.g. static NAU -> NMU, NALU -> NALU).
-Step budgets are train.py's defaults (10^4 steps; `STATIC_RECIPES` for the
-static NAU and NMU: 10^4 and 3 * 10^4 steps, against the paper's 5 * 10^6)
-unless `--steps` is given.
+Step budgets are train.py's defaults (10^4 steps; for the static NAU and
+NMU `runner.config.STATIC_RECIPES`: 10^4 and 3 * 10^4 steps, against the
+paper's 5 * 10^6) unless `--steps` is given.
 
     python experiments/success_rate.py --jobs 2             # the full table
     python experiments/success_rate.py --tasks static --ops add,sub,mul \\
@@ -22,16 +22,12 @@ unless `--steps` is given.
 """
 
 import argparse
-import concurrent.futures
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import train  # noqa: E402
-from tasks.experiment import summarize, write_json  # noqa: E402
+from runner.cli import name_list
+from runner.results import summarize, table, write_json
+from runner.sweeps import run_sweep
 
 TASKS = ("static", "recurrent")
 OPS = ("add", "sub", "mul")
@@ -53,9 +49,9 @@ def build_parser():
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--tasks", type=train.name_list, default=TASKS)
-    parser.add_argument("--ops", type=train.name_list, default=OPS)
-    parser.add_argument("--units", type=train.name_list, default=UNITS)
+    parser.add_argument("--tasks", type=name_list, default=TASKS)
+    parser.add_argument("--ops", type=name_list, default=OPS)
+    parser.add_argument("--units", type=name_list, default=UNITS)
     parser.add_argument(
         "--all-pairs",
         action="store_true",
@@ -92,21 +88,17 @@ def pairs(options):
     ]
 
 
-def run_pair(task, op, unit, options, target):
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve().parents[1] / "train.py"),
+def sweep_run(task, op, unit, options, target):
+    """`(OUT, train.py flags)` of one (task, op, unit) triple."""
+    flags = [
         "--task", op, "--cell", unit,
-        "--seeds", str(options.seeds), "--seed", str(options.seed),
-        "--out", str(target), "--quiet",
+        "--seeds", str(options.seeds), "--seed", str(options.seed), "--quiet",
     ]  # fmt: skip
     if task == "static":
-        command.append("--static")
+        flags.append("--static")
     if options.steps:
-        command += ["--steps", str(options.steps)]
-    command += options.train_args.split()
-    print(" ".join(command), flush=True)
-    subprocess.run(command, check=True)
+        flags += ["--steps", str(options.steps)]
+    return target, flags + options.train_args.split()
 
 
 def row(task, op, unit, target):
@@ -137,34 +129,35 @@ def _fmt(value, spec):
 
 
 def markdown(rows):
-    lines = [
-        "| task | op | unit | steps | success | 95% CI | median solved step "
-        "| median sparsity error | s / seed |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["task", "op", "unit", "steps", "success", "95% CI",
+              "median solved step", "median sparsity error", "s / seed"]  # fmt: skip
+    cells = []
     for r in rows:
         low, high = r["success_ci"]
-        lines.append(
-            f"| {r['task']} | {r['op']} | {r['unit'].upper()} | {r['steps']} "
-            f"| {r['successes']}/{len(r['seeds'])} "
-            f"| [{low:.2f}, {high:.2f}] "
-            f"| {_fmt(r['median_solved_step'], '.0f')} "
-            f"| {_fmt(r['median_sparsity_error'], '.2g')} "
-            f"| {_fmt(r['median_train_seconds'], '.1f')} |"
+        cells.append(
+            [
+                r["task"],
+                r["op"],
+                r["unit"].upper(),
+                str(r["steps"]),
+                f"{r['successes']}/{len(r['seeds'])}",
+                f"[{low:.2f}, {high:.2f}]",
+                _fmt(r["median_solved_step"], ".0f"),
+                _fmt(r["median_sparsity_error"], ".2g"),
+                _fmt(r["median_train_seconds"], ".1f"),
+            ]
         )
-    return "\n".join(lines)
+    return table(header, cells, markdown=True)
 
 
 def main(argv=None):
     options = build_parser().parse_args(argv)
     out = Path(options.out)
-    if options.jobs < 1:
-        raise SystemExit(f"--jobs must be >= 1; received {options.jobs}")
     targets = {key: out / key[0] / f"{key[1]}-{key[2]}" for key in pairs(options)}
-    missing = [k for k, t in targets.items() if not (t / "summary.json").exists()]
-    with concurrent.futures.ThreadPoolExecutor(options.jobs) as pool:
-        # list() re-raises the first failed pair's error here.
-        list(pool.map(lambda k: run_pair(*k, options, targets[k]), missing))
+    run_sweep(
+        [sweep_run(*key, options, target) for key, target in targets.items()],
+        jobs=options.jobs,
+    )
     rows = [row(*key, target) for key, target in targets.items()]
     table = markdown(rows)
     print(table)

@@ -1,6 +1,6 @@
 """The MNIST sequence experiments (`mnist_count`, `mnist_add`) for `train.py`.
 
-`MNISTExperiment` plugs into `tasks.experiment.run`: a ConvNet encoder plus a
+`MNISTExperiment` plugs into `runner.run.run`: a ConvNet encoder plus a
 recurrent head (`nalu_rnn.digits.sequence_model`) is trained on sequences of
 `--train-length` images from the MNIST training split (less the validation
 slice), and evaluated encode-once on `--eval-sequences` test-split sequences
@@ -25,13 +25,9 @@ The default recipe for the arithmetic cells (`nac`, `nalu`):
 * A short length curriculum: the first `CURRICULUM_FRACTION` of the steps
   use a few shorter lengths (1, 2, 5 for length 10), so the encoder first
   learns from nearly single-image targets.
-* Supervision `DEFAULT_SUPERVISION` = "final": only the target of the whole
-  sequence, as in the paper, so training never sees per-image information
-  (every-step running targets reveal each digit as the difference of two
-  consecutive targets). With the class-vector encoder it measured as good
-  as every-step supervision (2000-step probes, length 1000: counting MAE
-  0.91 vs 0.96, addition relative error 0.26% vs 0.29%); pass
-  `--supervision every_step` for the running targets.
+* Supervision "final" (`runner.config.MNIST_RECIPE`): only the target of
+  the whole sequence, as in the paper; pass `--supervision every_step` for
+  the running targets.
 * After training the cell's kernel is hardened block by block (rows of the
   state block first, then of the input block, `HARDEN_ROWS`), each snap kept
   only if validation MAE at length `HARDEN_VALIDATION_LENGTH` does not
@@ -45,27 +41,15 @@ The baselines (`lstm`, `gru`, `rnn_tanh`, `rnn_relu`) get 32 units, a
 
 import math
 
-import keras
 import numpy as np
 
 import nalu_rnn
 from nalu_rnn import digits
 from nalu_rnn.models import get_cell_spec
+from runner.training import compile_model, harden_with_rollback
 from tasks import mnist
+from tasks.base import Experiment, register_task
 
-# Defaults where a flag is not given; `None` means "chosen per task and cell"
-# (see `MNISTExperiment`). `steps` is the budget the README's Table 2 was
-# measured with (3 seeds, every target met): 2000 steps of 64 x 10 images
-# train in 140-200 s on one pinned core of the 2-core CPU, well inside the
-# 15-minute budget. Longer budgets are untested, so they are not the default.
-MNIST_DEFAULTS = {
-    "steps": 2000,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "units": None,
-    "eval_lengths": [1, 10, 100, 1000],
-}
-DEFAULT_SUPERVISION = "final"
 BASELINE_UNITS = 32
 CURRICULUM_FRACTION = 0.2
 CURRICULUM_STAGES = 3
@@ -130,7 +114,7 @@ def sequence_metrics(prediction, target):
     }
 
 
-class MNISTExperiment:
+class MNISTExperiment(Experiment):
     """MNIST counting or addition with a ConvNet encoder and a recurrent head.
 
     Data is loaded when the experiment is created, so a missing or corrupt
@@ -138,18 +122,18 @@ class MNISTExperiment:
     their message on how to provide it) before any model is built.
 
     Args:
-        options: The `argparse.Namespace` of `train.py` (task, cell, seed,
+        config: The `runner.config.RunConfig` of the run (task, cell, seed,
             train_length, eval_lengths, eval_sequences, steps, batch_size,
             learning_rate, units, data_dir, clipnorm, harden,
             harden_tolerance, sparsity, sparsity_start, supervision).
             `units=None` means `k` (10 or 1) for arithmetic cells, 32 for the
-            baselines; `supervision=None` means `DEFAULT_SUPERVISION`.
+            baselines.
 
     Example:
 
     ```python
-    options = train.parse_args(["--task", "mnist_add", "--steps", "100"])
-    results = tasks.experiment.run(options, "runs/demo")
+    config = runner.config.RunConfig.for_task("mnist_add", steps=100)
+    results = runner.run.run(config, "runs/demo")
     ```
 
     Reference:
@@ -160,33 +144,31 @@ class MNISTExperiment:
     # shuffle for a dataset and warns on every run if it is asked to.
     shuffle_batches = False
 
-    def __init__(self, options):
-        self.options = options
-        self.task = options.task
+    def __init__(self, config):
+        super().__init__(config)
+        self.task = config.task
         self.output_dim = mnist.NUM_CLASSES if self.task == "mnist_count" else 1
-        self.arithmetic = get_cell_spec(options.cell).arithmetic
-        self.supervision = getattr(options, "supervision", None) or (
-            DEFAULT_SUPERVISION
-        )
-        self.units = options.units or (
+        self.arithmetic = get_cell_spec(config.cell).arithmetic
+        self.supervision = config.supervision
+        self.units = config.units or (
             self.output_dim if self.arithmetic else BASELINE_UNITS
         )
         # Shared by the arithmetic layers; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
-        data = mnist.load_mnist(getattr(options, "data_dir", None))
+        data = mnist.load_mnist(config.data_dir)
         self.train_split, self.validation_split = mnist.split_validation(*data["train"])
         self.test_split = data["test"]
 
     # ------------------------------------------------------------- training
 
     def schedule(self):
-        """`(epochs, steps_per_epoch)` covering at least `options.steps`."""
-        steps_per_epoch = min(self.options.steps, MAX_STEPS_PER_EPOCH)
-        return math.ceil(self.options.steps / steps_per_epoch), steps_per_epoch
+        """`(epochs, steps_per_epoch)` covering at least `config.steps`."""
+        steps_per_epoch = min(self.config.steps, MAX_STEPS_PER_EPOCH)
+        return math.ceil(self.config.steps / steps_per_epoch), steps_per_epoch
 
     def build_model(self):
         return digits.sequence_model(
-            self.options.cell,
+            self.config.cell,
             self.output_dim,
             units=self.units,
             return_sequences=self.supervision == "every_step",
@@ -195,24 +177,20 @@ class MNISTExperiment:
         )
 
     def compile(self, model):
-        o = self.options
         epochs, steps_per_epoch = self.schedule()
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            o.learning_rate,
+        compile_model(
+            model,
+            self.config,
             decay_steps=epochs * steps_per_epoch,
-            alpha=FINAL_LEARNING_RATE_FRACTION,
+            final_fraction=FINAL_LEARNING_RATE_FRACTION,
         )
-        optimizer = nalu_rnn.optimizers.get_optimizer(
-            o.optimizer, learning_rate, clipnorm=o.clipnorm
-        )
-        model.compile(optimizer=optimizer, loss="mse")
 
     def training_data(self):
         """The curriculum stages, then an endless stream at `train_length`."""
-        o = self.options
+        c = self.config
         epochs, steps_per_epoch = self.schedule()
-        lengths = curriculum_lengths(o.train_length)
-        stage_steps = round(CURRICULUM_FRACTION * o.steps / max(len(lengths), 1))
+        lengths = curriculum_lengths(c.train_length)
+        stage_steps = round(CURRICULUM_FRACTION * c.steps / max(len(lengths), 1))
         every_step = self.supervision == "every_step"
 
         def stream(length, stage):
@@ -222,12 +200,12 @@ class MNISTExperiment:
                 *self.train_split,
                 self.task,
                 length,
-                o.batch_size,
-                seed=o.seed * 16 + stage,
+                c.batch_size,
+                seed=c.seed * 16 + stage,
                 every_step=every_step,
             )
 
-        data = stream(o.train_length, 0)
+        data = stream(c.train_length, 0)
         if stage_steps > 0:
             # The stages run in order, then the endless stream; `fit` keeps
             # one iterator across epochs, so the curriculum runs only once.
@@ -236,18 +214,18 @@ class MNISTExperiment:
         return data, epochs, steps_per_epoch
 
     def callbacks(self, epochs):
-        o = self.options
-        if not self.arithmetic or not o.sparsity:
+        c = self.config
+        if not self.arithmetic or not c.sparsity:
             return []
-        start = max(1, round(o.sparsity_start * epochs))
-        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, o.sparsity, start)]
+        start = max(1, round(c.sparsity_start * epochs))
+        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, c.sparsity, start)]
 
     # ----------------------------------------------------------- evaluation
 
     def _sets(self, split, lengths, num_sequences, purpose):
         images, labels = split
         for length in lengths:
-            seed = evaluation_seed(self.options.seed, length, purpose)
+            seed = evaluation_seed(self.config.seed, length, purpose)
             indices, targets = mnist.evaluation_arrays(
                 images, labels, self.task, length, num_sequences, seed
             )
@@ -263,35 +241,37 @@ class MNISTExperiment:
     def after_training(self, model):
         """Hardens the cell's kernel block by block, keeping each block's
         snap only if validation MAE does not rise (`HARDEN_ROWS` order)."""
-        o = self.options
+        c = self.config
         extra = {"supervision": self.supervision}
-        if not (self.arithmetic and o.harden):
+        if not (self.arithmetic and c.harden):
             return extra
-        length = max(HARDEN_VALIDATION_LENGTH, o.train_length)
+        length = max(HARDEN_VALIDATION_LENGTH, c.train_length)
         # Hardening changes only the head, so the encoding stays valid.
         embeddings = digits.encode_images(model, self.validation_split[0])
         stages = []
         initial = before = self._validation_mae(model, embeddings, length)
         for rows in HARDEN_ROWS:
-            snapshot = nalu_rnn.hardening.weights_snapshot(model)
-            report = digits.harden_cells(model, o.harden_tolerance, rows=rows)
-            after = self._validation_mae(model, embeddings, length)
-            kept = after <= before
-            if kept:
-                before = after
-            else:
-                nalu_rnn.hardening.restore_weights(model, snapshot)
+            step = harden_with_rollback(
+                model,
+                lambda m, rows=rows: digits.harden_cells(
+                    m, c.harden_tolerance, rows=rows
+                ),
+                lambda m: self._validation_mae(m, embeddings, length),
+                error_before=before,
+            )
+            if step.applied:
+                before = step.error_after
             stages.append(
                 {
                     "rows": rows,
-                    "applied": kept,
-                    "validation_mae_after": after,
-                    "snapped": [vars(r) for r in report],
+                    "applied": step.applied,
+                    "validation_mae_after": step.error_after,
+                    "snapped": step.snapped,
                 }
             )
         extra["hardening"] = {
             "applied": any(stage["applied"] for stage in stages),
-            "tolerance": o.harden_tolerance,
+            "tolerance": c.harden_tolerance,
             "validation_length": length,
             "validation_mae_before": initial,
             "validation_mae_after": before,
@@ -301,14 +281,14 @@ class MNISTExperiment:
 
     def evaluate(self, model):
         """Encode-once evaluation on test-split sequences of every length."""
-        o = self.options
+        c = self.config
         embeddings = digits.encode_images(model, self.test_split[0])
         entries = []
         for length, indices, targets in self._sets(
-            self.test_split, o.eval_lengths, o.eval_sequences, purpose=0
+            self.test_split, c.eval_lengths, c.eval_sequences, purpose=0
         ):
             prediction = digits.predict_from_embeddings(model, embeddings, indices)
-            split = "interpolation" if length == o.train_length else "extrapolation"
+            split = "interpolation" if length == c.train_length else "extrapolation"
             entries.append(
                 {
                     "length": int(length),
@@ -317,3 +297,7 @@ class MNISTExperiment:
                 }
             )
         return entries
+
+
+for _task in mnist.TASKS:
+    register_task(_task, MNISTExperiment, recipe="mnist")

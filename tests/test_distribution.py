@@ -1,4 +1,4 @@
-"""Tests of `train.py --strategy` (`tasks.distribution`).
+"""Tests of `train.py --strategy` (`runner.distribution`).
 
 The mirrored runs split this machine's CPU into two logical devices, which
 must happen before TensorFlow starts, so they run in a child process
@@ -17,7 +17,7 @@ import keras
 import pytest
 
 import train
-from tasks import distribution
+from runner import distribution
 from tests.test_mnist_experiment import MNIST_DIR, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]

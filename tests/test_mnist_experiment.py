@@ -193,14 +193,17 @@ def test_curriculum_and_metrics():
 
 
 def test_defaults_are_complete():
-    assert set(mnist_experiment.MNIST_DEFAULTS) >= {
+    from runner.config import MNIST_RECIPE
+
+    assert set(MNIST_RECIPE.values) >= {
         "steps",
         "batch_size",
         "learning_rate",
         "units",
         "eval_lengths",
+        "supervision",
     }
-    assert mnist_experiment.MNIST_DEFAULTS["eval_lengths"] == [1, 10, 100, 1000]
+    assert MNIST_RECIPE.values["eval_lengths"] == (1, 10, 100, 1000)
 
 
 # --------------------------------------------------------------- end to end

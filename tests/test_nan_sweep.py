@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from nalu_rnn.callbacks import NonFiniteError
-from tasks import experiment
+from runner import run as runner_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,14 +56,14 @@ def test_sweep_records_every_run_and_resumes(nan_sweep, tmp_path, capsys):
 
 
 def test_sweep_counts_a_non_finite_stop_and_goes_on(nan_sweep, tmp_path, monkeypatch):
-    real_run = experiment.run
+    real_run = runner_run.run
 
-    def run(options, out_dir):
-        if options.cell == "nac":
+    def run(config, out_dir=None):
+        if config.cell == "nac":
             raise NonFiniteError("Training stopped at step 3: the loss is nan.")
-        return real_run(options, out_dir)
+        return real_run(config, out_dir)
 
-    monkeypatch.setattr(experiment, "run", run)
+    monkeypatch.setattr(runner_run, "run", run)
     out = tmp_path / "sweep"
     assert nan_sweep.main(_sweep_args(out, 1)) == 0
     nac, nau = _records(out)

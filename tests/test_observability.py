@@ -1,6 +1,5 @@
 """TensorBoard logs, the arithmetic-weight monitor and serving exports."""
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 import nalu_rnn
 import train
 from nalu_rnn.callbacks import ArithmeticWeightMonitor, distance_to_nearest
-from tasks.observability import tensorboard_dir
+from runner.config import RunConfig
+from runner.observability import tensorboard_dir
 
 
 def _scalars(folder):
@@ -76,7 +76,7 @@ def test_train_writes_tensorboard_logs_and_a_serving_export(tmp_path, capsys):
 
 def test_tensorboard_folder_per_run():
     def options(value, seeds=None, seed=3):
-        return argparse.Namespace(tensorboard=value, seeds=seeds, seed=seed)
+        return RunConfig("add", tensorboard=value, seeds=seeds, seed=seed)
 
     assert tensorboard_dir(options(None), "out") is None
     assert tensorboard_dir(options(""), "out") == Path("out/tensorboard")
@@ -149,7 +149,7 @@ def test_weight_monitor_config_and_bad_arguments():
 def test_mnist_sequence_model_exports_for_serving(tmp_path):
     import tensorflow as tf
 
-    from tasks.observability import export_for_serving
+    from runner.observability import export_for_serving
 
     model = nalu_rnn.digits.sequence_model(
         "nac", 1, encoder_kwargs={"digit_classes": True}

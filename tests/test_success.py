@@ -8,9 +8,10 @@ import pytest
 
 import nalu_rnn
 import train
+from runner.config import STATIC_RECIPES
+from runner.results import summarize
+from runner.success import SolvedStepMonitor, sparsity_error, wilson_interval
 from tasks.arithmetic import ArithmeticTask
-from tasks.experiment import summarize
-from tasks.success import SolvedStepMonitor, sparsity_error, wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,8 +142,8 @@ def test_summary_medians_over_the_solved_seeds():
 
 def test_static_recipe_fills_defaults_and_flags_win():
     options = train.parse_args(["--task", "mul", "--static", "--cell", "nmu"])
-    recipe = train.STATIC_RECIPES["nmu"]
-    for key, value in recipe.items():
+    recipe = STATIC_RECIPES["nmu"]
+    for key, value in recipe.values.items():
         assert getattr(options, key) == value
     assert options.optimizer == "common_mode_adam"
     options = train.parse_args(
@@ -153,7 +154,7 @@ def test_static_recipe_fills_defaults_and_flags_win():
         ["--task", "add", "--static", "--cell", "nau", "--steps", "7", "--no-lr-decay"]
     )
     assert options.steps == 7 and options.lr_decay is False
-    assert options.sparsity == train.STATIC_RECIPES["nau"]["sparsity"]
+    assert options.sparsity == STATIC_RECIPES["nau"].values["sparsity"]
     # The recurrent task keeps the general defaults.
     options = train.parse_args(["--task", "add", "--cell", "nau"])
     assert options.sparsity == 0.05 and options.sparsity_end is None

@@ -163,7 +163,7 @@ def test_mnist_without_data_exits_2_naming_both_ways(tmp_path, capsys):
 
 
 def test_summary_medians_treat_diverged_seeds_as_infinite():
-    from tasks.experiment import summarize
+    from runner.results import summarize
 
     def result(seed, error, success):
         entry = {"length": 10, "split": "extrapolation", "mse": error}
@@ -198,7 +198,7 @@ def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(
 ):
     import keras
 
-    from tasks.experiment import ArithmeticExperiment
+    from tasks.arithmetic_experiment import ArithmeticExperiment
 
     argv = ["--task", "add", "--cell", "nac", "--steps", "2000", "--quiet",
             "--eval-sequences", "32", "--eval-lengths", "10,100"]  # fmt: skip
@@ -265,7 +265,7 @@ def test_seeds_keep_finished_seeds_when_rerun(tmp_path, capsys):
 
 
 def test_plot_survives_every_error_diverging(tmp_path):
-    from tasks.experiment import plot_errors
+    from runner.results import plot_errors
 
     diverged = [{"length": 10, "mse": None}, {"length": 100, "mse": None}]
     results = {"task": "div", "cell": "nalu", "seed": 0, "static": False}

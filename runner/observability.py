@@ -1,7 +1,7 @@
 """TensorBoard logs and serving exports of `train.py` runs.
 
-Kept apart from `tasks.experiment` so that the run itself stays a plain
-sequence of steps; `experiment.fit` and `experiment.run` call these hooks.
+Kept apart from `runner.run` so that the run itself stays a plain sequence
+of steps; `runner.run.fit` and `runner.run.run` call these hooks.
 """
 
 import numbers
@@ -18,21 +18,20 @@ TENSORBOARD_UPDATE_FREQ = 100
 SERVING_DIR = "serving"
 
 
-def tensorboard_dir(options, out_dir):
+def tensorboard_dir(config, out_dir):
     """The TensorBoard log folder of one run, or `None` when not asked for.
 
     `--tensorboard` without a value logs to `OUT/tensorboard` (per seed:
     `OUT/seed_<K>/tensorboard`); with a folder, to that folder (per seed:
     `DIR/seed_<K>`, so that TensorBoard shows every seed as a run).
     """
-    chosen = getattr(options, "tensorboard", None)
-    if chosen is None:
+    if config.tensorboard is None:
         return None
-    if chosen == "":
+    if config.tensorboard == "":
         return Path(out_dir) / "tensorboard"
-    if getattr(options, "seeds", None):
-        return Path(chosen) / f"seed_{options.seed}"
-    return Path(chosen)
+    if config.seeds:
+        return Path(config.tensorboard) / f"seed_{config.seed}"
+    return Path(config.tensorboard)
 
 
 def training_callbacks(log_dir, steps_per_epoch):

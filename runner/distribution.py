@@ -7,7 +7,7 @@
   per device of every machine listed in the `TF_CONFIG` environment
   variable, which must be set on every machine (`check_tf_config`).
 
-`tasks.experiment.run` builds, compiles, fits, hardens and evaluates the
+`runner.run.run` builds, compiles, fits, hardens and evaluates the
 model inside `scope(name)`, so its variables are mirrored on every replica.
 The batch a data pipeline yields is the global batch (`--batch-size`); Keras
 splits it evenly across the replicas and averages their gradients.

@@ -1,0 +1,191 @@
+"""What a run records: `results.json`, `summary.json`, tables and plots.
+
+`runner.run` writes each seed's results and, over seeds, the summary of
+`summarize`; the experiments/ scripts read them back and print their own
+tables with the same `table` formatter.
+"""
+
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from runner.success import median_or_none, wilson_interval
+
+
+def summarize(all_results):
+    """Success rate and, per eval set, the median of each metric over seeds."""
+    first = all_results[0]
+    per_length = []
+    for i, entry in enumerate(first["eval"]):
+        row = {k: entry[k] for k in ("length", "split") if k in entry}
+        entries = [r["eval"][i] for r in all_results]
+        # A metric is numeric, or None where a seed diverged (all seeds may
+        # have diverged: the median is then None too).
+        keys = [
+            key
+            for key in dict.fromkeys(k for e in entries for k in e)
+            if key not in row and all(_is_metric(e.get(key)) for e in entries)
+        ]
+        for key in keys:
+            row[f"median_{key}"] = _median([e.get(key) for e in entries])
+        per_length.append(row)
+    summary = {
+        "task": first["task"],
+        "cell": first["cell"],
+        "static": first.get("static", False),
+        "seeds": [r["seed"] for r in all_results],
+        "median_train_seconds": _median([r["train_seconds"] for r in all_results]),
+        "eval": per_length,
+        "versions": first["versions"],
+    }
+    if "success" in first:
+        successes = [bool(r["success"]) for r in all_results]
+        summary["successes"] = successes
+        summary["success_rate"] = sum(successes) / len(successes)
+        summary["success_ci"] = list(wilson_interval(sum(successes), len(successes)))
+        # Over the solved seeds only, as Madsen & Johansen report them.
+        solved = [r for r in all_results if r["success"]]
+        summary["median_solved_step"] = median_or_none(
+            [r.get("solved_step") for r in solved]
+        )
+        summary["median_sparsity_error"] = median_or_none(
+            [r.get("sparsity_error") for r in solved]
+        )
+    return summary
+
+
+def _is_metric(value):
+    return value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+
+
+def _median(values):
+    """Median that treats None (a non-finite result) as +infinity."""
+    ranked = [math.inf if v is None else v for v in values]
+    value = statistics.median(ranked)
+    return None if not math.isfinite(value) else value
+
+
+def write_json(path, data):
+    """Writes JSON atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(_finite(data), f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _finite(value):
+    # JSON has no Infinity or NaN: a diverged metric is written as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+METRIC_COLUMNS = ("mse", "scaled_error", "mae", "accuracy", "relative_error")
+
+
+def format_table(results):
+    title = f"{results['task']} / {results['cell']} / seed {results['seed']}"
+    if "success" in results:
+        title += f" / success: {results['success']}"
+    return title + "\n" + _metric_table(results["eval"], prefix="")
+
+
+def format_summary(summary):
+    title = f"{summary['task']} / {summary['cell']} / seeds {summary['seeds']}"
+    if "success_rate" in summary:
+        low, high = summary["success_ci"]
+        title += (
+            f" / success rate {summary['success_rate']:.2f} "
+            f"(95% CI {low:.2f}-{high:.2f}), median solved step "
+            f"{_fmt(summary['median_solved_step'])}, median sparsity error "
+            f"{_fmt(summary['median_sparsity_error'])}"
+        )
+    return title + "\n" + _metric_table(summary["eval"], prefix="median_")
+
+
+def _metric_table(entries, prefix):
+    columns = [prefix + c for c in METRIC_COLUMNS if prefix + c in entries[0]]
+    rows = [
+        [str(e["length"]), e.get("split", "")] + [_fmt(e.get(c)) for c in columns]
+        for e in entries
+    ]
+    return table(["length", "split"] + columns, rows)
+
+
+def _fmt(value):
+    if value is None:
+        return "inf/nan"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table(header, rows, markdown=False):
+    """A table of strings: aligned plain text, or a Markdown table.
+
+    Args:
+        header: List of column titles.
+        rows: List of rows, each a list of strings as long as `header`.
+        markdown: Whether to write Markdown (`| a | b |` with a `|---|`
+            rule, cells unpadded) rather than aligned columns for a
+            terminal. Defaults to `False`.
+
+    Returns:
+        The table, lines joined by newlines, without a final newline.
+    """
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    for r in rows:
+        lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def plot_errors(all_results, path, metric=None):
+    """Error against length on log axes, one line per result."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    static = all_results[0].get("static", False)
+    first = all_results[0]["eval"][0]
+    metric = metric or next(m for m in ("mae", "mse") if m in first)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for r in all_results:
+        xs = [max(e["length"], 1) for e in r["eval"]]
+        if static:
+            xs = [e["range"][1] for e in r["eval"]]
+        ys = [e.get(metric) for e in r["eval"]]
+        ys = [np.nan if v is None or v <= 0 else v for v in ys]
+        ax.plot(xs, ys, marker="o", label=f"seed {r['seed']}")
+    ax.set_xscale("log")
+    plotted = [v for line in ax.get_lines() for v in line.get_ydata()]
+    if any(np.isfinite(v) for v in plotted):
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "every error diverged", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("upper value bound" if static else "sequence length")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{all_results[0]['task']} / {all_results[0]['cell']}")
+    if len(all_results) > 1:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

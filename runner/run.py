@@ -1,0 +1,219 @@
+"""Runs one experiment end to end: model, training, evaluation, outputs.
+
+`runner.cli` builds a `runner.config.RunConfig` and hands it to `run` (one
+seed) or `run_seeds` (several). The task's `tasks.base.Experiment` builds,
+compiles, feeds and evaluates the model; everything else (seeding, fitting
+with checkpoints, the results file, the plot, the summary over seeds) is
+shared here.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+
+import nalu_rnn
+from runner import distribution
+from runner.observability import (
+    export_for_serving,
+    tensorboard_dir,
+    training_callbacks,
+    write_eval_scalars,
+)
+from runner.results import (
+    format_summary,
+    format_table,
+    plot_errors,
+    summarize,
+    write_json,
+)
+from tasks.base import make_experiment
+
+
+class ModelFileError(ValueError):
+    """`--evaluate` was given a file that is not a loadable Keras model."""
+
+
+class OutputExistsError(ValueError):
+    """`--out` already holds a finished run and `--force` was not given."""
+
+
+NON_FINITE_HINT = (
+    "Flags that help: --clipnorm 1.0 (gradient clipping), a lower "
+    "--learning-rate, or a cell with exponent clipping (--cell inalu)."
+)
+
+
+def load_model(path):
+    """Loads a `.keras` model, or raises `ModelFileError` naming the file."""
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # noqa: BLE001 - any failure means "not a model"
+        first_line = str(error).strip().splitlines()[0] if str(error) else ""
+        raise ModelFileError(
+            f"--evaluate {path}: not a Keras model file that this version of "
+            f"nalu_rnn can load ({type(error).__name__}: {first_line[:200]})"
+        ) from error
+
+
+def versions():
+    return {
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "nalu_rnn": nalu_rnn.__version__,
+    }
+
+
+def resume_epoch(backup_dir):
+    """The epoch an interrupted run's checkpoint resumes from, or None."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    if not metadata.exists():
+        return None
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (ValueError, KeyError):
+        return None
+
+
+def fit(model, experiment, config, out_dir):
+    """`model.fit` with checkpoints every epoch and a guard against NaN.
+
+    A run killed at any point and started again with the same command
+    resumes from its last checkpoint in `OUT/backup` (Keras
+    `BackupAndRestore`, which also restores the optimizer); the checkpoint
+    is deleted when training ends. Returns `(steps, seconds)`.
+    """
+    data, epochs, steps_per_epoch = experiment.training_data()
+    backup = Path(out_dir) / "backup"
+    resumed = resume_epoch(backup)
+    if resumed is not None and not config.quiet:
+        print(
+            f"Resuming from the checkpoint in {backup}: epoch {resumed + 1} of "
+            f"{epochs}, step {resumed * steps_per_epoch} of "
+            f"{epochs * steps_per_epoch}"
+        )
+    callbacks = [
+        *experiment.callbacks(epochs),
+        nalu_rnn.callbacks.NonFiniteGuard(hint=NON_FINITE_HINT),
+        keras.callbacks.BackupAndRestore(
+            str(backup), save_freq="epoch", double_checkpoint=True
+        ),
+        *training_callbacks(tensorboard_dir(config, out_dir), steps_per_epoch),
+    ]
+    start = time.perf_counter()
+    model.fit(
+        data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=experiment.shuffle_batches,
+        verbose=0 if config.quiet else 1,
+    )
+    return epochs * steps_per_epoch, time.perf_counter() - start
+
+
+def run(config, out_dir=None):
+    """Trains (or loads) and evaluates one seed; writes results to `out_dir`.
+
+    All of it runs in the scope of `config.strategy` (`--strategy`): the
+    model must be built and compiled there for its variables to live on
+    every replica, and its later clones and reloads belong there too.
+
+    Args:
+        config: The `RunConfig`.
+        out_dir: Folder of the outputs. Defaults to `config.out`.
+
+    Returns:
+        The dict written to `results.json`.
+    """
+    with distribution.scope(config.strategy):
+        return _run_in_scope(config, Path(out_dir or config.out))
+
+
+def _run_in_scope(config, out_dir):
+    if (out_dir / "results.json").exists() and not config.force:
+        raise OutputExistsError(
+            f"{out_dir} already holds a finished run (results.json); pass "
+            "--force to overwrite it or choose another --out"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    experiment = make_experiment(config)
+    steps = 0
+    train_seconds = 0.0
+    extra = {}
+    if config.evaluate:
+        model = load_model(config.evaluate)
+    else:
+        model = experiment.build_model()
+        experiment.compile(model)
+        steps, train_seconds = fit(model, experiment, config, out_dir)
+        extra = experiment.after_training(model)
+        model.save(out_dir / "model.keras")
+    if config.export:
+        export_for_serving(model, out_dir)
+    entries = experiment.evaluate(model)
+    write_eval_scalars(tensorboard_dir(config, out_dir), entries, steps)
+    if nalu_rnn.models.get_cell_spec(config.cell).arithmetic:
+        extra["formula"] = nalu_rnn.formula(model)
+        if not config.quiet:
+            print(extra["formula"])
+    results = {
+        "task": config.task,
+        "cell": config.cell,
+        "seed": config.seed,
+        "static": config.static,
+        "train_length": config.train_length,
+        "train_seconds": round(train_seconds, 2),
+        "steps": steps,
+        "optimizer": config.optimizer,
+        "evaluated_model": str(config.evaluate) if config.evaluate else None,
+        "eval": entries,
+        "versions": versions(),
+        "config": distribution.describe(config.strategy),
+        **extra,
+    }
+    succeeded = experiment.succeeded(entries)
+    if succeeded is not None:
+        results["success"] = succeeded
+    results.update(experiment.success_measures(model, entries, steps))
+    write_json(out_dir / "results.json", results)
+    plot_errors([results], out_dir / "extrapolation.png")
+    if not config.quiet:
+        print(format_table(results))
+        print(f"Wrote {out_dir / 'results.json'}")
+    return results
+
+
+def run_seeds(config, out_dir=None):
+    """Runs seeds `seed ... seed + seeds - 1` and writes `summary.json`.
+
+    Seed `K` runs `dataclasses.replace(config, seed=K)` into
+    `OUT/seed_<K>/`; a seed whose `results.json` exists is kept (without
+    `--force`), so a sweep stopped part-way resumes.
+    """
+    out_dir = Path(out_dir or config.out)
+    if (out_dir / "summary.json").exists() and not config.force:
+        raise OutputExistsError(
+            f"{out_dir} already holds a finished run (summary.json); pass "
+            "--force to overwrite it or choose another --out"
+        )
+    all_results = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        seed_dir = out_dir / f"seed_{seed}"
+        finished = seed_dir / "results.json"
+        if finished.exists() and not config.force:
+            if not config.quiet:
+                print(f"Seed {seed} already finished in {seed_dir}; keeping it")
+            all_results.append(json.loads(finished.read_text()))
+            continue
+        all_results.append(run(dataclasses.replace(config, seed=seed), seed_dir))
+    summary = summarize(all_results)
+    write_json(out_dir / "summary.json", summary)
+    plot_errors(all_results, out_dir / "extrapolation.png")
+    if not config.quiet:
+        print(format_summary(summary))
+        print(f"Wrote {out_dir / 'summary.json'}")
+    return summary

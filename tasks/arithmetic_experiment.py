@@ -1,0 +1,216 @@
+"""The arithmetic experiments (`add`, `sub`, `mul`, `div`, `square`, `sqrt`).
+
+`ArithmeticExperiment` trains `nalu_rnn.models.arithmetic_model` on the
+recurrent (or, with `--static`, the static) task of `tasks.arithmetic`, and
+measures Madsen & Johansen's success criterion, solved step and sparsity
+error (`runner.success`).
+"""
+
+import math
+
+import keras
+import numpy as np
+
+import nalu_rnn
+from runner.success import SolvedStepMonitor, sparsity_error
+from runner.training import compile_model, harden_with_rollback
+from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
+from tasks.base import Experiment, register_task
+
+# Examples of each extrapolation set the solved-step monitor predicts: the
+# long recurrent sets cost a full pass each.
+CHECK_SEQUENCES = 256
+MAX_STEPS_PER_EPOCH = 1000
+VALIDATION_SEQUENCES = 1000
+# Cosine decay (`--lr-decay`) ends at this fraction of the learning rate.
+FINAL_LEARNING_RATE_FRACTION = 0.01
+
+
+class ArithmeticExperiment(Experiment):
+    """The recurrent (or static) arithmetic task of `tasks.arithmetic`.
+
+    Args:
+        config: The `runner.config.RunConfig` of the run (`task` is the op).
+    """
+
+    # Keras shuffles the order of the ArithmeticBatches within an epoch.
+    shuffle_batches = True
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.task = ArithmeticTask(config.task, static=config.static)
+        self.arithmetic = nalu_rnn.models.get_cell_spec(config.cell).arithmetic
+        # Shared by every arithmetic layer; SparsityWarmup raises it later.
+        self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
+        self.monitor = None
+        self._test_sets = None
+
+    def build_model(self):
+        c = self.config
+        return nalu_rnn.models.arithmetic_model(
+            c.cell,
+            self.task.input_dim,
+            units=c.units,
+            static=c.static,
+            arithmetic_regularizer=self.sparsity,
+        )
+
+    def compile(self, model):
+        c = self.config
+        compile_model(
+            model,
+            c,
+            decay_steps=c.steps if c.lr_decay else None,
+            final_fraction=FINAL_LEARNING_RATE_FRACTION,
+        )
+
+    def training_data(self):
+        c = self.config
+        steps_per_epoch = min(c.steps, MAX_STEPS_PER_EPOCH)
+        epochs = math.ceil(c.steps / steps_per_epoch)
+        batches = ArithmeticBatches(
+            self.task, c.train_length, c.batch_size, steps_per_epoch, c.seed
+        )
+        return batches, epochs, steps_per_epoch
+
+    def callbacks(self, epochs):
+        c = self.config
+        callbacks = [self.solved_step_monitor()]
+        if not self.arithmetic or c.sparsity == 0:
+            return callbacks
+        if c.sparsity_end is None:
+            start = max(1, round(c.sparsity_start * epochs))
+            warmup = nalu_rnn.callbacks.SparsityWarmup(self.sparsity, c.sparsity, start)
+            return [warmup, *callbacks]
+        # Madsen & Johansen's linear ramp by step, compressed into this run.
+        # A gradual start matters for the NAU: an add/sub weight split
+        # between the two hidden units resolves towards one of them while
+        # the pull towards {-1, 0, 1} is still weak, but a strong pull
+        # switched on at once can freeze both halves near 0.5.
+        start_step = round(c.sparsity_start * c.steps)
+        end_step = max(start_step + 1, round(c.sparsity_end * c.steps))
+        warmup = nalu_rnn.callbacks.SparsityWarmup(
+            self.sparsity,
+            c.sparsity,
+            start_step=start_step,
+            end_step=end_step,
+            # Each change retraces the train function: about 20 per ramp.
+            update_every=max(1, (end_step - start_step) // 20),
+            stop_step=_step_or_none(c.sparsity_stop, c.steps),
+        )
+        return [warmup, *callbacks]
+
+    def test_sets(self):
+        """The evaluation sets, drawn once (the monitor reuses their heads)."""
+        if self._test_sets is None:
+            c = self.config
+            self._test_sets = self.task.test_sets(
+                list(c.eval_lengths), c.eval_sequences, c.seed
+            )
+        return self._test_sets
+
+    def solved_step_monitor(self):
+        """Checks the success criterion every `--check-every` steps.
+
+        On the first `CHECK_SEQUENCES` examples of each extrapolation set,
+        against the threshold of that same slice.
+        """
+        n = CHECK_SEQUENCES
+        sets = [
+            (x[:n], y[:n], self.task.perturbed_solution_mse(x[:n]))
+            for split, _, _, x, y in self.test_sets()
+            if split == "extrapolation"
+        ]
+        self.monitor = SolvedStepMonitor(sets, every=self.config.check_every)
+        return self.monitor
+
+    def validation_set(self):
+        rng = np.random.default_rng([self.config.seed, 2])
+        return self.task.sample(
+            VALIDATION_SEQUENCES, self.config.train_length, self.task.train_range, rng
+        )
+
+    def after_training(self, model):
+        """Hardens the arithmetic weights when that keeps validation error."""
+        c = self.config
+        if not (self.arithmetic and c.harden):
+            return {}
+        x_val, y_val = self.validation_set()
+        step = harden_with_rollback(
+            model,
+            lambda m: nalu_rnn.harden(m, c.harden_tolerance),
+            lambda m: mse(y_val, m.predict(x_val, batch_size=256, verbose=0)),
+        )
+        return {
+            "hardening": {
+                "applied": step.applied,
+                "tolerance": c.harden_tolerance,
+                "validation_mse_before": step.error_before,
+                "validation_mse_after": step.error_after,
+                "snapped": step.snapped,
+            }
+        }
+
+    def evaluate(self, model):
+        c = self.config
+        # A fresh model of the same architecture is the "random" reference of
+        # scaled_error: 100 means no better than untrained.
+        keras.utils.set_random_seed(c.seed + 10_000)
+        fresh = keras.models.clone_model(model)
+        entries = []
+        for split, length, value_range, x, y in self.test_sets():
+            prediction = model.predict(x, batch_size=256, verbose=0)
+            reference = fresh.predict(x, batch_size=256, verbose=0)
+            error = mse(y, prediction)
+            fresh_error = mse(y, reference)
+            threshold = self.task.perturbed_solution_mse(x)
+            entries.append(
+                {
+                    "length": int(length),
+                    "split": split,
+                    "range": list(value_range),
+                    "mse": error,
+                    "mae": float(np.mean(np.abs(prediction - y))),
+                    "fresh_mse": fresh_error,
+                    "scaled_error": scaled_error(error, fresh_error),
+                    "success_threshold_mse": threshold,
+                    "success": bool(error < threshold),
+                }
+            )
+        return entries
+
+    def succeeded(self, entries):
+        """A seed succeeds when every extrapolation set beats the threshold."""
+        return all(e["success"] for e in entries if e["split"] == "extrapolation")
+
+    def success_measures(self, model, entries, steps):
+        """`solved_step` and `sparsity_error` of a finished run.
+
+        `solved_step` is the monitor's first step that met the criterion;
+        a run that only meets it once hardened counts as solved at its last
+        step, and a run that fails at the end is not solved (`None`), even
+        if it met the criterion for a while during training.
+        """
+        solved = self.succeeded(entries)
+        step = self.monitor.solved_step if self.monitor is not None else None
+        if solved and step is None:
+            step = steps
+        return {
+            "solved_step": step if solved else None,
+            "sparsity_error": sparsity_error(model),
+        }
+
+
+def _step_or_none(fraction, steps):
+    return None if fraction is None else round(fraction * steps)
+
+
+def scaled_error(error, fresh_error):
+    """100 x MSE / MSE of a fresh model; None when either is not finite."""
+    if not (math.isfinite(error) and math.isfinite(fresh_error)) or fresh_error == 0:
+        return None
+    return 100.0 * error / fresh_error
+
+
+for _op in OPS:
+    register_task(_op, ArithmeticExperiment, recipe="arithmetic", static=True)

@@ -1,0 +1,131 @@
+"""What a task gives the runner: the `Experiment` protocol and the task registry.
+
+`runner.run` trains and records any registered task through the hooks of
+`Experiment`, and nothing else. A new task is one `Experiment` subclass and
+one `register_task` line; its name then is a `train.py --task` choice.
+"""
+
+import dataclasses
+
+
+class Experiment:
+    """One task trained with one cell: the hooks `runner.run.run` calls.
+
+    The runner calls, in order: `build_model`, `compile`, `training_data`
+    and `callbacks` (for `fit`), `after_training`, `evaluate`, then
+    `succeeded` and `success_measures` on the evaluation. Subclasses
+    implement the first five hooks; the others have defaults.
+
+    Args:
+        config: The `runner.config.RunConfig` of the run.
+
+    Attributes:
+        shuffle_batches: Whether `fit` shuffles the batches of an epoch
+            (`shuffle=`); `False` for a `tf.data` pipeline, which shuffles
+            its own and for which Keras warns about the flag.
+    """
+
+    shuffle_batches = False
+
+    def __init__(self, config):
+        self.config = config
+
+    def build_model(self):
+        """The untrained Keras model."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_model")
+
+    def compile(self, model):
+        """Compiles `model` (optimizer, loss); see `runner.training.compile_model`."""
+        raise NotImplementedError(f"{type(self).__name__} must define compile")
+
+    def training_data(self):
+        """`(data, epochs, steps_per_epoch)` for `model.fit`."""
+        raise NotImplementedError(f"{type(self).__name__} must define training_data")
+
+    def evaluate(self, model):
+        """The list of results.json `eval` entries, one per evaluation set."""
+        raise NotImplementedError(f"{type(self).__name__} must define evaluate")
+
+    def callbacks(self, epochs):
+        """Extra Keras callbacks of `fit` (schedules, monitors)."""
+        return []
+
+    def after_training(self, model):
+        """Changes the trained model (hardening); returns results.json entries."""
+        return {}
+
+    def succeeded(self, entries):
+        """Whether the run solved the task, or `None` without a criterion.
+
+        When not `None` it is results.json's `success`, and `summary.json`
+        reports a success rate.
+        """
+        return None
+
+    def success_measures(self, model, entries, steps):
+        """Further results.json entries of a finished run (`solved_step`)."""
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """A registered task.
+
+    Args:
+        name: The `--task` name.
+        factory: Callable taking a `RunConfig`, returning an `Experiment`.
+        recipe: The key of its defaults in `runner.config.TASK_RECIPES`, or
+            `None` for the task-independent defaults only. Defaults to `None`.
+        static: Whether the task has a `--static` variant. Defaults to
+            `False`.
+    """
+
+    name: str
+    factory: object
+    recipe: str | None = None
+    static: bool = False
+
+
+TASKS = {}
+
+
+def register_task(name, factory, recipe=None, static=False):
+    """Registers a task for `train.py --task name`; returns its `TaskSpec`.
+
+    Args:
+        name: The task name.
+        factory: Callable taking a `RunConfig`, returning an `Experiment`.
+        recipe: Key of the task's defaults in `runner.config.TASK_RECIPES`.
+            Defaults to `None`.
+        static: Whether the task has a `--static` variant. Defaults to
+            `False`.
+    """
+    TASKS[name] = TaskSpec(name, factory, recipe=recipe, static=static)
+    return TASKS[name]
+
+
+def task_names():
+    """Every registered task name, in registration order."""
+    _register_builtin_tasks()
+    return tuple(TASKS)
+
+
+def get_task(name):
+    """The `TaskSpec` of `name`; `ValueError` listing the registry otherwise."""
+    _register_builtin_tasks()
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; registered tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def make_experiment(config):
+    """The `Experiment` of `config.task`."""
+    return get_task(config.task).factory(config)
+
+
+def _register_builtin_tasks():
+    # The task modules register themselves on import; importing them here,
+    # not at the top, keeps this module free of Keras for the registry's
+    # own users and of an import cycle with them.
+    import tasks.arithmetic_experiment  # noqa: F401
+    import tasks.mnist_experiment  # noqa: F401

@@ -1,0 +1,96 @@
+"""Tests of `runner.config`: defaults, recipes and their precedence."""
+
+import dataclasses
+
+import pytest
+
+import train
+from runner.config import (
+    ARITHMETIC_CELL_RECIPES,
+    BASELINE_RECIPE,
+    FIELD_DEFAULTS,
+    MNIST_RECIPE,
+    STATIC_RECIPES,
+    RunConfig,
+)
+
+
+def test_field_defaults_are_the_task_independent_defaults():
+    config = RunConfig("add")
+    assert config.cell == "nac" and config.seed == 0 and config.seeds is None
+    assert config.sparsity == 0.05 and config.sparsity_start == 0.3
+    assert config.optimizer == "adam" and config.lr_decay is False
+    assert config.check_every == 100 and config.harden_tolerance == 0.2
+
+
+def test_arithmetic_recipe_by_cell():
+    nac = RunConfig.for_task("add")
+    assert (nac.steps, nac.batch_size, nac.units) == (10000, 64, 2)
+    assert nac.learning_rate == ARITHMETIC_CELL_RECIPES["nac"].values["learning_rate"]
+    assert nac.eval_lengths == (10, 100, 1000) and nac.out == "runs/add-nac"
+    # Later arithmetic cells train at the NALU's rate.
+    npu = RunConfig.for_task("mul", cell="npu")
+    assert npu.learning_rate == ARITHMETIC_CELL_RECIPES["nalu"].values["learning_rate"]
+    lstm = RunConfig.for_task("add", cell="lstm")
+    assert lstm.units == BASELINE_RECIPE.values["units"] == 32
+    assert lstm.learning_rate == 1e-3
+    # The interpolation set is at the training length.
+    longer = RunConfig.for_task("add", train_length=20)
+    assert longer.eval_lengths == (20, 100, 1000)
+
+
+def test_static_recipe_then_overrides_win():
+    config = RunConfig.for_task("mul", cell="nmu", static=True)
+    for key, value in STATIC_RECIPES["nmu"].values.items():
+        assert getattr(config, key) == value
+    assert config.out == "runs/mul-static-nmu"
+    config = RunConfig.for_task("add", cell="nau", static=True, steps=7, sparsity=0)
+    assert config.steps == 7 and config.sparsity == 0
+    assert config.batch_size == STATIC_RECIPES["nau"].values["batch_size"]
+    # Without --static the NAU keeps the arithmetic recipe.
+    assert RunConfig.for_task("add", cell="nau").sparsity_end is None
+
+
+def test_mnist_recipe():
+    config = RunConfig.for_task("mnist_count", cell="lstm")
+    for key, value in MNIST_RECIPE.values.items():
+        assert getattr(config, key) == value
+    assert config.supervision == "final" and config.units is None
+    with pytest.raises(ValueError, match="arithmetic tasks only"):
+        RunConfig.for_task("mnist_add", static=True)
+
+
+def test_cli_builds_the_same_config_and_flags_win():
+    assert train.parse_args(["--task", "add"]) == RunConfig.for_task("add")
+    config = train.parse_args(
+        ["--task", "mul", "--static", "--cell", "nmu", "--optimizer", "adam"]
+    )
+    assert config == RunConfig.for_task(
+        "mul", cell="nmu", static=True, optimizer="adam"
+    )
+    evaluated = train.parse_args(["--task", "add", "--evaluate", __file__])
+    assert evaluated.out.endswith("evaluation")
+
+
+def test_every_parser_default_is_a_field_default_or_the_recipes():
+    parser = train.build_parser()
+    for action in parser._actions:
+        if action.dest in ("help", "task"):
+            continue
+        assert action.default is None or action.default == FIELD_DEFAULTS[action.dest]
+
+
+def test_a_config_is_frozen_and_seeds_are_replaced_copies():
+    config = RunConfig.for_task("add", seed=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seed = 4
+    seed_4 = dataclasses.replace(config, seed=4)
+    assert seed_4.seed == 4 and config.seed == 3
+    assert dataclasses.replace(seed_4, seed=3) == config
+
+
+def test_every_recipe_gives_a_reason_and_known_fields():
+    recipes = [MNIST_RECIPE, BASELINE_RECIPE, *ARITHMETIC_CELL_RECIPES.values()]
+    for recipe in recipes + list(STATIC_RECIPES.values()):
+        assert recipe.reason
+        assert set(recipe.values) <= set(FIELD_DEFAULTS)
