@@ -23,6 +23,8 @@ import os
 
 import keras
 
+from nalu_rnn.keras_internals import patch_multi_worker_fit
+
 STRATEGIES = ("none", "mirrored", "multiworker")
 
 TF_CONFIG_EXAMPLE = (
@@ -121,62 +123,8 @@ def get_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     check_tf_config(os.environ.get("TF_CONFIG"))
-    _patch_keras_multi_worker_fit()
+    patch_multi_worker_fit()
     return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def _patch_keras_multi_worker_fit():
-    """Works around Keras 3's `fit` failing under multi-worker training.
-
-    With `MultiWorkerMirroredStrategy` across two processes, `fit` of Keras
-    3.15 fails twice (keras-team/keras#20585): before the first step it
-    all-reduces the whole `(x, y)` batch, which the collective reduce does
-    not accept as a nest, only to read its shapes; after each step it
-    averages the scalar loss over axis 0, which a scalar lacks. The two
-    patched functions below take the shapes from this worker's part of the
-    batch and average scalars over replicas only; MirroredStrategy and
-    single-device runs keep Keras's code, and nothing is patched when those
-    internals are not there.
-    """
-    try:
-        from keras.src.backend.tensorflow import trainer
-    except ImportError:
-        return
-    cls = getattr(trainer, "TensorFlowTrainer", None)
-    reduce_per_replica = getattr(trainer, "reduce_per_replica", None)
-    multi_worker = getattr(trainer, "_collective_all_reduce_multi_worker", None)
-    if None in (cls, reduce_per_replica, multi_worker) or getattr(
-        trainer, "_nalu_rnn_patched", False
-    ):
-        return
-    symbolic_build = cls._maybe_symbolic_build
-
-    def patched_symbolic_build(self, iterator=None, data_batch=None):
-        strategy = self.distribute_strategy
-        if iterator is None or not multi_worker(strategy):
-            return symbolic_build(self, iterator, data_batch)
-        for _, _, batches in iterator:
-            batch = next(batches)
-            break
-        local = keras.tree.map_structure(
-            lambda v: strategy.experimental_local_results(v)[0], batch
-        )
-        with strategy.scope():
-            self._symbolic_build(data_batch=local)
-
-    def patched_reduce(values, strategy, reduction="auto"):
-        if reduction != "auto" or not multi_worker(strategy):
-            return reduce_per_replica(values, strategy, reduction)
-
-        def mean(value):
-            axis = None if value.shape.rank == 0 else 0
-            return strategy.reduce("MEAN", value, axis=axis)
-
-        return keras.tree.map_structure(mean, values)
-
-    cls._maybe_symbolic_build = patched_symbolic_build
-    trainer.reduce_per_replica = patched_reduce
-    trainer._nalu_rnn_patched = True
 
 
 def scope(name):

@@ -6,8 +6,9 @@
 * solved step: the first training step at which that holds, checked every
   few steps by `SolvedStepMonitor` (Madsen & Johansen check it during
   training too, and report the first iteration that meets it);
-* sparsity error: `max over the arithmetic weights of min(|W|, |1 - |W||)`,
-  how far the least discrete weight is from -1, 0 or 1;
+* sparsity error: the largest distance of an arithmetic weight to its
+  unit's discrete values (-1, 0 or 1 for the NAC-style units and the NAU),
+  how far the least discrete weight is from exact;
 * success rate over seeds with a 95% Wilson score interval, which stays
   inside [0, 1] and is honest at 0/n and n/n, unlike the normal
   approximation (their paper reports the same interval).
@@ -21,7 +22,7 @@ import math
 import keras
 import numpy as np
 
-from nalu_rnn.hardening import arithmetic_units
+from nalu_rnn.hardening import largest_discrete_distance
 from tasks.arithmetic import mse
 
 # Two-sided 95% normal quantile.
@@ -55,20 +56,14 @@ def wilson_interval(successes, trials, z=Z_95):
 
 
 def sparsity_error(model):
-    """`max |W|-distance to {-1, 0, 1}` over every arithmetic weight of `model`.
+    """The largest distance of an arithmetic weight of `model` to its unit's
+    discrete values (`nalu_rnn.hardening.largest_discrete_distance`).
 
-    Reads each unit's effective weights (`ArithmeticUnit.
-    arithmetic_weights`: the gated `tanh(W_hat) * sigmoid(M_hat)` of
-    NAC-style units, the weight itself of NAU and NMU), so 0 means every
-    weight is exactly discrete. `None` when the model has no arithmetic
-    unit.
+    Each unit declares its own values (NAC, NALU, iNALU, NAU: -1, 0, 1;
+    NMU: 0, 1; NPU exponents: integers), so 0 means every weight is exactly
+    discrete. `None` when the model has no arithmetic unit.
     """
-    errors = []
-    for unit in arithmetic_units(model):
-        for weight in unit.arithmetic_weights().values():
-            w = np.abs(keras.ops.convert_to_numpy(weight)).astype(np.float64)
-            errors.append(float(np.max(np.minimum(w, np.abs(1.0 - w)))))
-    return max(errors) if errors else None
+    return largest_discrete_distance(model)
 
 
 class SolvedStepMonitor(keras.callbacks.Callback):

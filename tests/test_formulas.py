@@ -1,7 +1,5 @@
 """`nalu_rnn.formula`: readable formulas of layers, cells and models."""
 
-import argparse
-
 import keras
 import numpy as np
 import pytest
@@ -172,33 +170,3 @@ def test_bad_arguments_and_objects():
         nalu_rnn.formula(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     with pytest.raises(ValueError, match="expects a Keras layer"):
         nalu_rnn.formula("nau")
-
-
-def test_experiment_stores_the_formula(tmp_path, capsys):
-    from tasks import experiment
-
-    options = argparse.Namespace(
-        task="add",
-        cell="nau",
-        seed=0,
-        static=True,
-        train_length=10,
-        eval_lengths=[10],
-        eval_sequences=8,
-        steps=2,
-        batch_size=8,
-        learning_rate=0.01,
-        clipnorm=None,
-        optimizer="adam",
-        units=2,
-        sparsity=0.0,
-        sparsity_start=0.3,
-        harden=False,
-        harden_tolerance=0.2,
-        evaluate=None,
-        quiet=False,
-    )
-    results = experiment.run(options, tmp_path)
-    assert results["formula"].startswith("nau")
-    assert "  y = " in results["formula"]
-    assert results["formula"] in capsys.readouterr().out
