@@ -20,6 +20,7 @@ __all__ = [
     "SnappedWeight",
     "arithmetic_units",
     "distance_to_discrete",
+    "gate_decisions",
     "harden",
     "largest_discrete_distance",
     "restore_weights",
@@ -100,3 +101,35 @@ def weights_snapshot(model):
 def restore_weights(model, snapshot):
     for w, value in zip(model.weights, snapshot, strict=True):
         w.assign(value)
+
+
+def gate_decisions(model):
+    """The input-independent gates of `model`'s units and what each chose.
+
+    Units with one gate per output unit (`NALU(gate="unit")`, `INALU`)
+    choose their operation once; this reads `sigmoid(G)` of each.
+
+    Args:
+        model: A Keras model, layer or cell.
+
+    Returns:
+        A dict from each such unit's path to a list with one entry per
+        output unit: `{"gate": g, "path": "additive" | "multiplicative" |
+        "mixed"}`, a path named only for a gate of exactly 1 or 0. Empty when
+        the model has no unit gate.
+    """
+    decisions = {}
+    for unit in arithmetic_units(model):
+        raw = unit.unit_gate()
+        if raw is None:
+            continue
+        raw = np.asarray(keras.ops.convert_to_numpy(raw), np.float64)
+        gates = 0.5 * (1.0 + np.tanh(0.5 * raw))  # sigmoid without overflow
+        decisions[unit.path] = [
+            {
+                "gate": float(g),
+                "path": {1.0: "additive", 0.0: "multiplicative"}.get(float(g), "mixed"),
+            }
+            for g in gates
+        ]
+    return decisions

@@ -130,27 +130,39 @@ register_cell(
 # below e^20 (about 4.9e8), everything the tasks evaluate, are unchanged.
 NALU_MAX_EXP = 20.0
 
+# The registry's NALU (README, "The NALU recipe"): every NALU it builds has
+# an input-independent gate (`gate="unit"`), pulled to 0 or 1 with the
+# sparsity schedule and snapped by hardening, so each unit chooses addition
+# or multiplication once, for every input and step. The recurrent cell's
+# paths have separate weights and its gates start at sigmoid(5) = 0.993,
+# an accumulator like StateIdentity's state block (the same start for every
+# task); the read-out's gates start undecided at 1/2.
+NALU_CELL_GATE_START = 5.0
+
 register_cell(
     CellSpec(
         "nalu",
-        make_cell=functools.partial(NALUCell, max_exp=NALU_MAX_EXP),
-        make_static=functools.partial(NALU, max_exp=NALU_MAX_EXP),
+        make_cell=functools.partial(
+            NALUCell,
+            shared_weights=False,
+            max_exp=NALU_MAX_EXP,
+            gate="unit",
+            gate_initializer=keras.initializers.Constant(NALU_CELL_GATE_START),
+        ),
+        make_static=functools.partial(NALU, max_exp=NALU_MAX_EXP, gate="unit"),
         make_readout=lambda units, **kw: NALU(
             units,
             shared_weights=False,
             gate_initializer="zeros",
             max_exp=NALU_MAX_EXP,
+            gate="unit",
             **kw,
         ),
         arithmetic=True,
-        description="NALUCell; read-out NALU with separate weights, gate at 0.5 "
+        description="NALUCell with separate weights and unit gates started "
+        "additive; read-out NALU with separate weights and unit gates at 0.5 "
         "(static: NALU -> NALU); exponents capped at 20",
-        # The cell's gates start open onto the additive path, so it begins
-        # as an accumulator, as StateIdentity intends.
-        identity_kwargs=lambda value: {
-            **_gated_identity(value),
-            "gate_initializer": keras.initializers.Constant(1.0),
-        },
+        identity_kwargs=_gated_identity,
     )
 )
 register_cell(

@@ -73,8 +73,13 @@ ARITHMETIC_CELL_RECIPES = {
         {"learning_rate": 0.1},
     ),
     "nalu": Recipe(
-        "The NALU's rate in the README's Table 1 recipe; the later arithmetic "
-        "units, not listed here, start from it too (`fallback_cell`).",
+        "The NAC's rate: with unit gates (the registry's NALU) the NALU "
+        "learns like the NAC it becomes (README, The NALU recipe).",
+        {"learning_rate": 0.1},
+    ),
+    "later_units": Recipe(
+        "The rate of the NALU before its unit gates, which the later "
+        "arithmetic units (NAU, NMU, iNALU, NPUs) were measured with.",
         {"learning_rate": 0.03},
     ),
 }
@@ -199,7 +204,7 @@ TASK_RECIPES = {
     "arithmetic": TaskRecipes(
         ARITHMETIC_RECIPE,
         cells=ARITHMETIC_CELL_RECIPES,
-        fallback_cell="nalu",
+        fallback_cell="later_units",
         baseline=BASELINE_RECIPE,
         static=STATIC_RECIPES,
     ),

@@ -158,6 +158,7 @@ def _run_in_scope(config, out_dir):
     write_eval_scalars(tensorboard_dir(config, out_dir), entries, steps)
     if nalu_rnn.models.get_cell_spec(config.cell).arithmetic:
         extra["formula"] = nalu_rnn.formula(model)
+        extra["gates"] = nalu_rnn.hardening.gate_decisions(model)
         if not config.quiet:
             print(extra["formula"])
     results = {

@@ -28,9 +28,13 @@ def test_arithmetic_recipe_by_cell():
     assert (nac.steps, nac.batch_size, nac.units) == (10000, 64, 2)
     assert nac.learning_rate == ARITHMETIC_CELL_RECIPES["nac"].values["learning_rate"]
     assert nac.eval_lengths == (10, 100, 1000) and nac.out == "runs/add-nac"
-    # Later arithmetic cells train at the NALU's rate.
+    # The NALU (unit gates) trains at the NAC's rate; the later arithmetic
+    # cells at the rate they were measured with.
+    nalu = RunConfig.for_task("mul", cell="nalu")
+    assert nalu.learning_rate == 0.1
     npu = RunConfig.for_task("mul", cell="npu")
-    assert npu.learning_rate == ARITHMETIC_CELL_RECIPES["nalu"].values["learning_rate"]
+    later = ARITHMETIC_CELL_RECIPES["later_units"].values["learning_rate"]
+    assert npu.learning_rate == later == 0.03
     lstm = RunConfig.for_task("add", cell="lstm")
     assert lstm.units == BASELINE_RECIPE.values["units"] == 32
     assert lstm.learning_rate == 1e-3

@@ -53,3 +53,25 @@ def test_harden_visits_every_path_of_a_nalu():
     layer.build((None, 3))
     labels = [r.path.rsplit("/", 1)[-1] for r in nalu_rnn.harden(layer, 0.0)]
     assert labels == ["W", "W_m"]
+
+
+def test_gate_decisions_name_the_chosen_paths():
+    unit = nalu_rnn.NALU(3, gate="unit")
+    unit.build((None, 2))
+    unit.G.assign(np.array([1000.0, -1000.0, 0.5], "float32"))
+    decisions = nalu_rnn.hardening.gate_decisions(unit)
+    assert list(decisions) == [unit.path]
+    assert [d["path"] for d in decisions[unit.path]] == [
+        "additive",
+        "multiplicative",
+        "mixed",
+    ]
+    np.testing.assert_allclose(decisions[unit.path][2]["gate"], 1 / (1 + np.exp(-0.5)))
+
+
+def test_gate_decisions_skip_units_without_a_unit_gate():
+    model = nalu_rnn.models.arithmetic_model("nac", input_dim=3, units=2)
+    assert nalu_rnn.hardening.gate_decisions(model) == {}
+    input_gated = nalu_rnn.NALU(2)
+    input_gated.build((None, 2))
+    assert nalu_rnn.hardening.gate_decisions(input_gated) == {}

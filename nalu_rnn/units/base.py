@@ -409,6 +409,15 @@ class ArithmeticUnit(keras.layers.Layer):
             report.append(self._snap_record(label, w, target, snap))
         return report
 
+    def unit_gate(self):
+        """The raw input-independent gate variable, or `None` without one.
+
+        Units with one learnt gate per output unit (the iNALU, a NALU with
+        `gate="unit"`) return it: `nalu_rnn.hardening.gate_decisions` reads
+        what they chose.
+        """
+        return None
+
     def _snap_unit_gate(self, variable, tolerance):
         """Snaps each input-independent gate `sigmoid(G)` within `tolerance`
         of 0 or 1 to exactly that value, by saturating `G`.

@@ -146,6 +146,9 @@ class INALU(ArithmeticUnit):
             weights["W"], weights["W_m"], weights["G"], input_names, style, signed=True
         )
 
+    def unit_gate(self):
+        return self.G
+
     def snap_arithmetic_weights(self, tolerance, row_mask=None):
         """Snaps the effective weights, then each gate near 0 or 1.
 

@@ -194,6 +194,9 @@ class NALU(ArithmeticUnit):
                 )
         return lines
 
+    def unit_gate(self):
+        return self.G if self.gate == "unit" else None
+
     def snap_arithmetic_weights(self, tolerance, row_mask=None):
         """Snaps the effective weights and, with `gate="unit"`, the gates.
 

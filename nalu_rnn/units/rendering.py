@@ -101,7 +101,8 @@ def unit_gated_paths(w, w_m, raw_gates, input_names, style, signed):
     alone; any other gate writes both paths weighted by it. `signed` is as
     for `log_path`.
     """
-    gates = 1.0 / (1.0 + np.exp(-np.asarray(raw_gates, np.float64)))
+    # sigmoid without overflow: a snapped gate's raw value is +-1000.
+    gates = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(raw_gates, np.float64)))
     lines = []
     for j in range(w.shape[1]):
         additive = linear(w[:, j], input_names, style)
