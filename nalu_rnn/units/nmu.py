@@ -126,13 +126,14 @@ def _differentiable_product(compile):
     factors. Dividing the product by the factor gives it to rounding when
     the product is a finite normal number; where a product is zero (a zero
     factor), underflows or overflows, the exact products of the others are
-    taken from the tree instead, at about twice the cost. The factors are
-    recomputed rather than kept from the forward pass: under XLA they fuse
-    into the reductions, so a recurrent layer stores no `(batch, in, units)`
-    tensor per step. TensorFlow compiles each part with XLA even when the
-    model is not (without fusion every step materialises several such
-    tensors), and chooses between the two gradients outside XLA, which would
-    compute both.
+    taken from the tree instead, several times slower inside a recurrent
+    loop. The factors are recomputed rather than kept from the forward pass:
+    under XLA they fuse into the reductions, so a recurrent layer stores no
+    `(batch, in, units)` tensor per step. TensorFlow compiles each part with
+    XLA even when the model is not (without fusion every step materialises
+    several such tensors) and then chooses between the two gradients
+    outside XLA; inside an XLA-compiled TensorFlow model the choice costs
+    as much as computing both.
     """
     product = compile(_tree_product)
     divided = compile(_divided_gradients)
@@ -219,7 +220,7 @@ def _scaled_products_of_others(levels, upstream):
     `levels` is `_pairwise_levels(factors, -2, ops.multiply)`. Walking down
     the tree, an entry's product of the others is its parent's times its
     sibling's value. Having no division, this is exact also where factors
-    are 0 or the product underflows, at about twice the work of dividing.
+    are 0 or the product underflows.
     """
     scaled = ops.expand_dims(upstream, -2)
     for level in reversed(levels[:-1]):
