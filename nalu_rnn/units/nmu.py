@@ -1,6 +1,9 @@
 """The Neural Multiplication Unit (NMU)."""
 
+import functools
+
 import keras
+import numpy as np
 from keras import ops
 
 from nalu_rnn.units import rendering
@@ -96,9 +99,170 @@ def selected_product(x, w):
 
     `x` has shape `(..., in)` and `w` `(in, units)`; the result has shape
     `(..., units)`.
+
+    On TensorFlow and JAX the product is a tree of pairwise multiplies with
+    its own first-order gradient, many times faster than differentiating
+    `ops.prod` (see `_differentiable_product`); other backends use
+    `ops.prod`. The gradient of the gradient is not defined.
     """
-    factors = ops.expand_dims(x, -1) * w + (1.0 - w)
-    return ops.prod(factors, axis=-2)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tensorflow_product()(x, w)
+    if backend == "jax":
+        return _jax_product()(x, ops.convert_to_tensor(w))
+    return ops.prod(_selected_factors(x, w), axis=-2)
+
+
+@functools.cache
+def _tensorflow_product():
+    import tensorflow as tf
+
+    @functools.cache
+    def compiled(fn, rank, weight_shape):
+        return tf.function(fn, jit_compile=True, reduce_retracing=True, autograph=False)
+
+    def compile(fn):
+        def call(x, w, *args):
+            # One function per rank and weight shape, so that a retrace only
+            # generalises the batch axes: the trees need the other sizes.
+            return compiled(fn, x.shape.rank, tuple(w.shape))(x, w, *args)
+
+        return call
+
+    product = _differentiable_product(compile)
+    # A variable read inside tf.custom_gradient would need its own gradient
+    # argument; tf.convert_to_tensor reads it (autocast included) before.
+    return lambda x, w: product(tf.convert_to_tensor(x), tf.convert_to_tensor(w))
+
+
+@functools.cache
+def _jax_product():
+    return _differentiable_product(lambda fn: fn)
+
+
+def _differentiable_product(compile):
+    """`selected_product` with a custom gradient, its parts passed to `compile`.
+
+    The gradient with respect to each factor is the product of the other
+    factors. Dividing the product by the factor gives it to rounding when
+    the product is a finite normal number; where a product is zero (a zero
+    factor), underflows or overflows, the exact products of the others are
+    taken from the tree instead, several times slower inside a recurrent
+    loop. The factors are recomputed rather than kept from the forward pass:
+    under XLA they fuse into the reductions, so a recurrent layer stores no
+    `(batch, in, units)` tensor per step. TensorFlow compiles each part with
+    XLA even when the model is not (without fusion every step materialises
+    several such tensors) and then chooses between the two gradients
+    outside XLA; inside an XLA-compiled TensorFlow model the choice costs
+    as much as computing both.
+    """
+    product = compile(_tree_product)
+    divided = compile(_divided_gradients)
+    exact = compile(_exact_gradients)
+
+    def product_and_gradient(x, w):
+        y = product(x, w)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            dtype = keras.backend.standardize_dtype(y.dtype)
+            tiny = float(np.finfo(dtype).tiny)
+            ordinary = ops.all(ops.isfinite(y) & (ops.abs(y) >= tiny))
+            return ops.cond(
+                ordinary,
+                lambda: divided(x, w, y, upstream),
+                lambda: exact(x, w, upstream),
+            )
+
+        return y, grad
+
+    # Wrapped on first use: the NumPy backend warns as soon as the decorator
+    # is applied.
+    return ops.custom_gradient(product_and_gradient)
+
+
+def _selected_factors(x, w):
+    """The `(..., in, units)` factors `w_ij * x_i + 1 - w_ij`."""
+    return ops.expand_dims(x, -1) * w + (1.0 - w)
+
+
+def _tree_product(x, w):
+    product = _pairwise_levels(_selected_factors(x, w), -2, ops.multiply)[-1]
+    return ops.squeeze(product, -2)
+
+
+def _divided_gradients(x, w, y, upstream):
+    scaled = ops.expand_dims(upstream * y, -2)
+    return _input_gradients(x, w, scaled / _selected_factors(x, w))
+
+
+def _exact_gradients(x, w, upstream):
+    levels = _pairwise_levels(_selected_factors(x, w), -2, ops.multiply)
+    return _input_gradients(x, w, _scaled_products_of_others(levels, upstream))
+
+
+def _input_gradients(x, w, d_factors):
+    """Gradients for `x` and `w` from those for the factors."""
+    d_x = ops.squeeze(_pairwise_levels(d_factors * w, -1, ops.add)[-1], -1)
+    d_w = d_factors * (ops.expand_dims(x, -1) - 1.0)
+    if len(x.shape) > 2 or x.shape[0] is None:
+        d_w = ops.sum(d_w, axis=tuple(range(len(x.shape) - 1)))
+    else:
+        # A tree of adds: XLA's own reductions are slower on CPU.
+        d_w = ops.squeeze(_pairwise_levels(d_w, 0, ops.add)[-1], 0)
+    return ops.cast(d_x, x.dtype), ops.cast(d_w, w.dtype)
+
+
+def _pairwise_levels(t, axis, combine):
+    """Reduces `axis` of `t` with `combine` in a balanced tree of pairs.
+
+    Returns every level, `t` first and the size-1 result last. Entry `k` of
+    a level combines entries `k` and `k + half` of the level below (`half`
+    its size rounded down), and an odd last entry is carried up as it is:
+    contiguous slices only, which XLA fuses into few loops.
+    """
+    levels = [t]
+    n = t.shape[axis]
+    while n > 1:
+        half = n // 2
+        paired = combine(_part(t, axis, 0, half), _part(t, axis, half, 2 * half))
+        if n % 2:
+            paired = ops.concatenate([paired, _part(t, axis, 2 * half, n)], axis)
+        t = paired
+        n = t.shape[axis]
+        levels.append(t)
+    return levels
+
+
+def _scaled_products_of_others(levels, upstream):
+    """`upstream_j * prod_{k != i} factors_kj`, from the tree of products.
+
+    `levels` is `_pairwise_levels(factors, -2, ops.multiply)`. Walking down
+    the tree, an entry's product of the others is its parent's times its
+    sibling's value. Having no division, this is exact also where factors
+    are 0 or the product underflows.
+    """
+    scaled = ops.expand_dims(upstream, -2)
+    for level in reversed(levels[:-1]):
+        n = level.shape[-2]
+        half = n // 2
+        parents = _part(scaled, -2, 0, half)
+        parts = [
+            parents * _part(level, -2, half, 2 * half),
+            parents * _part(level, -2, 0, half),
+        ]
+        if n % 2:
+            parts.append(_part(scaled, -2, half, half + 1))
+        scaled = ops.concatenate(parts, axis=-2)
+    return scaled
+
+
+def _part(t, axis, start, stop):
+    """`t[start:stop]` along `axis`."""
+    index = [slice(None)] * len(t.shape)
+    index[axis] = slice(start, stop)
+    return t[tuple(index)]
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
