@@ -1,6 +1,8 @@
 """A new unit is one module and one registry line: a toy unit defined here
 trains, prints its formula and hardens with nothing else added."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import nalu_rnn
 from nalu_rnn import models
 
 
+@keras.saving.register_keras_serializable(package="toy")
 class Selector(nalu_rnn.ArithmeticUnit):
     """`y = x @ W` with `W` in [0, 1], snapping to 0 or 1."""
 
@@ -28,6 +31,7 @@ class Selector(nalu_rnn.ArithmeticUnit):
         return ops.matmul(inputs, weights[0])
 
 
+@keras.saving.register_keras_serializable(package="toy")
 class SelectorCell(nalu_rnn.ArithmeticCell):
     """`h_t = Selector(concat([x_t, h_{t-1}]))`."""
 
@@ -91,6 +95,19 @@ def test_toy_unit_joins_with_one_registry_line(selector_registered):
     for w in (model.layers[1].cell.unit.W, model.layers[2].W):
         assert set(np.unique(w.numpy())) <= {0.0, 1.0}
     assert nalu_rnn.hardening.largest_discrete_distance(model) == 0.0
+
+
+def test_toy_unit_trains_through_the_cli(selector_registered, tmp_path):
+    import train
+
+    out = tmp_path / "run"
+    argv = ["--task", "add", "--cell", "selector", "--steps", "30"]
+    argv += ["--eval-lengths", "10,100", "--eval-sequences", "16"]
+    assert train.main([*argv, "--quiet", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["cell"] == "selector"
+    assert "recurrent (SelectorCell):" in results["formula"]
+    assert [entry["length"] for entry in results["eval"]] == [10, 100]
 
 
 def test_toy_unit_formula_uses_its_discrete_values():
