@@ -44,7 +44,7 @@ def patch_multi_worker_fit():
     internals are not there. Calling it again does nothing.
 
     Call it before creating the `tf.distribute.MultiWorkerMirroredStrategy`
-    (as `tasks.distribution.get_strategy` does); it needs TensorFlow.
+    (as `runner.distribution.get_strategy` does); it needs TensorFlow.
     """
     try:
         from keras.src.backend.tensorflow import trainer

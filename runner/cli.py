@@ -213,7 +213,7 @@ def build_parser():
         "--export",
         action="store_true",
         help="also export the model for serving as a TensorFlow SavedModel in "
-        "OUT/serving (see README, Serving)",
+        "OUT/serving (see docs/serving.md)",
     )
     parser.add_argument(
         "--deterministic",
