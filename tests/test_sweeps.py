@@ -14,6 +14,7 @@ from runner import sweeps
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     "experiments/mnist_table.py",
+    "experiments/nalu_ablation.py",
     "experiments/nan_sweep.py",
     "experiments/recurrent_table.py",
     "experiments/success_rate.py",

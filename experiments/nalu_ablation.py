@@ -1,0 +1,171 @@
+"""What each part of the NALU recipe buys: the recipe with one part undone.
+
+The registry's NALU (`nalu_rnn.models.CELLS["nalu"]`, README "The NALU
+recipe") is the paper's NALU with five changes. Each variant below undoes
+one of them, registers itself as a cell under its own name, and trains on
+the recurrent tasks with `train.py`'s defaults for the NALU (rate 0.1,
+sparsity 0.05 from 30% of training, hardening), in this process:
+
+* `input_gate`: the paper's gate `sigmoid(x @ G)` in cell and read-out
+  (started as the old registry's: the cell's gate matrix at 1, the
+  read-out's at 0), instead of one learnt gate per unit;
+* `no_gate_pull`: no pull of the unit gates towards 0 or 1
+  (`nalu_rnn.regularizers.GatePenalty`);
+* `no_gate_snap`: hardening leaves the gates as trained;
+* `shared_cell`: the cell's two paths share their weights (the paper's);
+* `cell_gate_half`: the cell's gates start undecided at 1/2, not at
+  sigmoid(5), the accumulator start;
+* `rate_0.03`: the NALU's former rate, with the recipe otherwise whole.
+
+    python experiments/nalu_ablation.py --variants input_gate,no_gate_pull \\
+        --ops add,mul --seeds 5 --out runs/nalu_ablation
+
+writes `OUT/<variant>/<op>/summary.json` per pair (a finished pair is kept,
+so a stopped run resumes) and `OUT/nalu_ablation.md`, the success counts.
+"""
+
+import argparse
+import functools
+import json
+from pathlib import Path
+
+import keras
+
+import nalu_rnn
+from nalu_rnn.models import NALU_MAX_EXP, CellSpec, get_cell_spec, register_cell
+from runner import cli
+from runner.cli import name_list
+from runner.results import table
+
+RECIPE = get_cell_spec("nalu")
+OPS = ("add", "sub", "mul", "square")
+
+
+@keras.saving.register_keras_serializable(package="nalu_ablation")
+class UnpulledNALU(nalu_rnn.NALU):
+    """A NALU whose unit gate keeps only its plain regulariser."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.G.regularizer = self.gate_regularizer
+
+
+@keras.saving.register_keras_serializable(package="nalu_ablation")
+class UnpulledNALUCell(nalu_rnn.NALUCell):
+    unit_class = UnpulledNALU
+
+
+@keras.saving.register_keras_serializable(package="nalu_ablation")
+class UnsnappedNALU(nalu_rnn.NALU):
+    """A NALU whose hardening snaps the weights but not the gates."""
+
+    def snap_arithmetic_weights(self, tolerance, row_mask=None):
+        return nalu_rnn.ArithmeticUnit.snap_arithmetic_weights(
+            self, tolerance, row_mask
+        )
+
+
+@keras.saving.register_keras_serializable(package="nalu_ablation")
+class UnsnappedNALUCell(nalu_rnn.NALUCell):
+    unit_class = UnsnappedNALU
+
+
+def _cell(cell_class=nalu_rnn.NALUCell, **changes):
+    kwargs = {
+        "shared_weights": False,
+        "max_exp": NALU_MAX_EXP,
+        "gate": "unit",
+        "gate_initializer": keras.initializers.Constant(
+            nalu_rnn.models.NALU_CELL_GATE_START
+        ),
+    }
+    return functools.partial(cell_class, **{**kwargs, **changes})
+
+
+def _readout(unit_class=nalu_rnn.NALU, **changes):
+    kwargs = {
+        "shared_weights": False,
+        "max_exp": NALU_MAX_EXP,
+        "gate": "unit",
+        "gate_initializer": "zeros",
+    }
+    return functools.partial(unit_class, **{**kwargs, **changes})
+
+
+VARIANTS = {
+    "input_gate": (
+        _cell(gate="input", gate_initializer="ones"),
+        _readout(gate="input"),
+    ),
+    "no_gate_pull": (_cell(UnpulledNALUCell), _readout(UnpulledNALU)),
+    "no_gate_snap": (_cell(UnsnappedNALUCell), _readout(UnsnappedNALU)),
+    "shared_cell": (_cell(shared_weights=True), _readout()),
+    "cell_gate_half": (_cell(gate_initializer="zeros"), _readout()),
+    "rate_0.03": (_cell(), _readout()),
+}
+EXTRA_FLAGS = {"rate_0.03": ["--learning-rate", "0.03"]}
+
+
+def register(variant):
+    """Registers `nalu_<variant>` as a cell and returns that name."""
+    make_cell, make_readout = VARIANTS[variant]
+    name = f"nalu_{variant}"
+    register_cell(
+        CellSpec(
+            name,
+            make_cell=make_cell,
+            make_static=RECIPE.make_static,
+            make_readout=make_readout,
+            arithmetic=True,
+            description=f"the NALU recipe without one part ({variant})",
+            identity_kwargs=RECIPE.identity_kwargs,
+        )
+    )
+    return name
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--variants", type=name_list, default=tuple(VARIANTS))
+    parser.add_argument("--ops", type=name_list, default=("add", "mul"))
+    parser.add_argument("--seeds", type=cli.positive_int, default=5)
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0)
+    parser.add_argument(
+        "--out", default=str(Path(__file__).resolve().parent / "runs/nalu_ablation")
+    )
+    options = parser.parse_args(argv)
+    unknown = [v for v in options.variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
+    out = Path(options.out)
+    for variant in options.variants:
+        cell = register(variant)
+        for op in options.ops:
+            pair = out / variant / op
+            if (pair / "summary.json").exists():
+                continue
+            flags = ["--task", op, "--cell", cell, "--quiet", "--out", str(pair)]
+            flags += ["--seeds", str(options.seeds), "--seed", str(options.seed)]
+            if cli.main([*flags, *EXTRA_FLAGS.get(variant, [])]) != 0:
+                raise SystemExit(f"failed: train.py {' '.join(flags)}")
+    rows = []
+    for summary_path in sorted(out.glob("*/*/summary.json")):
+        summary = json.loads(summary_path.read_text())
+        successes = summary["successes"]
+        rows.append(
+            [
+                summary_path.parent.parent.name,
+                summary["task"],
+                f"{sum(successes)}/{len(successes)}",
+            ]
+        )
+    text = table(["variant", "op", "success"], rows, markdown=True)
+    (out / "nalu_ablation.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
