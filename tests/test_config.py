@@ -31,7 +31,7 @@ def test_arithmetic_recipe_by_cell():
     # The NALU (unit gates) trains at the NAC's rate; the later arithmetic
     # cells at the rate they were measured with.
     nalu = RunConfig.for_task("mul", cell="nalu")
-    assert nalu.learning_rate == 0.1
+    assert (nalu.learning_rate, nalu.steps) == (0.1, 30000)
     npu = RunConfig.for_task("mul", cell="npu")
     later = ARITHMETIC_CELL_RECIPES["later_units"].values["learning_rate"]
     assert npu.learning_rate == later == 0.03
