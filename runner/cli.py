@@ -14,6 +14,7 @@ import sys
 
 from runner import distribution
 from runner.config import FIELD_DEFAULTS, RunConfig
+from runner.model_record import read_record
 from tasks.base import task_names
 
 DESCRIPTION = (
@@ -71,12 +72,19 @@ def build_parser():
         description=DESCRIPTION,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--task", required=True, choices=task_names())
+    parser.add_argument(
+        "--task",
+        choices=task_names(),
+        default=None,
+        help="required, except with --evaluate PATH of a model that records "
+        "its task: then that task",
+    )
     parser.add_argument(
         "--cell",
-        default=FIELD_DEFAULTS["cell"],
+        default=None,
         choices=sorted(CELLS),
-        help="recurrent cell (registry: nalu_rnn.models.CELLS)",
+        help=f"recurrent cell (registry: nalu_rnn.models.CELLS); default "
+        f"{FIELD_DEFAULTS['cell']}, or with --evaluate the model's",
     )
     parser.add_argument("--seed", type=non_negative_int, default=FIELD_DEFAULTS["seed"])
     parser.add_argument(
@@ -120,7 +128,10 @@ def build_parser():
         help="recurrent state size; default 2 for arithmetic cells, 32 for baselines",
     )
     parser.add_argument(
-        "--static", action="store_true", help="arithmetic without a time axis"
+        "--static",
+        action="store_true",
+        default=None,
+        help="arithmetic without a time axis",
     )
     parser.add_argument(
         "--sparsity",
@@ -237,10 +248,32 @@ def parse_args(argv=None):
     task's and cell's recipes, or `RunConfig`'s default
     (`RunConfig.for_task`); a flag given always wins.
     """
+    from nalu_rnn.models import CELLS
+
     parser = build_parser()
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    if "evaluate" in given:
+        path = given["evaluate"]
+        if os.path.isdir(path):
+            parser.error(f"--evaluate {path}: is a folder, not a .keras model file")
+        if not os.path.isfile(path):
+            parser.error(f"--evaluate: no such file: {path}")
+    if "task" not in given:
+        record = read_record(given["evaluate"]) if "evaluate" in given else None
+        if record is None and "evaluate" in given:
+            parser.error(
+                f"--task is required: {given['evaluate']} does not record the "
+                "task it was trained for (saved before nalu_rnn recorded it)"
+            )
+        if record is None:
+            parser.error("the following arguments are required: --task")
+        given["task"] = record["task"]
+        given.setdefault("static", bool(record.get("static")))
+        if record.get("cell") in CELLS:
+            given.setdefault("cell", record["cell"])
+    cell = given.pop("cell", FIELD_DEFAULTS["cell"])
     try:
-        config = RunConfig.for_task(given.pop("task"), given.pop("cell"), **given)
+        config = RunConfig.for_task(given.pop("task"), cell, **given)
     except ValueError as error:
         parser.error(str(error))
     tensorboard_missing = importlib.util.find_spec("tensorboard") is None
@@ -248,8 +281,6 @@ def parse_args(argv=None):
         parser.error(
             "--tensorboard needs the tensorboard package (pip install tensorboard)"
         )
-    if config.evaluate is not None and not os.path.isfile(config.evaluate):
-        parser.error(f"--evaluate: no such file: {config.evaluate}")
     return config
 
 
@@ -304,6 +335,7 @@ def main(argv=None):
         MNISTDataError,
         run.ModelFileError,
         run.OutputExistsError,
+        run.OutputDirError,
         distribution.StrategyError,
     ) as error:
         # The user's data, file or folder is at fault: one line, no traceback.

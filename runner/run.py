@@ -16,6 +16,7 @@ import keras
 
 import nalu_rnn
 from runner import distribution
+from runner.model_record import read_record, write_record
 from runner.observability import (
     export_for_serving,
     tensorboard_dir,
@@ -29,7 +30,7 @@ from runner.results import (
     summarize,
     write_json,
 )
-from tasks.base import make_experiment
+from tasks.base import ModelSignature, make_experiment
 
 
 class ModelFileError(ValueError):
@@ -38,6 +39,10 @@ class ModelFileError(ValueError):
 
 class OutputExistsError(ValueError):
     """`--out` already holds a finished run and `--force` was not given."""
+
+
+class OutputDirError(ValueError):
+    """`--out` cannot be created (not writable, or under a file)."""
 
 
 NON_FINITE_HINT = (
@@ -56,6 +61,32 @@ def load_model(path):
             f"--evaluate {path}: not a Keras model file that this version of "
             f"nalu_rnn can load ({type(error).__name__}: {first_line[:200]})"
         ) from error
+
+
+def check_model_fits(model, experiment, config):
+    """Raises `ModelFileError` if `model` does not fit the task of `config`.
+
+    The model's input shape and output size must be those the task's
+    experiment trains (`Experiment.model_signature`); its task record, where
+    the file has one, names what it was trained for.
+    """
+    expected = experiment.model_signature()
+    if expected is None:
+        return
+    given = ModelSignature.of_model(model)
+    if expected.accepts(given):
+        return
+    record = read_record(config.evaluate)
+    trained = ""
+    if record is not None:
+        static = " --static" if record.get("static") else ""
+        trained = f" (trained for --task {record['task']}{static})"
+    static = " --static" if config.static else ""
+    raise ModelFileError(
+        f"--evaluate {config.evaluate}: the model takes {given.describe()}"
+        f"{trained}, but --task {config.task}{static} gives "
+        f"{expected.describe()}"
+    )
 
 
 def versions():
@@ -138,7 +169,13 @@ def _run_in_scope(config, out_dir):
             f"{out_dir} already holds a finished run (results.json); pass "
             "--force to overwrite it or choose another --out"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputDirError(
+            f"--out {out_dir}: cannot create the output folder "
+            f"({error.strerror or type(error).__name__})"
+        ) from error
     keras.utils.set_random_seed(config.seed)
     experiment = make_experiment(config)
     steps = 0
@@ -146,12 +183,14 @@ def _run_in_scope(config, out_dir):
     extra = {}
     if config.evaluate:
         model = load_model(config.evaluate)
+        check_model_fits(model, experiment, config)
     else:
         model = experiment.build_model()
         experiment.compile(model)
         steps, train_seconds = fit(model, experiment, config, out_dir)
         extra = experiment.after_training(model)
         model.save(out_dir / "model.keras")
+        write_record(out_dir / "model.keras", config, experiment.model_signature())
     if config.export:
         export_for_serving(model, out_dir)
     entries = experiment.evaluate(model)

@@ -15,7 +15,7 @@ import nalu_rnn
 from runner.success import SolvedStepMonitor, sparsity_error
 from runner.training import compile_model, harden_with_rollback
 from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
-from tasks.base import Experiment, register_task
+from tasks.base import Experiment, ModelSignature, register_task
 
 # Examples of each extrapolation set the solved-step monitor predicts: the
 # long recurrent sets cost a full pass each.
@@ -54,6 +54,10 @@ class ArithmeticExperiment(Experiment):
             static=c.static,
             arithmetic_regularizer=self.sparsity,
         )
+
+    def model_signature(self):
+        dim = self.task.input_dim
+        return ModelSignature((dim,) if self.config.static else (None, dim), 1)
 
     def compile(self, model):
         c = self.config

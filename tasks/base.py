@@ -8,6 +8,41 @@ one `register_task` line; its name then is a `train.py --task` choice.
 import dataclasses
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelSignature:
+    """The shapes of the models a task trains and evaluates.
+
+    Args:
+        input_shape: The shape of one example, `None` where any size fits
+            (the time axis): `(None, 10)` for ten values per step.
+        output_size: The size of the output's last axis.
+    """
+
+    input_shape: tuple
+    output_size: int
+
+    def accepts(self, other):
+        """Whether a model of signature `other` fits where this one is asked."""
+        if len(other.input_shape) != len(self.input_shape):
+            return False
+        dims = zip(self.input_shape, other.input_shape, strict=True)
+        fits = all(a is None or b is None or a == b for a, b in dims)
+        return fits and other.output_size == self.output_size
+
+    def describe(self):
+        shape = ", ".join("any" if d is None else str(d) for d in self.input_shape)
+        outputs = "output" if self.output_size == 1 else "outputs"
+        return f"inputs of shape ({shape}) and {self.output_size} {outputs}"
+
+    def to_json(self):
+        return {"input_shape": list(self.input_shape), "output_size": self.output_size}
+
+    @classmethod
+    def of_model(cls, model):
+        """The signature of a built Keras model (batch axis left out)."""
+        return cls(tuple(model.input_shape[1:]), int(model.output_shape[-1]))
+
+
 class Experiment:
     """One task trained with one cell: the hooks `runner.run.run` calls.
 
@@ -65,6 +100,14 @@ class Experiment:
     def success_measures(self, model, entries, steps):
         """Further results.json entries of a finished run (`solved_step`)."""
         return {}
+
+    def model_signature(self):
+        """The `ModelSignature` this task's models have, or `None` (no check).
+
+        `--evaluate` refuses a model whose signature does not fit, instead
+        of evaluating it on data of another shape.
+        """
+        return None
 
 
 @dataclasses.dataclass(frozen=True)

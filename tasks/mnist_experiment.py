@@ -48,7 +48,7 @@ from nalu_rnn import digits
 from nalu_rnn.models import get_cell_spec
 from runner.training import compile_model, harden_with_rollback
 from tasks import mnist
-from tasks.base import Experiment, register_task
+from tasks.base import Experiment, ModelSignature, register_task
 
 BASELINE_UNITS = 32
 CURRICULUM_FRACTION = 0.2
@@ -175,6 +175,9 @@ class MNISTExperiment(Experiment):
             arithmetic_regularizer=self.sparsity if self.arithmetic else None,
             encoder_kwargs={"digit_classes": DIGIT_CLASSES},
         )
+
+    def model_signature(self):
+        return ModelSignature((None, *mnist.IMAGE_SHAPE, 1), self.output_dim)
 
     def compile(self, model):
         epochs, steps_per_epoch = self.schedule()

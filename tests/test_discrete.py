@@ -4,8 +4,8 @@ import pytest
 
 import nalu_rnn
 from nalu_rnn.discrete import distance_to_discrete, nearest_discrete
-from nalu_rnn.hardening import largest_discrete_distance
-from tasks.success import sparsity_error
+from nalu_rnn.hardening import arithmetic_units, largest_discrete_distance
+from runner.success import sparsity_error
 
 WEIGHTS = np.array([-2.0, -1.0, -0.6, -0.5, -0.1, 0.0, 0.3, 0.5, 0.9, 1.25])
 
@@ -44,12 +44,18 @@ def test_nearest_discrete_breaks_ties_towards_the_first_value():
     )
 
 
-def test_largest_distance_is_the_sparsity_error_for_minus_one_zero_one_units():
+def test_largest_distance_of_minus_one_zero_one_units_matches_numpy():
+    # Madsen & Johansen's sparsity error, max min(|w|, |1 - |w||), is what
+    # the runner reports for these units (runner.success.sparsity_error).
     model = nalu_rnn.models.arithmetic_model("nalu", 3, 2)
-    assert largest_discrete_distance(model) == sparsity_error(model)
-    nac = nalu_rnn.NAC(2)
-    nac.build((None, 3))
-    assert largest_discrete_distance(nac) == sparsity_error(nac)
+    weights = [
+        np.asarray(keras.ops.convert_to_numpy(w), np.float64)
+        for unit in arithmetic_units(model)
+        for w in unit.arithmetic_weights().values()
+    ]
+    expected = max(np.max(np.minimum(np.abs(w), np.abs(1 - np.abs(w)))) for w in weights)
+    np.testing.assert_allclose(largest_discrete_distance(model), expected, rtol=1e-12)
+    assert sparsity_error(model) == largest_discrete_distance(model)
 
 
 def test_largest_distance_uses_each_units_values():

@@ -272,3 +272,98 @@ def test_plot_survives_every_error_diverging(tmp_path):
     results["eval"] = diverged
     plot_errors([results], tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+# A saved model knows what it was trained for; what does not fit exits 2.
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """A recurrent and a static `add` model and an `mnist_count` model."""
+    from tests.test_mnist_experiment import MNIST_DIR
+
+    root = tmp_path_factory.mktemp("saved")
+    small = ["--steps", "4", "--batch-size", "4", "--eval-sequences", "8", "--quiet"]
+    models = {}
+    for name, argv in {
+        "add": ["--task", "add", "--eval-lengths", "10"],
+        "add_static": ["--task", "add", "--static", "--eval-lengths", "10"],
+        "count": ["--task", "mnist_count", "--train-length", "2"]
+        + ["--eval-lengths", "2", "--data-dir", str(MNIST_DIR)],
+    }.items():
+        assert train.main([*argv, *small, "--out", str(root / name)]) == 0
+        models[name] = root / name / "model.keras"
+    return models
+
+
+def test_saved_model_records_its_task(saved_models):
+    from runner.model_record import read_record
+
+    record = read_record(saved_models["add_static"])
+    assert record["task"] == "add" and record["static"] is True
+    assert record["input_shape"] == [100] and record["output_size"] == 1
+    assert read_record(saved_models["count"])["input_shape"] == [None, 28, 28, 1]
+
+
+def test_evaluate_without_task_uses_the_recorded_one(saved_models, tmp_path):
+    out = tmp_path / "eval"
+    argv = ["--evaluate", str(saved_models["add_static"]), "--out", str(out)]
+    assert train.main([*argv, "--eval-sequences", "8", "--quiet"]) == 0
+    results = _load(out / "results.json")
+    assert results["task"] == "add" and results["static"] is True
+
+
+@pytest.mark.parametrize(
+    "model, task, words",
+    [
+        ("count", ["--task", "mnist_add"], ["10 outputs", "mnist_count", "1 output"]),
+        ("count", ["--task", "add"], ["(any, 28, 28, 1)", "(any, 10)"]),
+        ("add", ["--task", "mnist_add"], ["(any, 10)", "(any, 28, 28, 1)"]),
+        ("add", ["--task", "add", "--static"], ["(any, 10)", "(100)"]),
+    ],
+)
+def test_evaluate_on_a_task_that_does_not_fit_exits_2(
+    saved_models, tmp_path, capsys, model, task, words
+):
+    out = tmp_path / "eval"
+    argv = [*task, "--evaluate", str(saved_models[model]), "--out", str(out)]
+    assert train.main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(saved_models[model]) in err[0]
+    assert all(word in err[0] for word in words), err[0]
+    assert not (out / "results.json").exists()
+
+
+def test_evaluate_a_model_without_record_needs_a_task(saved_models, tmp_path, capsys):
+    import zipfile
+
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(saved_models["add"]) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.namelist():
+            if item != "nalu_rnn_task.json":
+                dst.writestr(item, src.read(item))
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--evaluate", str(old)])
+    assert stop.value.code == 2
+    assert "does not record the task" in capsys.readouterr().err
+    # With the task given, a model saved before records still evaluates.
+    argv = ["--task", "add", "--evaluate", str(old), "--out", str(tmp_path / "e")]
+    assert train.main([*argv, "--eval-sequences", "8", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["under_a_file", "unwritable"])
+def test_out_that_cannot_be_created_exits_2(tmp_path, capsys, kind):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "run" if kind == "under_a_file" else "/proc/nalu_rnn_nope"
+    argv = ["--task", "add", "--steps", "2", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "cannot create" in err[0]
+
+
+def test_evaluate_a_folder_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--task", "add", "--evaluate", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "is a folder" in capsys.readouterr().err
