@@ -53,7 +53,7 @@ def test_largest_distance_of_minus_one_zero_one_units_matches_numpy():
         for unit in arithmetic_units(model)
         for w in unit.arithmetic_weights().values()
     ]
-    expected = max(np.max(np.minimum(np.abs(w), np.abs(1 - np.abs(w)))) for w in weights)
+    expected = max(np.max(np.minimum(abs(w), abs(1 - abs(w)))) for w in weights)
     np.testing.assert_allclose(largest_discrete_distance(model), expected, rtol=1e-12)
     assert sparsity_error(model) == largest_discrete_distance(model)
 
