@@ -204,7 +204,8 @@ def test_recurrent_layer_picks_the_loop():
 def test_clear_errors():
     with pytest.raises(ValueError, match="must be a nalu_rnn.ArithmeticCell"):
         nalu_rnn.ArithmeticRNN(keras.layers.LSTMCell(2))
-    with pytest.raises(ValueError, match="NACCell, NAUCell; received a NALUCell"):
+    # Linear cells registered by other tests (a toy unit's) may join the list.
+    with pytest.raises(ValueError, match="NACCell, NAUCell.*; received a NALUCell"):
         nalu_rnn.ArithmeticRNN(nalu_rnn.NALUCell(2), parallel=True)
     with pytest.raises(ValueError, match="`parallel` of ArithmeticRNN"):
         nalu_rnn.ArithmeticRNN(nalu_rnn.NACCell(2), parallel="yes")
