@@ -259,14 +259,14 @@ def parse_args(argv=None):
         if not os.path.isfile(path):
             parser.error(f"--evaluate: no such file: {path}")
     if "task" not in given:
-        record = read_record(given["evaluate"]) if "evaluate" in given else None
-        if record is None and "evaluate" in given:
+        if "evaluate" not in given:
+            parser.error("the following arguments are required: --task")
+        record = read_record(given["evaluate"])
+        if record is None:
             parser.error(
                 f"--task is required: {given['evaluate']} does not record the "
                 "task it was trained for (saved before nalu_rnn recorded it)"
             )
-        if record is None:
-            parser.error("the following arguments are required: --task")
         given["task"] = record["task"]
         given.setdefault("static", bool(record.get("static")))
         if record.get("cell") in CELLS:
