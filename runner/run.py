@@ -57,6 +57,12 @@ def load_model(path):
         return keras.models.load_model(path)
     except Exception as error:  # noqa: BLE001 - any failure means "not a model"
         first_line = str(error).strip().splitlines()[0] if str(error) else ""
+        if "safe_mode" in str(error):
+            raise ModelFileError(
+                f"--evaluate {path}: Keras refuses to load this model because it "
+                "holds Python code (a Lambda layer or function); safe mode stays "
+                "on, since loading it would run that code"
+            ) from error
         raise ModelFileError(
             f"--evaluate {path}: not a Keras model file that this version of "
             f"nalu_rnn can load ({type(error).__name__}: {first_line[:200]})"

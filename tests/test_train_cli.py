@@ -367,3 +367,35 @@ def test_evaluate_a_folder_exits_2(tmp_path, capsys):
         train.main(["--task", "add", "--evaluate", str(tmp_path)])
     assert stop.value.code == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_evaluate_a_model_keras_refuses_in_safe_mode_exits_2(tmp_path, capsys):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((None, 10)), keras.layers.Lambda(lambda x: x[:, -1, :1])]
+    )
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    argv = ["--task", "add", "--evaluate", str(path), "--out", str(tmp_path / "o")]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "safe mode stays on" in err[0] and str(path) in err[0]
+
+
+def test_mnist_folder_with_three_of_four_files_exits_2(tmp_path, capsys):
+    from tests.test_mnist_experiment import MNIST_DIR
+
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+    for name in (*names, "t10k-images-idx3-ubyte"):
+        source = next(MNIST_DIR.resolve().glob(f"{name}*"), None)
+        if source is None:
+            pytest.skip(f"no MNIST files in {MNIST_DIR}")
+        (partial / source.name).symlink_to(source)
+    argv = ["--task", "mnist_count", "--data-dir", str(partial), "--steps", "1"]
+    assert train.main([*argv, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "t10k-labels-idx1-ubyte" in err[0]
+    assert not (tmp_path / "o" / "results.json").exists()
