@@ -336,6 +336,7 @@ def main(argv=None):
         run.ModelFileError,
         run.OutputExistsError,
         run.OutputDirError,
+        run.EvaluationTooLargeError,
         distribution.StrategyError,
     ) as error:
         # The user's data, file or folder is at fault: one line, no traceback.

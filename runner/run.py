@@ -9,6 +9,7 @@ shared here.
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -43,6 +44,30 @@ class OutputExistsError(ValueError):
 
 class OutputDirError(ValueError):
     """`--out` cannot be created (not writable, or under a file)."""
+
+
+class EvaluationTooLargeError(ValueError):
+    """The evaluation sets asked for would not fit in this machine's memory."""
+
+
+def check_evaluation_fits(experiment, config):
+    """Raises `EvaluationTooLargeError` when the evaluation sets would take
+    more than half of this machine's memory (`Experiment.evaluation_bytes`).
+    """
+    needed = experiment.evaluation_bytes()
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return  # no way to know here; let the evaluation try
+    if needed > memory / 2:
+        lengths = ",".join(str(n) for n in config.eval_lengths)
+        raise EvaluationTooLargeError(
+            f"--eval-lengths {lengths} with --eval-sequences "
+            f"{config.eval_sequences} needs about {needed / 2**30:.1f} GiB for "
+            f"its evaluation sets, more than half of this machine's "
+            f"{memory / 2**30:.1f} GiB; pass fewer --eval-sequences or shorter "
+            "--eval-lengths"
+        )
 
 
 NON_FINITE_HINT = (
@@ -175,6 +200,9 @@ def _run_in_scope(config, out_dir):
             f"{out_dir} already holds a finished run (results.json); pass "
             "--force to overwrite it or choose another --out"
         )
+    keras.utils.set_random_seed(config.seed)
+    experiment = make_experiment(config)
+    check_evaluation_fits(experiment, config)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -182,8 +210,6 @@ def _run_in_scope(config, out_dir):
             f"--out {out_dir}: cannot create the output folder "
             f"({error.strerror or type(error).__name__})"
         ) from error
-    keras.utils.set_random_seed(config.seed)
-    experiment = make_experiment(config)
     steps = 0
     train_seconds = 0.0
     extra = {}

@@ -55,6 +55,12 @@ class ArithmeticExperiment(Experiment):
             arithmetic_regularizer=self.sparsity,
         )
 
+    def evaluation_bytes(self):
+        # Every set at once: float32 inputs, and the float64 copy the exact
+        # targets and the success threshold are computed from.
+        c = self.config
+        return c.eval_sequences * sum(c.eval_lengths) * self.task.input_dim * 12
+
     def model_signature(self):
         dim = self.task.input_dim
         return ModelSignature((dim,) if self.config.static else (None, dim), 1)

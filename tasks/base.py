@@ -101,6 +101,14 @@ class Experiment:
         """Further results.json entries of a finished run (`solved_step`)."""
         return {}
 
+    def evaluation_bytes(self):
+        """About how many bytes the evaluation sets take at once, or 0.
+
+        `runner.run` refuses `--eval-lengths` and `--eval-sequences` whose
+        sets would not fit in memory, before anything is trained.
+        """
+        return 0
+
     def model_signature(self):
         """The `ModelSignature` this task's models have, or `None` (no check).
 

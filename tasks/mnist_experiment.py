@@ -176,6 +176,12 @@ class MNISTExperiment(Experiment):
             encoder_kwargs={"digit_classes": DIGIT_CLASSES},
         )
 
+    def evaluation_bytes(self):
+        # Per step of a sequence: its image index (int64) and, in
+        # `predict_from_embeddings`, its float32 embedding.
+        c = self.config
+        return c.eval_sequences * sum(c.eval_lengths) * (8 + 4 * mnist.NUM_CLASSES)
+
     def model_signature(self):
         return ModelSignature((None, *mnist.IMAGE_SHAPE, 1), self.output_dim)
 

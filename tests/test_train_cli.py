@@ -1,4 +1,5 @@
 import json
+import random
 
 import pytest
 
@@ -399,3 +400,53 @@ def test_mnist_folder_with_three_of_four_files_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "t10k-labels-idx1-ubyte" in err[0]
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_evaluation_too_large_for_memory_exits_2_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--task", "add", "--eval-lengths", "10,100000000", "--out", str(out)]
+    assert train.main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--eval-sequences" in err[0] and "GiB" in err[0]
+    assert not out.exists()
+
+
+# Random flag combinations: the parser answers with a configuration or one
+# error line and exit 2, never a traceback.
+FLAG_VALUES = {
+    "--task": ["add", "mul", "mnist_count", "nope", ""],
+    "--cell": ["nac", "nalu", "lstm", "selector", "x"],
+    "--seed": ["0", "7", "-1", "a"],
+    "--seeds": ["1", "3", "0", "1.5"],
+    "--steps": ["1", "100", "0", "-5", "1e3"],
+    "--batch-size": ["8", "0", "x"],
+    "--learning-rate": ["0.1", "0", "-1", "inf", "nan"],
+    "--eval-lengths": ["10", "1,10,100", "", "0", "10,-1", "a,b"],
+    "--eval-sequences": ["16", "0"],
+    "--sparsity": ["0", "0.5", "-0.1"],
+    "--sparsity-start": ["0.5", "1.5"],
+    "--harden-tolerance": ["0.2", "0.6"],
+    "--optimizer": ["adam", "common_mode_adam", "sgd"],
+    "--supervision": ["final", "every_step", "all"],
+    "--strategy": ["none", "mirrored", "bogus"],
+    "--train-length": ["10", "0"],
+    "--evaluate": ["/nonexistent/model.keras"],
+}
+SWITCHES = ["--static", "--quiet", "--force", "--no-harden", "--lr-decay"]
+
+
+def test_random_flag_combinations_parse_or_exit_2(capsys):
+    rng = random.Random(0)
+    for _ in range(300):
+        argv = []
+        for flag in rng.sample(sorted(FLAG_VALUES), rng.randint(0, 6)):
+            argv += [flag, rng.choice(FLAG_VALUES[flag])]
+        argv += rng.sample(SWITCHES, rng.randint(0, 2))
+        try:
+            config = train.parse_args(argv)
+        except SystemExit as stop:
+            assert stop.code == 2, argv
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and "train.py: error:" in err, argv
+        else:
+            assert config.task in ("add", "mul", "mnist_count"), argv
