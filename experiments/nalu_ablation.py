@@ -77,15 +77,8 @@ class UnsnappedNALUCell(nalu_rnn.NALUCell):
 
 
 def _cell(cell_class=nalu_rnn.NALUCell, **changes):
-    kwargs = {
-        "shared_weights": False,
-        "max_exp": NALU_MAX_EXP,
-        "gate": "unit",
-        "gate_initializer": keras.initializers.Constant(
-            nalu_rnn.models.NALU_CELL_GATE_START
-        ),
-    }
-    return functools.partial(cell_class, **{**kwargs, **changes})
+    # The registry's own cell arguments, so the recipe is written once.
+    return functools.partial(cell_class, **{**RECIPE.make_cell.keywords, **changes})
 
 
 def _readout(unit_class=nalu_rnn.NALU, **changes):
