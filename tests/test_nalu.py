@@ -315,3 +315,19 @@ def test_unit_gate_is_pulled_with_the_arithmetic_regularizer():
     sparsity.strength = 0.5  # as nalu_rnn.callbacks.SparsityWarmup does
     g = 1.0 / (1.0 + np.exp(-1.0))
     np.testing.assert_allclose(gate_loss(), 20.0 * 0.5 * g * (1 - g), rtol=1e-6)
+
+
+def test_unit_gate_model_saves_and_loads(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((None, 3)),
+            nalu_rnn.ArithmeticRNN(nalu_rnn.NALUCell(2, gate="unit")),
+            nalu_rnn.NALU(1, gate="unit", shared_weights=False),
+        ]
+    )
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (4, 5, 3)).astype("float32")
+    path = tmp_path / "unit_gate.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.layers[-1].gate == "unit"
+    np.testing.assert_array_equal(np.asarray(restored(x)), np.asarray(model(x)))
