@@ -20,7 +20,7 @@ from nalu_rnn._validation import (
 )
 from nalu_rnn.initializers import BlockIdentity
 from nalu_rnn.keras_internals import flatten_layers
-from nalu_rnn.models import get_cell_spec
+from nalu_rnn.models import get_cell_spec, regularizer_kwargs
 from nalu_rnn.rnn import recurrent_layer
 from nalu_rnn.units import ArithmeticCell
 
@@ -178,6 +178,7 @@ def sequence_head(
     return_sequences=False,
     arithmetic_regularizer=None,
     identity_value=10.0,
+    raw_regularizer=None,
 ):
     """The recurrent part of a sequence model: `RNN(cell)` and its read-out.
 
@@ -202,6 +203,9 @@ def sequence_head(
         identity_value: Diagonal value of `BlockIdentity` for arithmetic
             cells; `None` keeps the cell's default initializer. Defaults to
             `10.0`.
+        raw_regularizer: Regularizer of the arithmetic layers' raw kernels
+            and gates (`nalu_rnn.models.regularizer_kwargs`). Defaults to
+            `None`.
 
     Returns:
         A `keras.Model` named `"head"` from `(batch, time, embed_dim)`.
@@ -218,11 +222,9 @@ def sequence_head(
     output_dim = validate_positive_int(output_dim, "output_dim", "sequence_head")
     if units is None:
         units = output_dim if spec.arithmetic else 32
-    cell_kwargs, readout_kwargs = {}, {}
+    readout_kwargs = regularizer_kwargs(spec, arithmetic_regularizer, raw_regularizer)
+    cell_kwargs = dict(readout_kwargs)
     if spec.arithmetic:
-        if arithmetic_regularizer is not None:
-            cell_kwargs["arithmetic_regularizer"] = arithmetic_regularizer
-            readout_kwargs["arithmetic_regularizer"] = arithmetic_regularizer
         if identity_value is not None:
             cell_kwargs["kernel_initializer"] = BlockIdentity(
                 identity_value if _has_gated_kernels(spec, embed_dim) else 1.0
@@ -249,6 +251,7 @@ def sequence_model(
     arithmetic_regularizer=None,
     identity_value=10.0,
     encoder_kwargs=None,
+    raw_regularizer=None,
 ):
     """A digit encoder applied to every image, then a recurrent head.
 
@@ -273,6 +276,7 @@ def sequence_model(
         identity_value: See `sequence_head`. Defaults to `10.0`.
         encoder_kwargs: Dict of extra arguments of `digit_encoder`.
             Defaults to `None`.
+        raw_regularizer: See `sequence_head`. Defaults to `None`.
 
     Returns:
         An uncompiled `keras.Model` named `"{cell}_digits"`.
@@ -302,6 +306,7 @@ def sequence_model(
         return_sequences=return_sequences,
         arithmetic_regularizer=arithmetic_regularizer,
         identity_value=identity_value,
+        raw_regularizer=raw_regularizer,
     )
     images = keras.Input((None,) + IMAGE_INPUT_SHAPE, name="images")
     folded = FoldTime(name="fold_time")(images)

@@ -49,6 +49,8 @@ class CellSpec:
             arguments that start the recurrent cell as a running memory of
             its state (`arithmetic_model`'s `state_identity`), or `None`
             when the cell has no such start. Defaults to `None`.
+        gated: Whether the cell's and read-out's units have a learnt gate
+            (a `gate_regularizer` argument). Defaults to `False`.
     """
 
     name: str
@@ -58,6 +60,7 @@ class CellSpec:
     arithmetic: bool
     description: str
     identity_kwargs: object = None
+    gated: bool = False
 
 
 CELLS = {}
@@ -101,16 +104,43 @@ def _direct_identity(value):
 
 
 def _without_regularizer(unit_class):
-    """A read-out factory that leaves the sparsity regulariser out.
+    """A read-out factory that leaves the regularisers out.
 
     The NPU's exponents may be 2 or 0.5 (square, root); a pull towards
-    {-1, 0, 1} would bias them.
+    {-1, 0, 1}, or of its raw weights away from 0, would bias them.
     """
 
-    def make(units, arithmetic_regularizer=None):
+    def make(units, **regularizers):
         return unit_class(units)
 
     return make
+
+
+def regularizer_kwargs(spec, arithmetic_regularizer=None, raw_regularizer=None):
+    """The regulariser arguments of an arithmetic cell's layers.
+
+    Args:
+        spec: The cell's `CellSpec`.
+        arithmetic_regularizer: Regularizer of the effective arithmetic
+            weights (`nalu_rnn.SparsityRegularizer`), or `None`.
+        raw_regularizer: Regularizer of the raw kernels and, for gated
+            units, the raw gates (`nalu_rnn.regularizers.SaturationRegularizer`),
+            or `None`.
+
+    Returns:
+        Keyword arguments for `spec.make_cell`, `make_static` and
+        `make_readout`: empty for a cell without arithmetic units.
+    """
+    if not spec.arithmetic:
+        return {}
+    kwargs = {}
+    if arithmetic_regularizer is not None:
+        kwargs["arithmetic_regularizer"] = arithmetic_regularizer
+    if raw_regularizer is not None:
+        kwargs["kernel_regularizer"] = raw_regularizer
+        if spec.gated:
+            kwargs["gate_regularizer"] = raw_regularizer
+    return kwargs
 
 
 register_cell(
@@ -163,6 +193,7 @@ register_cell(
         "additive; read-out NALU with separate weights and unit gates at 0.5 "
         "(static: NALU -> NALU); exponents capped at 20",
         identity_kwargs=_gated_identity,
+        gated=True,
     )
 )
 register_cell(
@@ -245,6 +276,7 @@ register_cell(
             "mask_initializer": StateIdentity(value),
             "gate_initializer": keras.initializers.Constant(3.0),
         },
+        gated=True,
     )
 )
 register_cell(
@@ -282,6 +314,7 @@ def arithmetic_model(
     static=False,
     arithmetic_regularizer=None,
     state_identity=3.0,
+    raw_regularizer=None,
 ):
     """The network of the arithmetic tasks: `cell` layer, then its read-out.
 
@@ -306,6 +339,9 @@ def arithmetic_model(
             arithmetic cells (direct-weight cells such as `NAUCell` start
             at exactly `I` instead); `None` keeps the random start.
             Defaults to `3.0`.
+        raw_regularizer: Regularizer of the arithmetic layers' raw kernels
+            and gates, e.g. `nalu_rnn.regularizers.SaturationRegularizer`
+            (see `regularizer_kwargs`). Defaults to `None`.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -313,9 +349,7 @@ def arithmetic_model(
     spec = get_cell_spec(cell)
     input_dim = validate_positive_int(input_dim, "input_dim", "arithmetic_model")
     output_dim = validate_positive_int(output_dim, "output_dim", "arithmetic_model")
-    extra = {}
-    if spec.arithmetic and arithmetic_regularizer is not None:
-        extra["arithmetic_regularizer"] = arithmetic_regularizer
+    extra = regularizer_kwargs(spec, arithmetic_regularizer, raw_regularizer)
     if static:
         inputs = keras.Input(shape=(input_dim,), name="x")
         hidden = spec.make_static(units, **extra)(inputs)

@@ -114,6 +114,13 @@ def build_parser():
         "--clipnorm", type=positive_float, default=None, help="gradient clipping"
     )
     parser.add_argument(
+        "--clipvalue",
+        type=positive_float,
+        default=None,
+        help="clip each gradient entry to [-v, v] (the iNALU authors' 0.1); "
+        "default off, or the cell's recipe",
+    )
+    parser.add_argument(
         "--optimizer",
         default=None,
         choices=sorted(OPTIMIZER_NAMES),
@@ -140,6 +147,16 @@ def build_parser():
         help="strength of the sparsity regulariser on arithmetic weights (0: off); "
         "default 0.05, or the --static recipe of the cell "
         "(runner.config.STATIC_RECIPES)",
+    )
+    parser.add_argument(
+        "--saturation",
+        type=non_negative_float,
+        default=None,
+        help="strength of the iNALU authors' saturation penalty on the raw "
+        "kernels and gates of the arithmetic layers, "
+        "mean(max(20 - |w|, 0)), switched on once the training loss is below 1 "
+        "(0: off); for units that squash their raw weights (NAC, NALU, iNALU); "
+        "default 0, or the cell's recipe",
     )
     parser.add_argument(
         "--sparsity-start",

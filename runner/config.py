@@ -240,10 +240,12 @@ class RunConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     clipnorm: float | None = None
+    clipvalue: float | None = None
     optimizer: str = "adam"
     units: int | None = None
     static: bool = False
     sparsity: float = 0.05
+    saturation: float = 0.0
     sparsity_start: float = 0.3
     sparsity_end: float | None = None
     sparsity_stop: float | None = None

@@ -12,11 +12,12 @@ import nalu_rnn
 
 
 def compile_model(model, config, decay_steps=None, final_fraction=0.01):
-    """Compiles `model` with MSE and `config`'s optimizer, rate and clipnorm.
+    """Compiles `model` with MSE and `config`'s optimizer, rate and clipping.
 
     Args:
         model: The Keras model.
-        config: The `RunConfig` (`optimizer`, `learning_rate`, `clipnorm`).
+        config: The `RunConfig` (`optimizer`, `learning_rate`, `clipnorm`,
+            `clipvalue`).
         decay_steps: Steps over which the rate cosine-decays, or `None` for a
             constant rate. Defaults to `None`. A high rate finds the
             structure fast; decaying it lets the weights settle to the
@@ -31,9 +32,54 @@ def compile_model(model, config, decay_steps=None, final_fraction=0.01):
             config.learning_rate, decay_steps=decay_steps, alpha=final_fraction
         )
     optimizer = nalu_rnn.optimizers.get_optimizer(
-        config.optimizer, learning_rate, clipnorm=config.clipnorm
+        config.optimizer,
+        learning_rate,
+        clipnorm=config.clipnorm,
+        clipvalue=config.clipvalue,
     )
     model.compile(optimizer=optimizer, loss="mse")
+
+
+# Schlör et al. switch their saturation penalty on once the training loss is
+# below 1, and not in the first tenth of training: saturating the raw weights
+# before a fit is found would freeze a wrong choice.
+SATURATION_LOSS = 1.0
+SATURATION_START_FRACTION = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class SaturationPenalty:
+    """The iNALU authors' saturation penalty of one run (`--saturation`).
+
+    Args:
+        regularizer: The `nalu_rnn.regularizers.SaturationRegularizer` the
+            arithmetic layers' raw kernels and gates share, at strength 0
+            until `switch` raises it; `None` when `--saturation` is 0.
+        switch: The `nalu_rnn.callbacks.LossGatedRegularization` that
+            raises it, or `None`.
+    """
+
+    regularizer: object = None
+    switch: object = None
+
+    @classmethod
+    def of(cls, config, arithmetic):
+        """The penalty `config` asks for; none for a cell without arithmetic."""
+        if not (arithmetic and config.saturation > 0):
+            return cls()
+        regularizer = nalu_rnn.regularizers.SaturationRegularizer(0.0)
+        switch = nalu_rnn.callbacks.LossGatedRegularization(
+            regularizer,
+            config.saturation,
+            threshold=SATURATION_LOSS,
+            start_step=round(SATURATION_START_FRACTION * config.steps),
+            check_every=config.check_every,
+        )
+        return cls(regularizer, switch)
+
+    def callbacks(self):
+        """`[switch]`, or `[]` without a penalty."""
+        return [] if self.switch is None else [self.switch]
 
 
 @dataclasses.dataclass(frozen=True)

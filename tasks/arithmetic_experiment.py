@@ -13,7 +13,7 @@ import numpy as np
 
 import nalu_rnn
 from runner.success import SolvedStepMonitor, sparsity_error
-from runner.training import compile_model, harden_with_rollback
+from runner.training import SaturationPenalty, compile_model, harden_with_rollback
 from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
 from tasks.base import Experiment, ModelSignature, register_task
 
@@ -42,6 +42,7 @@ class ArithmeticExperiment(Experiment):
         self.arithmetic = nalu_rnn.models.get_cell_spec(config.cell).arithmetic
         # Shared by every arithmetic layer; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
+        self.saturation = SaturationPenalty.of(config, self.arithmetic)
         self.monitor = None
         self._test_sets = None
 
@@ -53,6 +54,7 @@ class ArithmeticExperiment(Experiment):
             units=c.units,
             static=c.static,
             arithmetic_regularizer=self.sparsity,
+            raw_regularizer=self.saturation.regularizer,
         )
 
     def evaluation_bytes(self):
@@ -85,7 +87,7 @@ class ArithmeticExperiment(Experiment):
 
     def callbacks(self, epochs):
         c = self.config
-        callbacks = [self.solved_step_monitor()]
+        callbacks = [*self.saturation.callbacks(), self.solved_step_monitor()]
         if not self.arithmetic or c.sparsity == 0:
             return callbacks
         if c.sparsity_end is None:

@@ -46,7 +46,7 @@ import numpy as np
 import nalu_rnn
 from nalu_rnn import digits
 from nalu_rnn.models import get_cell_spec
-from runner.training import compile_model, harden_with_rollback
+from runner.training import SaturationPenalty, compile_model, harden_with_rollback
 from tasks import mnist
 from tasks.base import Experiment, ModelSignature, register_task
 
@@ -155,6 +155,7 @@ class MNISTExperiment(Experiment):
         )
         # Shared by the arithmetic layers; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
+        self.saturation = SaturationPenalty.of(config, self.arithmetic)
         data = mnist.load_mnist(config.data_dir)
         self.train_split, self.validation_split = mnist.split_validation(*data["train"])
         self.test_split = data["test"]
@@ -174,6 +175,7 @@ class MNISTExperiment(Experiment):
             return_sequences=self.supervision == "every_step",
             arithmetic_regularizer=self.sparsity if self.arithmetic else None,
             encoder_kwargs={"digit_classes": DIGIT_CLASSES},
+            raw_regularizer=self.saturation.regularizer,
         )
 
     def evaluation_bytes(self):
@@ -224,10 +226,12 @@ class MNISTExperiment(Experiment):
 
     def callbacks(self, epochs):
         c = self.config
+        callbacks = self.saturation.callbacks()
         if not self.arithmetic or not c.sparsity:
-            return []
+            return callbacks
         start = max(1, round(c.sparsity_start * epochs))
-        return [nalu_rnn.callbacks.SparsityWarmup(self.sparsity, c.sparsity, start)]
+        warmup = nalu_rnn.callbacks.SparsityWarmup(self.sparsity, c.sparsity, start)
+        return [warmup, *callbacks]
 
     # ----------------------------------------------------------- evaluation
 

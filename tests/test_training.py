@@ -2,9 +2,12 @@
 
 import keras
 import numpy as np
+import pytest
 
+import nalu_rnn
 from runner.config import RunConfig
-from runner.training import compile_model, harden_with_rollback
+from runner.training import SaturationPenalty, compile_model, harden_with_rollback
+from tasks.arithmetic_experiment import ArithmeticExperiment
 
 
 def _model():
@@ -43,8 +46,54 @@ def test_compile_model_decays_the_rate_only_when_asked():
     compile_model(model, config)
     assert float(model.optimizer.learning_rate) == 0.5
     assert model.optimizer.clipnorm == 1.0
+    assert model.optimizer.clipvalue is None
+    compile_model(model, RunConfig("add", clipvalue=0.1))
+    assert model.optimizer.clipvalue == 0.1
     compile_model(model, config, decay_steps=10, final_fraction=0.05)
     schedule = model.optimizer.get_config()["learning_rate"]
     assert schedule["class_name"] == "CosineDecay"
     assert schedule["config"]["alpha"] == 0.05
     assert schedule["config"]["decay_steps"] == 10
+
+
+def test_no_saturation_penalty_at_zero_strength_or_for_baselines():
+    assert SaturationPenalty.of(RunConfig("add"), arithmetic=True).callbacks() == []
+    config = RunConfig("add", saturation=0.05)
+    assert SaturationPenalty.of(config, arithmetic=False).regularizer is None
+
+
+def _penalty(model):
+    return float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_saturation_penalty_reaches_every_raw_inalu_kernel_and_gate(static):
+    config = RunConfig.for_task("add", cell="inalu", saturation=0.05, static=static)
+    # The sparsity pull starts at 0 too, so the penalty is the saturation's.
+    experiment = ArithmeticExperiment(config)
+    model = experiment.build_model()
+    dim = experiment.task.input_dim
+    model(np.ones((1, dim) if static else (1, 3, dim), "float32"))
+    regularizer = experiment.saturation.regularizer
+    assert isinstance(regularizer, nalu_rnn.regularizers.SaturationRegularizer)
+    # Every weight of an iNALU is a raw kernel (W_hat, M_hat and their
+    # separate multiplicative copies) or its gate: 5 per layer.
+    raw = model.trainable_variables
+    assert len(raw) == 10 and all(v.regularizer is not None for v in raw)
+    # Off until the switch raises it; then every raw weight below 20 counts.
+    assert _penalty(model) == 0.0
+    regularizer.strength = 0.05
+    expected = sum(0.05 * np.mean(np.maximum(20 - np.abs(v.numpy()), 0)) for v in raw)
+    np.testing.assert_allclose(_penalty(model), expected, rtol=1e-5)
+
+
+def test_saturation_switch_follows_the_config():
+    config = RunConfig.for_task("add", cell="inalu", saturation=0.2, steps=3000)
+    experiment = ArithmeticExperiment(config)
+    (switch,) = [
+        c
+        for c in experiment.callbacks(epochs=3)
+        if isinstance(c, nalu_rnn.callbacks.LossGatedRegularization)
+    ]
+    assert switch.regularizer is experiment.saturation.regularizer
+    assert (switch.strength, switch.threshold, switch.start_step) == (0.2, 1.0, 300)
