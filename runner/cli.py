@@ -13,7 +13,7 @@ import os
 import sys
 
 from runner import distribution
-from runner.config import FIELD_DEFAULTS, RunConfig
+from runner.config import FIELD_DEFAULTS, MNIST_ENCODERS, RunConfig
 from runner.model_record import read_record
 from tasks.base import task_names
 
@@ -212,6 +212,14 @@ def build_parser():
         default=None,
         help="MNIST: supervise the final target only (the paper) or the running "
         "target at every step (Madsen & Johansen)",
+    )
+    parser.add_argument(
+        "--encoder",
+        choices=sorted(MNIST_ENCODERS),
+        default=None,
+        help="MNIST: the digit encoder's output; "
+        + "; ".join(f"{name}: {prior}" for name, prior in MNIST_ENCODERS.items())
+        + " (default classes)",
     )
     parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
     parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files")

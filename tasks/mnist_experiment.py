@@ -12,7 +12,8 @@ The default recipe for the arithmetic cells (`nac`, `nalu`):
   over a scalar digit-value embedding), kernels started at
   `nalu_rnn.initializers.BlockIdentity(10)`, i.e. as the running sum of the
   embeddings. With a random start the head learns nothing in minutes.
-* Encoder output (`DIGIT_CLASSES`): the encoder classifies each image
+* Encoder output (`--encoder classes`, the default; `--encoder linear` is
+  the paper's linear read-out): the encoder classifies each image
   (softmax over the 10 digits); for counting that class vector is summed,
   for addition a bias-free `Dense(1)` started at 0..9 turns it into a digit
   value first. A class vector sums to exactly 1 per image and is one-hot
@@ -57,9 +58,6 @@ CURRICULUM_STAGES = 3
 FINAL_LEARNING_RATE_FRACTION = 0.05
 MAX_STEPS_PER_EPOCH = 500
 HARDEN_ROWS = ("state", "input")
-# Whether the encoder classifies each image (softmax over the 10 digits)
-# before the head sums; see `nalu_rnn.digits.digit_encoder(digit_classes=)`.
-DIGIT_CLASSES = True
 HARDEN_VALIDATION_LENGTH = 100
 VALIDATION_SEQUENCES = 1000
 
@@ -174,7 +172,9 @@ class MNISTExperiment(Experiment):
             units=self.units,
             return_sequences=self.supervision == "every_step",
             arithmetic_regularizer=self.sparsity if self.arithmetic else None,
-            encoder_kwargs={"digit_classes": DIGIT_CLASSES},
+            # `classes`: softmax over the 10 digits before the head sums;
+            # see `nalu_rnn.digits.digit_encoder(digit_classes=)`.
+            encoder_kwargs={"digit_classes": self.config.encoder == "classes"},
             raw_regularizer=self.saturation.regularizer,
         )
 
@@ -255,7 +255,7 @@ class MNISTExperiment(Experiment):
         """Hardens the cell's kernel block by block, keeping each block's
         snap only if validation MAE does not rise (`HARDEN_ROWS` order)."""
         c = self.config
-        extra = {"supervision": self.supervision}
+        extra = {"supervision": self.supervision, "encoder": self.config.encoder}
         if not (self.arithmetic and c.harden):
             return extra
         length = max(HARDEN_VALIDATION_LENGTH, c.train_length)

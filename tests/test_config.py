@@ -60,6 +60,10 @@ def test_mnist_recipe():
     for key, value in MNIST_RECIPE.values.items():
         assert getattr(config, key) == value
     assert config.supervision == "final" and config.units is None
+    assert config.encoder == "classes"
+    for flag in ("encoder", "supervision"):
+        with pytest.raises(ValueError, match="MNIST tasks only"):
+            RunConfig.for_task("add", **{flag: "linear"})
     with pytest.raises(ValueError, match="arithmetic tasks only"):
         RunConfig.for_task("mnist_add", static=True)
 

@@ -243,6 +243,39 @@ def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
 
 
 @needs_mnist
+@pytest.mark.parametrize("task", ["mnist_count", "mnist_add"])
+@pytest.mark.parametrize("cell", ["nac", "lstm"])
+def test_encoder_flag_chooses_the_encoder(tmp_path, task, cell):
+    """`--encoder linear` is the paper's linear read-out of the 500 units;
+    `classes` (the default) ends in the 10-class softmax."""
+    for encoder in ("classes", "linear"):
+        options = train.parse_args(
+            _tiny_args(tmp_path, task, "--cell", cell, "--encoder", encoder)
+        )
+        model = mnist_experiment.MNISTExperiment(options).build_model()
+        layers = model.get_layer("encoder").layers
+        embedding = model.get_layer("encoder").get_layer("embedding")
+        has_value = any(layer.name == "digit_value" for layer in layers)
+        if encoder == "linear":
+            assert embedding.activation is keras.activations.linear
+            assert embedding.input.shape[-1] == 500 and not has_value
+        else:
+            assert embedding.activation is keras.activations.softmax
+            assert embedding.units == 10
+            assert has_value == (task == "mnist_add" and cell == "nac")
+    assert train.parse_args(_tiny_args(tmp_path, task)).encoder == "classes"
+
+
+@needs_mnist
+def test_linear_encoder_trains_end_to_end(tmp_path):
+    out = tmp_path / "linear"
+    assert train.main(_tiny_args(out, "mnist_add", "--encoder", "linear")) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["encoder"] == "linear"
+    assert all(np.isfinite(e["mae"]) for e in results["eval"])
+
+
+@needs_mnist
 def test_experiment_metrics_match_naive_targets(tmp_path):
     """`evaluate` scores exactly the test sequences `evaluation_arrays` gives."""
     options = train.parse_args(_tiny_args(tmp_path, "mnist_add", "--cell", "lstm"))

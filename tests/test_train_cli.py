@@ -119,6 +119,11 @@ def test_optimizer_flag_trains_saves_and_records_it(tmp_path):
         (["--task", "add", "--optimizer", "sgd"], "invalid choice: 'sgd'"),
         (["--task", "add", "--evaluate", "/no/such/model.keras"], "no such file"),
         (["--task", "mnist_add", "--static"], "arithmetic tasks only"),
+        (["--task", "add", "--encoder", "linear"], "MNIST tasks only"),
+        (["--task", "add", "--supervision", "final"], "MNIST tasks only"),
+        (["--task", "mnist_add", "--encoder", "pixels"], "invalid choice: 'pixels'"),
+        (["--task", "add", "--clipvalue", "0"], "expected a positive number"),
+        (["--task", "add", "--saturation", "-1"], "a number >= 0"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(argv, message, capsys):
@@ -428,6 +433,9 @@ FLAG_VALUES = {
     "--harden-tolerance": ["0.2", "0.6"],
     "--optimizer": ["adam", "common_mode_adam", "sgd"],
     "--supervision": ["final", "every_step", "all"],
+    "--encoder": ["classes", "linear", "none"],
+    "--clipvalue": ["0.1", "0"],
+    "--saturation": ["0.05", "-1"],
     "--strategy": ["none", "mirrored", "bogus"],
     "--train-length": ["10", "0"],
     "--evaluate": ["/nonexistent/model.keras"],
