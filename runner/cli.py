@@ -221,6 +221,14 @@ def build_parser():
         + "; ".join(f"{name}: {prior}" for name, prior in MNIST_ENCODERS.items())
         + " (default classes)",
     )
+    parser.add_argument(
+        "--solved-head",
+        action="store_true",
+        default=None,
+        help="MNIST: fix the arithmetic head at the exact running sum and train "
+        "only the encoder: Madsen & Johansen's reference for the success "
+        "thresholds (experiments/mnist_thresholds.py)",
+    )
     parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
     parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files")
     parser.add_argument(

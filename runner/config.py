@@ -175,7 +175,7 @@ MNIST_ENCODERS = {
 }
 
 # Flags that only the MNIST tasks read; given for another task they exit 2.
-MNIST_ONLY_FIELDS = ("encoder", "supervision")
+MNIST_ONLY_FIELDS = ("encoder", "supervision", "solved_head")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +270,7 @@ class RunConfig:
     harden_tolerance: float = 0.2
     supervision: str | None = None
     encoder: str | None = None
+    solved_head: bool = False
     out: str | None = None
     data_dir: str | None = None
     evaluate: str | None = None
@@ -304,12 +305,23 @@ class RunConfig:
                 f"registered with static=True); task {task!r} has no static variant"
             )
         if spec.recipe != "mnist":
-            given = [f for f in MNIST_ONLY_FIELDS if overrides.get(f) is not None]
+            given = [
+                f for f in MNIST_ONLY_FIELDS if overrides.get(f) not in (None, False)
+            ]
             if given:
                 flags = ", ".join("--" + f.replace("_", "-") for f in given)
                 raise ValueError(
                     f"{flags} applies to the MNIST tasks only; task {task!r} "
                     "has no digit encoder or per-step targets"
+                )
+        if overrides.get("solved_head"):
+            from nalu_rnn.models import get_cell_spec
+
+            if not get_cell_spec(cell).arithmetic or overrides.get("units"):
+                raise ValueError(
+                    "--solved-head sets an arithmetic head whose state is the "
+                    "output to the exact running sum: it needs an arithmetic "
+                    f"cell and no --units (cell {cell!r})"
                 )
         train_length = overrides.get("train_length", cls.train_length)
         values = {}

@@ -32,6 +32,12 @@ def summarize(all_results):
         ]
         for key in keys:
             row[f"median_{key}"] = _median([e.get(key) for e in entries])
+        # A per-length criterion (the MNIST tasks'): its rate over seeds.
+        if all(isinstance(e.get("success"), bool) for e in entries):
+            successes = [e["success"] for e in entries]
+            row["successes"] = successes
+            row["success_rate"] = sum(successes) / len(successes)
+            row["success_ci"] = list(wilson_interval(sum(successes), len(successes)))
         per_length.append(row)
     summary = {
         "task": first["task"],

@@ -18,6 +18,7 @@ arXiv:2001.05016, section 4 and appendix C.
 """
 
 import math
+import statistics
 
 import keras
 import numpy as np
@@ -53,6 +54,72 @@ def wilson_interval(successes, trials, z=Z_95):
     half = z / denominator * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials**2))
     # Clamp the rounding error at 0/n and n/n, where the exact bound is 0 or 1.
     return max(0.0, center - half), min(1.0, center + half)
+
+
+def student_t_quantile(p, df):
+    """The `p`-quantile of Student's t distribution with `df` degrees of freedom.
+
+    The density is integrated with Simpson's rule and the quantile found by
+    bisection, to about 1e-9: enough for a threshold, and no scipy.
+
+    Args:
+        p: Probability in [0.5, 1).
+        df: Positive degrees of freedom.
+
+    Returns:
+        The float `t` with `P(T <= t) = p`; e.g. 2.8214 for `p=0.99, df=9`.
+    """
+    if not 0.5 <= p < 1 or not df > 0:
+        raise ValueError(
+            "student_t_quantile needs 0.5 <= p < 1 and df > 0; "
+            f"received p={p!r}, df={df!r}"
+        )
+    log_norm = (
+        math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    )
+
+    def density(x):
+        return math.exp(log_norm - (df + 1) / 2 * math.log1p(x * x / df))
+
+    def cdf(t, intervals=2000):
+        h = t / intervals
+        inner = sum((4 if i % 2 else 2) * density(i * h) for i in range(1, intervals))
+        return 0.5 + h / 3 * (density(0.0) + inner + density(t))
+
+    low, high = 0.0, 1.0
+    while cdf(high) < p:
+        low, high = high, 2 * high
+    while high - low > 1e-10:
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < p else (low, middle)
+    return (low + high) / 2
+
+
+def reference_threshold(errors, alpha=0.01):
+    """Madsen & Johansen's MNIST success threshold from a solved reference.
+
+    The MSEs `errors` of a reference model over seeds (its arithmetic head
+    fixed at the exact solution, only the image encoder trained) give the
+    one-sided upper `1 - alpha` confidence bound of their mean, assuming a
+    Student-t distribution: `mean + t(1 - alpha, n - 1) * sd / sqrt(n)`. A
+    model succeeds at a length when its MSE there is below this bound: no
+    worse than an exact head on an encoder trained as well as the reference.
+
+    Args:
+        errors: Two or more finite MSEs, one per reference seed.
+        alpha: One-sided level. Defaults to `0.01` (theirs).
+
+    Returns:
+        The threshold, a float.
+    """
+    errors = [float(e) for e in errors]
+    if len(errors) < 2 or not all(math.isfinite(e) for e in errors):
+        raise ValueError(
+            f"reference_threshold needs two or more finite errors; received {errors!r}"
+        )
+    n = len(errors)
+    spread = statistics.stdev(errors) / math.sqrt(n)
+    return statistics.fmean(errors) + student_t_quantile(1 - alpha, n - 1) * spread
 
 
 def sparsity_error(model):

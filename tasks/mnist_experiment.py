@@ -48,7 +48,7 @@ import nalu_rnn
 from nalu_rnn import digits
 from nalu_rnn.models import get_cell_spec
 from runner.training import SaturationPenalty, compile_model, harden_with_rollback
-from tasks import mnist
+from tasks import mnist, mnist_thresholds
 from tasks.base import Experiment, ModelSignature, register_task
 
 BASELINE_UNITS = 32
@@ -96,17 +96,19 @@ def sequence_metrics(prediction, target):
         target: Array `(num_sequences, k)`.
 
     Returns:
-        Dict with `mae` (mean over sequences and the k outputs), `accuracy`
-        (fraction of sequences whose rounded outputs all equal the target)
-        and `relative_error` (`mae` / mean absolute target).
+        Dict with `mae` and `mse` (means over sequences and the k outputs),
+        `accuracy` (fraction of sequences whose rounded outputs all equal the
+        target) and `relative_error` (`mae` / mean absolute target).
     """
     prediction = np.asarray(prediction, np.float64)
     target = np.asarray(target, np.float64)
     mae = float(np.mean(np.abs(prediction - target)))
+    mse = float(np.mean((prediction - target) ** 2))
     exact = np.all(np.round(prediction) == target, axis=-1)
     scale = float(np.mean(np.abs(target)))
     return {
         "mae": mae,
+        "mse": mse,
         "accuracy": float(np.mean(exact)),
         "relative_error": mae / scale if scale > 0 else None,
     }
@@ -154,6 +156,13 @@ class MNISTExperiment(Experiment):
         # Shared by the arithmetic layers; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
         self.saturation = SaturationPenalty.of(config, self.arithmetic)
+        # Madsen & Johansen's success thresholds, by length, for this task
+        # and encoder (none for a reference run, which defines them).
+        self.thresholds = (
+            {}
+            if config.solved_head
+            else mnist_thresholds.thresholds(self.task, config.encoder)
+        )
         data = mnist.load_mnist(config.data_dir)
         self.train_split, self.validation_split = mnist.split_validation(*data["train"])
         self.test_split = data["test"]
@@ -166,7 +175,7 @@ class MNISTExperiment(Experiment):
         return math.ceil(self.config.steps / steps_per_epoch), steps_per_epoch
 
     def build_model(self):
-        return digits.sequence_model(
+        model = digits.sequence_model(
             self.config.cell,
             self.output_dim,
             units=self.units,
@@ -177,6 +186,12 @@ class MNISTExperiment(Experiment):
             encoder_kwargs={"digit_classes": self.config.encoder == "classes"},
             raw_regularizer=self.saturation.regularizer,
         )
+        if self.config.solved_head:
+            # Madsen & Johansen's reference: the head is the exact running
+            # sum (its BlockIdentity start snapped), so only the encoder learns.
+            digits.harden_cells(model, 0.5, rows="all")
+            model.get_layer("head").trainable = False
+        return model
 
     def evaluation_bytes(self):
         # Per step of a sequence: its image index (int64) and, in
@@ -255,8 +270,12 @@ class MNISTExperiment(Experiment):
         """Hardens the cell's kernel block by block, keeping each block's
         snap only if validation MAE does not rise (`HARDEN_ROWS` order)."""
         c = self.config
-        extra = {"supervision": self.supervision, "encoder": self.config.encoder}
-        if not (self.arithmetic and c.harden):
+        extra = {
+            "supervision": self.supervision,
+            "encoder": c.encoder,
+            "solved_head": c.solved_head,
+        }
+        if not (self.arithmetic and c.harden) or c.solved_head:
             return extra
         length = max(HARDEN_VALIDATION_LENGTH, c.train_length)
         # Hardening changes only the head, so the encoding stays valid.
@@ -302,14 +321,23 @@ class MNISTExperiment(Experiment):
         ):
             prediction = digits.predict_from_embeddings(model, embeddings, indices)
             split = "interpolation" if length == c.train_length else "extrapolation"
-            entries.append(
-                {
-                    "length": int(length),
-                    "split": split,
-                    **sequence_metrics(prediction, targets),
-                }
-            )
+            entry = {
+                "length": int(length),
+                "split": split,
+                **sequence_metrics(prediction, targets),
+            }
+            threshold = self.thresholds.get(int(length))
+            if threshold is not None:
+                entry["success_threshold_mse"] = threshold
+                entry["success"] = bool(entry["mse"] < threshold)
+            entries.append(entry)
         return entries
+
+    def succeeded(self, entries):
+        """Success at every length with a reference threshold, or `None`
+        when there is none (per length, each entry has its own `success`)."""
+        judged = [e["success"] for e in entries if "success" in e]
+        return all(judged) if judged else None
 
 
 for _task in mnist.TASKS:

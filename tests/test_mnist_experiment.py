@@ -19,7 +19,7 @@ import pytest
 import nalu_rnn
 import train
 from nalu_rnn import digits
-from tasks import mnist_experiment
+from tasks import mnist_experiment, mnist_thresholds
 from tasks.mnist import MNISTNotFoundError, evaluation_arrays, load_mnist
 
 RESULT_KEYS = (
@@ -273,6 +273,48 @@ def test_linear_encoder_trains_end_to_end(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["encoder"] == "linear"
     assert all(np.isfinite(e["mae"]) for e in results["eval"])
+
+
+@needs_mnist
+@pytest.mark.parametrize("task", ["mnist_count", "mnist_add"])
+def test_solved_head_is_the_exact_running_sum_and_frozen(tmp_path, task):
+    options = train.parse_args(_tiny_args(tmp_path, task, "--solved-head"))
+    model = mnist_experiment.MNISTExperiment(options).build_model()
+    head = model.get_layer("head")
+    assert not head.trainable and model.get_layer("encoder").trainable
+    embeddings = np.random.default_rng(0).uniform(0, 9, (2, 6, head.input.shape[-1]))
+    running = keras.ops.convert_to_numpy(head(embeddings.astype("float32")))
+    np.testing.assert_allclose(running, embeddings.sum(axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "mnist_add", "--cell", "lstm", "--solved-head"], "arithmetic cell"),
+        (["--task", "mnist_add", "--units", "4", "--solved-head"], "no --units"),
+        (["--task", "add", "--solved-head"], "MNIST tasks only"),
+    ],
+)
+def test_solved_head_refuses_what_it_cannot_solve(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+@needs_mnist
+def test_success_per_length_against_the_reference(tmp_path, monkeypatch):
+    reference = {"mnist_add": {"classes": {"mse": {"3": [0.0, 1e-9]}}}}
+    path = tmp_path / "reference.json"
+    path.write_text(json.dumps({"reference": reference}))
+    monkeypatch.setattr(mnist_thresholds, "REFERENCE_FILE", str(path))
+    out = tmp_path / "run"
+    assert train.main(_tiny_args(out, "mnist_add")) == 0
+    results = json.loads((out / "results.json").read_text())
+    short, long = results["eval"]
+    # Length 1 has no threshold; a 12-step model is far off at length 3.
+    assert "success" not in short and "success_threshold_mse" not in short
+    assert long["success_threshold_mse"] < 1e-6 and long["success"] is False
+    assert results["success"] is False
 
 
 @needs_mnist

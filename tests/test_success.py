@@ -10,7 +10,14 @@ import nalu_rnn
 import train
 from runner.config import STATIC_RECIPES
 from runner.results import summarize
-from runner.success import SolvedStepMonitor, sparsity_error, wilson_interval
+from runner.success import (
+    SolvedStepMonitor,
+    reference_threshold,
+    sparsity_error,
+    student_t_quantile,
+    wilson_interval,
+)
+from tasks import mnist_thresholds
 from tasks.arithmetic import ArithmeticTask
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,3 +209,56 @@ def test_success_rate_script_writes_its_table(tmp_path):
     assert (out / "static" / "add-nau" / "summary.json").is_file()
     with pytest.raises(SystemExit, match="--jobs must be >= 1"):
         success_rate.main(["--jobs", "0", "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    "p, df, expected",
+    # Student-t tables.
+    [(0.99, 9, 2.821438), (0.975, 4, 2.776445), (0.99, 4, 3.746947),
+     (0.999, 1, 318.3088), (0.5, 3, 0.0)],
+)  # fmt: skip
+def test_student_t_quantile_known_values(p, df, expected):
+    assert student_t_quantile(p, df) == pytest.approx(expected, rel=1e-5, abs=1e-8)
+
+
+def test_reference_threshold_is_the_upper_confidence_bound():
+    errors = [1.0, 2.0, 3.0, 4.0, 5.0]
+    expected = 3.0 + 3.746947 * np.std(errors, ddof=1) / np.sqrt(5)
+    assert reference_threshold(errors) == pytest.approx(expected, rel=1e-6)
+    for bad in ([1.0], [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="two or more finite"):
+            reference_threshold(bad)
+
+
+def test_mnist_thresholds_come_from_the_reference_file(tmp_path):
+    path = tmp_path / "reference.json"
+    mse = {"1": [0.1, 0.2, 0.3], "10": [1.0, 1.5, 2.0]}
+    reference = {"mnist_add": {"classes": {"steps": 5, "seeds": [0, 1, 2], "mse": mse}}}
+    path.write_text(json.dumps({"reference": reference}))
+    found = mnist_thresholds.thresholds("mnist_add", "classes", path=str(path))
+    assert found == {
+        1: pytest.approx(reference_threshold(mse["1"])),
+        10: pytest.approx(reference_threshold(mse["10"])),
+    }
+    assert mnist_thresholds.thresholds("mnist_add", "linear", path=str(path)) == {}
+    assert mnist_thresholds.thresholds("mnist_count", "classes", str(path)) == {}
+    assert mnist_thresholds.thresholds("mnist_add", "classes", str(tmp_path)) == {}
+
+
+def test_summary_rates_a_per_length_criterion():
+    def result(seed, successes):
+        return {
+            "task": "mnist_add", "cell": "nac", "seed": seed, "train_seconds": 1.0,
+            "eval": [
+                {"length": n, "split": "extrapolation", "mse": 0.0, "success": ok}
+                for n, ok in zip((1, 1000), successes, strict=True)
+            ],
+            "versions": {}, "success": all(successes),
+        }  # fmt: skip
+
+    summary = summarize([result(0, (True, True)), result(1, (True, False))])
+    short, long = summary["eval"]
+    assert short["successes"] == [True, True] and short["success_rate"] == 1.0
+    assert long["success_rate"] == 0.5
+    assert long["success_ci"] == pytest.approx(list(wilson_interval(1, 2)))
+    assert summary["success_rate"] == 0.5

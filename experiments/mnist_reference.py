@@ -1,0 +1,98 @@
+"""Measures the reference of the MNIST success thresholds (Madsen & Johansen).
+
+For each task and encoder, runs `train.py --task TASK --encoder ENCODER
+--solved-head --seeds 1 --seed S` for every seed (the NAC head fixed at the
+exact running sum, only the encoder trained; `runner.sweeps`, `--jobs` at a
+time, each on its own core with one thread, resuming finished seeds), then
+writes every seed's test MSE per length, with this command, to `--write`
+(by default the `tasks/mnist_reference.json` that `tasks.mnist_thresholds`
+reads). Each length's threshold is then the one-sided 99% upper confidence
+bound of the reference's mean MSE over the seeds.
+
+    python experiments/mnist_reference.py --seeds 5 --jobs 2
+"""
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from runner.cli import name_list
+from runner.config import MNIST_ENCODERS
+from runner.results import write_json
+from runner.sweeps import run_sweep
+from tasks import mnist_thresholds
+
+TASKS = ("mnist_count", "mnist_add")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--tasks", type=name_list, default=TASKS)
+    parser.add_argument("--encoders", type=name_list, default=tuple(MNIST_ENCODERS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--out", default="runs/mnist_reference")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--write",
+        default=mnist_thresholds.REFERENCE_FILE,
+        help="the reference file to write (replaced atomically)",
+    )
+    parser.add_argument(
+        "--train-args",
+        default="",
+        help="extra train.py flags, one string, e.g. '--steps 20' for a smoke run",
+    )
+    return parser
+
+
+def main(argv=None):
+    options = build_parser().parse_args(argv)
+    if options.seeds < 2:
+        raise SystemExit("--seeds must be >= 2: a threshold needs a spread")
+    seeds = range(options.seed, options.seed + options.seeds)
+    runs = {}
+    for task in options.tasks:
+        for encoder in options.encoders:
+            for seed in seeds:
+                out = Path(options.out) / f"{task}-{encoder}" / f"seed_{seed}"
+                flags = ["--task", task, "--encoder", encoder, "--solved-head",
+                         "--seeds", "1", "--seed", str(seed), "--quiet",
+                         *options.train_args.split()]  # fmt: skip
+                runs[task, encoder, seed] = (out, flags)
+    run_sweep(runs.values(), jobs=options.jobs, pin_cores=True)
+    reference = {}
+    for (task, encoder, seed), (out, _) in runs.items():
+        results = json.loads((out / f"seed_{seed}" / "results.json").read_text())
+        entry = reference.setdefault(task, {}).setdefault(
+            encoder, {"steps": results["steps"], "seeds": [], "mse": {}}
+        )
+        entry["seeds"].append(seed)
+        for e in results["eval"]:
+            entry["mse"].setdefault(str(e["length"]), []).append(e["mse"])
+    command = "python experiments/mnist_reference.py " + shlex.join(sys.argv[1:])
+    write_json(
+        options.write,
+        {
+            "description": "Test MSE by length of the MNIST reference model "
+            "(train.py --solved-head: the NAC head fixed at the exact running "
+            "sum, only the encoder trained), one value per seed; "
+            "tasks/mnist_thresholds.py turns them into success thresholds.",
+            "command": command.strip(),
+            "reference": reference,
+        },
+    )
+    for task, encoders in reference.items():
+        for encoder in encoders:
+            found = mnist_thresholds.thresholds(task, encoder, path=options.write)
+            print(task, encoder, {k: round(v, 4) for k, v in sorted(found.items())})
+    print(f"Wrote {options.write}")
+
+
+if __name__ == "__main__":
+    main()

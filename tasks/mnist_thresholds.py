@@ -1,0 +1,48 @@
+"""Madsen & Johansen's success thresholds of the MNIST tasks.
+
+Their criterion (Madsen & Johansen 2020, appendix "Sequential MNIST"): a
+reference model whose arithmetic layer is fixed at the exact solution, with
+only the image encoder trained, is run over several seeds; at each length,
+the one-sided 99% upper confidence bound of its mean test MSE is the
+threshold (`runner.success.reference_threshold`). A model succeeds at a
+length when its test MSE there is below it.
+
+The reference MSEs are measured by `experiments/mnist_reference.py` (the
+command is stored beside them) and kept in `mnist_reference.json`, by task
+and encoder; a task, encoder or length without measurements has no
+threshold, and its results carry no `success`.
+"""
+
+import json
+import os
+
+from runner.success import reference_threshold
+
+REFERENCE_FILE = os.path.join(os.path.dirname(__file__), "mnist_reference.json")
+# One-sided level of the bound, theirs.
+ALPHA = 0.01
+
+
+def _reference(path):
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)["reference"]
+
+
+def thresholds(task, encoder, path=None):
+    """`{length: threshold MSE}` for `task` with `encoder`; `{}` if unmeasured.
+
+    Args:
+        task: `"mnist_count"` or `"mnist_add"`.
+        encoder: `"classes"` or `"linear"` (`--encoder`).
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+    """
+    reference = _reference(REFERENCE_FILE if path is None else path)
+    measured = reference.get(task, {}).get(encoder)
+    if measured is None:
+        return {}
+    return {
+        int(length): reference_threshold(errors, ALPHA)
+        for length, errors in measured["mse"].items()
+    }
