@@ -6,7 +6,9 @@ import random
 import keras
 import numpy as np
 
-from nalu_rnn.hardening import arithmetic_units, distance_to_discrete
+from nalu_rnn._validation import validate_tolerance
+from nalu_rnn.hardening import arithmetic_units, distance_to_discrete, snap_unit_gates
+from nalu_rnn.keras_internals import sync_training_state
 from nalu_rnn.units import INALU
 
 
@@ -221,6 +223,47 @@ class LossGatedRegularization(keras.callbacks.Callback):
             self.regularizer.strength = self.strength
             self.switched_at = self._step
             self.model.make_train_function(force=True)
+
+
+class GateSnap(keras.callbacks.Callback):
+    """Snaps the decided unit gates exactly once, part-way through training.
+
+    Hardening after training makes a gate of 0.995 exactly 1, but what was
+    learnt alongside it (an encoder, the other weights) fitted the mixed
+    head, with the other path's 0.5% share in it. Snapped during training,
+    the gate is exact from then on (a saturated gate gets no gradient) and
+    the rest of the model learns under the head it will be evaluated with.
+    Gates not within `tolerance` of 0 or 1 are left to keep learning.
+
+    Args:
+        step: Training steps (batches since the start of `fit`) before the
+            snap.
+        tolerance: Largest distance of a gate to 0 or 1 that is snapped.
+            Defaults to `0.2`.
+
+    Example:
+
+    ```python
+    snap = nalu_rnn.callbacks.GateSnap(step=1000)
+    model.fit(x, y, callbacks=[snap])
+    snap.report  # what was snapped, `nalu_rnn.hardening.SnappedWeight`s
+    ```
+    """
+
+    def __init__(self, step, tolerance=0.2):
+        super().__init__()
+        if int(step) < 0:
+            raise ValueError(f"`step` must be >= 0; received step={step!r}")
+        self.step = int(step)
+        self.tolerance = validate_tolerance(tolerance, "tolerance", "GateSnap")
+        self.report = None
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.report is None and self._step >= self.step:
+            sync_training_state(self.model)
+            self.report = snap_unit_gates(self.model, self.tolerance)
 
 
 class INALUReinitialization(keras.callbacks.Callback):

@@ -24,6 +24,7 @@ __all__ = [
     "harden",
     "largest_discrete_distance",
     "restore_weights",
+    "snap_unit_gates",
     "weights_snapshot",
 ]
 
@@ -101,6 +102,26 @@ def weights_snapshot(model):
 def restore_weights(model, snapshot):
     for w, value in zip(model.weights, snapshot, strict=True):
         w.assign(value)
+
+
+def snap_unit_gates(model, tolerance=0.1):
+    """Snaps every decided input-independent gate of `model` to exactly 0 or 1.
+
+    Only the unit gates (`NALU(gate="unit")`, `INALU`); weights are left as
+    they are, so training can go on with each decided unit computing exactly
+    one path (`nalu_rnn.callbacks.GateSnap`).
+
+    Args:
+        model: A Keras model, layer or cell.
+        tolerance: Largest distance of a gate to 0 or 1 that is snapped.
+            Defaults to `0.1`.
+
+    Returns:
+        A list of `SnappedWeight`, one per unit with a unit gate.
+    """
+    tolerance = validate_tolerance(tolerance, "tolerance", "snap_unit_gates")
+    records = [unit.snap_unit_gate(tolerance) for unit in arithmetic_units(model)]
+    return [record for record in records if record is not None]
 
 
 def gate_decisions(model):

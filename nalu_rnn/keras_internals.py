@@ -8,6 +8,11 @@ does not do; when Keras changes, this module is the one to read.
   model). `Layer._flatten_layers` is the only walk that reaches sublayers
   kept as attributes: `Model.layers` lists only the top level and does not
   enter a cell.
+* `sync_training_state(model)`: on JAX, `fit` keeps the weights outside the
+  model's variables between epochs (`JAXTrainer.jax_state_sync` brings them
+  back); a callback that reads or writes weights mid-epoch must sync first,
+  and its writes are then what the next step trains from. Other backends
+  train the variables in place.
 * `patch_multi_worker_fit()`: works around keras-team/keras#20585 in the
   TensorFlow trainer (`keras.src.backend.tensorflow.trainer`), which has no
   public hook for the two functions it replaces.
@@ -28,6 +33,16 @@ def flatten_layers(layer, include_self=True):
         A list of layers.
     """
     return list(layer._flatten_layers(include_self=include_self, recursive=True))
+
+
+def sync_training_state(model):
+    """Brings `model`'s in-flight JAX training state back into its variables.
+
+    A no-op on the other backends and outside `fit`.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
 
 
 def patch_multi_worker_fit():

@@ -181,6 +181,15 @@ def build_parser():
         "(needs --sparsity-end); default: on to the end",
     )
     parser.add_argument(
+        "--gate-snap",
+        type=fraction,
+        default=None,
+        help="fraction of training after which the unit gates (NALU, iNALU) "
+        "within --harden-tolerance of 0 or 1 are snapped exact, so the rest of "
+        "the model learns under the decided head; default off, or the cell's "
+        "recipe",
+    )
+    parser.add_argument(
         "--lr-decay",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -265,6 +265,7 @@ class RunConfig:
     sparsity_end: float | None = None
     sparsity_stop: float | None = None
     lr_decay: bool = False
+    gate_snap: float | None = None
     check_every: int = 100
     harden: bool = True
     harden_tolerance: float = 0.2

@@ -82,6 +82,27 @@ class SaturationPenalty:
         return [] if self.switch is None else [self.switch]
 
 
+def gate_snap_callback(config, arithmetic):
+    """The `nalu_rnn.callbacks.GateSnap` of `config.gate_snap`, or `None`.
+
+    At `gate_snap * steps`, with `harden_tolerance`; none for a cell without
+    arithmetic units or without `--gate-snap`.
+    """
+    if not arithmetic or config.gate_snap is None:
+        return None
+    return nalu_rnn.callbacks.GateSnap(
+        round(config.gate_snap * config.steps), config.harden_tolerance
+    )
+
+
+def gate_snap_record(callback):
+    """results.json's `gate_snap` entry: when, and what was snapped."""
+    if callback is None:
+        return {}
+    snapped = [dataclasses.asdict(r) for r in callback.report or []]
+    return {"gate_snap": {"step": callback.step, "snapped": snapped}}
+
+
 @dataclasses.dataclass(frozen=True)
 class HardeningStep:
     """What `harden_with_rollback` did.

@@ -13,7 +13,13 @@ import numpy as np
 
 import nalu_rnn
 from runner.success import SolvedStepMonitor, sparsity_error
-from runner.training import SaturationPenalty, compile_model, harden_with_rollback
+from runner.training import (
+    SaturationPenalty,
+    compile_model,
+    gate_snap_callback,
+    gate_snap_record,
+    harden_with_rollback,
+)
 from tasks.arithmetic import OPS, ArithmeticBatches, ArithmeticTask, mse
 from tasks.base import Experiment, ModelSignature, register_task
 
@@ -43,6 +49,7 @@ class ArithmeticExperiment(Experiment):
         # Shared by every arithmetic layer; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
         self.saturation = SaturationPenalty.of(config, self.arithmetic)
+        self.gate_snap = gate_snap_callback(config, self.arithmetic)
         self.monitor = None
         self._test_sets = None
 
@@ -88,6 +95,8 @@ class ArithmeticExperiment(Experiment):
     def callbacks(self, epochs):
         c = self.config
         callbacks = [*self.saturation.callbacks(), self.solved_step_monitor()]
+        if self.gate_snap is not None:
+            callbacks.insert(0, self.gate_snap)
         if not self.arithmetic or c.sparsity == 0:
             return callbacks
         if c.sparsity_end is None:
@@ -145,8 +154,9 @@ class ArithmeticExperiment(Experiment):
     def after_training(self, model):
         """Hardens the arithmetic weights when that keeps validation error."""
         c = self.config
+        extra = gate_snap_record(self.gate_snap)
         if not (self.arithmetic and c.harden):
-            return {}
+            return extra
         x_val, y_val = self.validation_set()
         step = harden_with_rollback(
             model,
@@ -154,13 +164,14 @@ class ArithmeticExperiment(Experiment):
             lambda m: mse(y_val, m.predict(x_val, batch_size=256, verbose=0)),
         )
         return {
+            **extra,
             "hardening": {
                 "applied": step.applied,
                 "tolerance": c.harden_tolerance,
                 "validation_mse_before": step.error_before,
                 "validation_mse_after": step.error_after,
                 "snapped": step.snapped,
-            }
+            },
         }
 
     def evaluate(self, model):

@@ -47,7 +47,13 @@ import numpy as np
 import nalu_rnn
 from nalu_rnn import digits
 from nalu_rnn.models import get_cell_spec
-from runner.training import SaturationPenalty, compile_model, harden_with_rollback
+from runner.training import (
+    SaturationPenalty,
+    compile_model,
+    gate_snap_callback,
+    gate_snap_record,
+    harden_with_rollback,
+)
 from tasks import mnist, mnist_thresholds
 from tasks.base import Experiment, ModelSignature, register_task
 
@@ -156,6 +162,7 @@ class MNISTExperiment(Experiment):
         # Shared by the arithmetic layers; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
         self.saturation = SaturationPenalty.of(config, self.arithmetic)
+        self.gate_snap = gate_snap_callback(config, self.arithmetic)
         # Madsen & Johansen's success thresholds, by length, for this task
         # and encoder (none for a reference run, which defines them).
         self.thresholds = (
@@ -242,6 +249,8 @@ class MNISTExperiment(Experiment):
     def callbacks(self, epochs):
         c = self.config
         callbacks = self.saturation.callbacks()
+        if self.gate_snap is not None:
+            callbacks.append(self.gate_snap)
         if not self.arithmetic or not c.sparsity:
             return callbacks
         start = max(1, round(c.sparsity_start * epochs))
@@ -274,6 +283,7 @@ class MNISTExperiment(Experiment):
             "supervision": self.supervision,
             "encoder": c.encoder,
             "solved_head": c.solved_head,
+            **gate_snap_record(self.gate_snap),
         }
         if not (self.arithmetic and c.harden) or c.solved_head:
             return extra

@@ -6,6 +6,7 @@ import pytest
 
 import nalu_rnn
 from nalu_rnn.callbacks import LossGatedRegularization
+from nalu_rnn.keras_internals import sync_training_state
 from nalu_rnn.regularizers import SaturationRegularizer
 from tests import samples
 
@@ -177,3 +178,40 @@ def test_switch_stays_off_while_the_loss_is_high():
 def test_switch_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         LossGatedRegularization(SaturationRegularizer(0.0), **kwargs)
+
+
+class _GateLog(keras.callbacks.Callback):
+    """Records the unit gates after every batch."""
+
+    def __init__(self, watched):
+        super().__init__()
+        self.watched, self.gates = watched, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        sync_training_state(self.model)
+        raw = keras.ops.convert_to_numpy(self.watched.unit_gate())
+        self.gates.append(1.0 / (1.0 + np.exp(-raw.astype(np.float64))))
+
+
+def test_gate_snap_makes_decided_gates_exact_once_at_its_step():
+    unit = nalu_rnn.NALU(3, gate="unit")
+    model = keras.Sequential([keras.Input((2,)), unit])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    # Gates 0.95 and 0.018 are decided (within 0.2), 0.5 is not.
+    unit.G.assign(np.array([3.0, -4.0, 0.0], "float32"))
+    snap = nalu_rnn.callbacks.GateSnap(step=2, tolerance=0.2)
+    log = _GateLog(unit)
+    x = np.ones((4, 2), "float32")
+    model.fit(x, np.ones((4, 3)), batch_size=1, callbacks=[snap, log], verbose=0)
+    np.testing.assert_allclose(log.gates[0], [0.9525741, 0.0179862, 0.5], rtol=1e-5)
+    for gates in log.gates[1:]:
+        np.testing.assert_array_equal(gates, [1.0, 0.0, 0.5])
+    (record,) = snap.report
+    assert record.snapped == 2 and record.total == 3
+
+
+def test_gate_snap_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="step"):
+        nalu_rnn.callbacks.GateSnap(step=-1)
+    with pytest.raises(ValueError, match="tolerance"):
+        nalu_rnn.callbacks.GateSnap(step=1, tolerance=0.7)

@@ -1,10 +1,13 @@
 """Tests of `runner.training`: compile and harden-with-rollback."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
 import nalu_rnn
+import train
 from runner.config import RunConfig
 from runner.training import SaturationPenalty, compile_model, harden_with_rollback
 from tasks.arithmetic_experiment import ArithmeticExperiment
@@ -97,3 +100,24 @@ def test_saturation_switch_follows_the_config():
     ]
     assert switch.regularizer is experiment.saturation.regularizer
     assert (switch.strength, switch.threshold, switch.start_step) == (0.2, 1.0, 300)
+
+
+def test_gate_snap_follows_the_config_and_is_recorded(tmp_path):
+    config = RunConfig.for_task("add", cell="nalu", gate_snap=0.5, steps=1000)
+    (snap,) = [
+        c
+        for c in ArithmeticExperiment(config).callbacks(epochs=1)
+        if isinstance(c, nalu_rnn.callbacks.GateSnap)
+    ]
+    assert (snap.step, snap.tolerance) == (500, config.harden_tolerance)
+    lstm = RunConfig.for_task("add", cell="lstm", gate_snap=0.5)
+    assert ArithmeticExperiment(lstm).gate_snap is None
+
+    out = tmp_path / "run"
+    argv = ["--task", "add", "--cell", "nalu", "--steps", "40", "--gate-snap",
+            "0.5", "--eval-sequences", "20", "--quiet", "--out", str(out)]  # fmt: skip
+    assert train.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["gate_snap"]["step"] == 20
+    # Both NALUs have a unit gate, so both are in the record.
+    assert len(results["gate_snap"]["snapped"]) == 2

@@ -418,6 +418,21 @@ class ArithmeticUnit(keras.layers.Layer):
         """
         return None
 
+    def snap_unit_gate(self, tolerance):
+        """Snaps this unit's input-independent gates within `tolerance` of 0
+        or 1 to exactly that value; see `unit_gate`.
+
+        Args:
+            tolerance: Largest distance of `sigmoid(G)` to 0 or 1 that is
+                snapped.
+
+        Returns:
+            The `nalu_rnn.hardening.SnappedWeight` record of the gate, or
+            `None` for a unit without such a gate.
+        """
+        gate = self.unit_gate()
+        return None if gate is None else self._snap_unit_gate(gate, tolerance)
+
     def _snap_unit_gate(self, variable, tolerance):
         """Snaps each input-independent gate `sigmoid(G)` within `tolerance`
         of 0 or 1 to exactly that value, by saturating `G`.
