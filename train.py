@@ -8,10 +8,14 @@ table, and writes `results.json`, `extrapolation.png` and `model.keras` to
 `--out`. The flags and the run live in the `runner` package (`runner.cli`).
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from runner.quiet import quiet_start
+
+if __name__ == "__main__":
+    # Before Keras or TensorFlow is imported: their start-up notices are
+    # printed by native code as they load (`--verbose` keeps them).
+    quiet_start(sys.argv[1:])
 
 from runner.cli import (  # noqa: E402, F401 - re-exported for scripts
     build_parser,

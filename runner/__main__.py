@@ -1,9 +1,11 @@
 """`python -m runner ARGS` is `python train.py ARGS`, from any folder."""
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from runner.quiet import quiet_start
+
+# Before Keras or TensorFlow is imported (see `runner.quiet`).
+quiet_start(sys.argv[1:])
 
 from runner.cli import main  # noqa: E402
 

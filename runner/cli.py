@@ -239,7 +239,20 @@ def build_parser():
         "thresholds (experiments/mnist_thresholds.py)",
     )
     parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
-    parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of MNIST IDX files; default $NALU_MNIST_DIR, else "
+        "tensorflow-datasets' mnist (see --tfds-dir)",
+    )
+    parser.add_argument(
+        "--tfds-dir",
+        default=None,
+        metavar="DIR",
+        help="tensorflow-datasets data folder that MNIST is read from, or "
+        "downloaded into once, without --data-dir; default $TFDS_DATA_DIR, "
+        "else ~/tensorflow_datasets",
+    )
     parser.add_argument(
         "--evaluate", default=None, metavar="PATH", help="evaluate a saved model"
     )
@@ -252,6 +265,12 @@ def build_parser():
         "global batch, split across replicas",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or table")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="keep TensorFlow's start-up notices (oneDNN, absl), which are "
+        "hidden by default unless TF_CPP_MIN_LOG_LEVEL is set",
+    )
     parser.add_argument(
         "--tensorboard",
         nargs="?",

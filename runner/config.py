@@ -274,9 +274,11 @@ class RunConfig:
     solved_head: bool = False
     out: str | None = None
     data_dir: str | None = None
+    tfds_dir: str | None = None
     evaluate: str | None = None
     strategy: str = "none"
     quiet: bool = False
+    verbose: bool = False
     tensorboard: str | None = None
     export: bool = False
     deterministic: bool = True

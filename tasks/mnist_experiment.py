@@ -130,7 +130,7 @@ class MNISTExperiment(Experiment):
     Args:
         config: The `runner.config.RunConfig` of the run (task, cell, seed,
             train_length, eval_lengths, eval_sequences, steps, batch_size,
-            learning_rate, units, data_dir, clipnorm, harden,
+            learning_rate, units, data_dir, tfds_dir, clipnorm, harden,
             harden_tolerance, sparsity, sparsity_start, supervision).
             `units=None` means `k` (10 or 1) for arithmetic cells, 32 for the
             baselines.
@@ -170,7 +170,7 @@ class MNISTExperiment(Experiment):
             if config.solved_head
             else mnist_thresholds.thresholds(self.task, config.encoder)
         )
-        data = mnist.load_mnist(config.data_dir)
+        data = mnist.load_mnist(config.data_dir, tfds_dir=config.tfds_dir)
         self.train_split, self.validation_split = mnist.split_validation(*data["train"])
         self.test_split = data["test"]
 

@@ -197,6 +197,7 @@ def _fake_tfds(images=None, labels=None):
         raise AssertionError("only prepared data may be read, never downloaded")
 
     class Builder:
+        URL = "http://127.0.0.1:9/mnist/"
         download_and_prepare = staticmethod(forbidden)
 
         def __init__(self, directory):
@@ -209,18 +210,35 @@ def _fake_tfds(images=None, labels=None):
     module = types.ModuleType("tensorflow_datasets")
     module.load = forbidden
     module.builder = forbidden  # Unprepared, it would query GCS.
+    module.builder_cls = lambda name: Builder
     module.builder_from_directory = Builder
     module.as_numpy = lambda dataset: dataset
     return module
 
 
-def test_unprepared_tfds_is_not_downloaded(monkeypatch, tmp_path, no_tfds):
+def test_unprepared_tfds_offline_is_not_downloaded(monkeypatch, tmp_path, no_tfds):
     monkeypatch.delenv("NALU_MNIST_DIR", raising=False)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", _fake_tfds())
+    probed = []
+    monkeypatch.setattr(
+        mnist, "_server_unreachable", lambda url: probed.append(url) or "offline"
+    )
     with pytest.raises(MNISTNotFoundError, match="not prepared") as info:
         load_mnist()
-    assert "--data-dir" in str(info.value)
+    message = str(info.value)
+    assert probed == ["http://127.0.0.1:9/mnist/train-labels-idx1-ubyte.gz"]
+    assert "offline" in message and "\n" not in message
+    assert "--data-dir" in message and str(tmp_path) in message
+
+
+def test_no_download_when_not_allowed(monkeypatch, tmp_path, no_tfds):
+    monkeypatch.delenv("NALU_MNIST_DIR", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", _fake_tfds())
+    monkeypatch.setattr(mnist, "_server_unreachable", _fake_tfds().load)
+    with pytest.raises(MNISTNotFoundError, match="not prepared") as info:
+        load_mnist(tfds_dir=str(tmp_path), download=False)
+    assert "--tfds-dir" in str(info.value) and str(tmp_path) in str(info.value)
 
 
 def test_prepared_tfds_is_used(monkeypatch, tmp_path, no_tfds, small):
