@@ -6,8 +6,9 @@ exact running sum, only the encoder trained; `runner.sweeps`, `--jobs` at a
 time, each on its own core with one thread, resuming finished seeds), then
 writes every seed's test MSE per length, with this command, to `--write`
 (by default the `tasks/mnist_reference.json` that `tasks.mnist_thresholds`
-reads). Each length's threshold is then the one-sided 99% upper confidence
-bound of the reference's mean MSE over the seeds.
+reads; the entries of other tasks and encoders in it are kept). Each
+length's threshold is then the one-sided 99% upper confidence bound of the
+reference's mean MSE over the seeds.
 
     python experiments/mnist_reference.py --seeds 5 --jobs 2
 """
@@ -66,28 +67,39 @@ def main(argv=None):
                          *options.train_args.split()]  # fmt: skip
                 runs[task, encoder, seed] = (out, flags)
     run_sweep(runs.values(), jobs=options.jobs, pin_cores=True)
-    reference = {}
+    command = "python experiments/mnist_reference.py " + shlex.join(sys.argv[1:])
+    measured = {}
     for (task, encoder, seed), (out, _) in runs.items():
         results = json.loads((out / f"seed_{seed}" / "results.json").read_text())
-        entry = reference.setdefault(task, {}).setdefault(
-            encoder, {"steps": results["steps"], "seeds": [], "mse": {}}
+        entry = measured.setdefault(task, {}).setdefault(
+            encoder,
+            {
+                "command": command.strip(),
+                "steps": results["steps"],
+                "seeds": [],
+                "mse": {},
+            },
         )
         entry["seeds"].append(seed)
         for e in results["eval"]:
             entry["mse"].setdefault(str(e["length"]), []).append(e["mse"])
-    command = "python experiments/mnist_reference.py " + shlex.join(sys.argv[1:])
+    # Other tasks and encoders already in the file are kept.
+    path = Path(options.write)
+    reference = json.loads(path.read_text())["reference"] if path.is_file() else {}
+    for task, encoders in measured.items():
+        reference.setdefault(task, {}).update(encoders)
     write_json(
-        options.write,
+        path,
         {
             "description": "Test MSE by length of the MNIST reference model "
             "(train.py --solved-head: the NAC head fixed at the exact running "
-            "sum, only the encoder trained), one value per seed; "
-            "tasks/mnist_thresholds.py turns them into success thresholds.",
-            "command": command.strip(),
+            "sum, only the encoder trained), one value per seed, with the "
+            "command that measured them; tasks/mnist_thresholds.py turns them "
+            "into success thresholds.",
             "reference": reference,
         },
     )
-    for task, encoders in reference.items():
+    for task, encoders in measured.items():
         for encoder in encoders:
             found = mnist_thresholds.thresholds(task, encoder, path=options.write)
             print(task, encoder, {k: round(v, 4) for k, v in sorted(found.items())})

@@ -78,6 +78,18 @@ ARITHMETIC_CELL_RECIPES = {
         "(docs/nalu.md, the recipe and its measurements).",
         {"learning_rate": 0.1, "steps": 30000},
     ),
+    "inalu": Recipe(
+        "Schlör et al.'s iNALU training aids: gradients clipped per entry and "
+        "their saturation penalty on the raw weights once the loss is below 1; "
+        "the later units' rate.",
+        {"learning_rate": 0.03, "clipvalue": 1.0, "saturation": 0.05},
+        notes="""Recurrent add/sub/mul, seeds 0-3, 10^4 steps (JAX; docs/beyond-nalu.md):
+their clip of 0.1 with our rate 0.03 solved add 1/4, sub 1/4 (at rate 0.1:
+0/4, 3/4), while a clip of 1.0 solved add 3/4, sub 3/4; the saturation
+penalty alone add 3/4, sub 2/4. No variant solved mul (0/4). Their clip was
+set for their rate (1e-3) and loss scale; at ours it flattens Adam's steps
+into sign steps on the long sequences' large gradients.""",
+    ),
     "later_units": Recipe(
         "The rate of the NALU before its unit gates, which the later "
         "arithmetic units (NAU, NMU, iNALU, NPUs) were measured with.",
