@@ -65,10 +65,8 @@ class UnpulledNALUCell(nalu_rnn.NALUCell):
 class UnsnappedNALU(nalu_rnn.NALU):
     """A NALU whose hardening snaps the weights but not the gates."""
 
-    def snap_arithmetic_weights(self, tolerance, row_mask=None):
-        return nalu_rnn.ArithmeticUnit.snap_arithmetic_weights(
-            self, tolerance, row_mask
-        )
+    def snap_unit_gate(self, tolerance):
+        return None
 
 
 @keras.saving.register_keras_serializable(package="nalu_ablation")

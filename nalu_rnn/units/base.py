@@ -375,8 +375,10 @@ class ArithmeticUnit(keras.layers.Layer):
         Gated kernels snap to -1, 0 or 1 by saturating `W_hat` and `M_hat`
         (`tanh(20) * sigmoid(20)` is exactly 1 in float32); direct kernels
         are assigned the value itself (NAU: -1, 0, 1; NMU: 0, 1; NPU: the
-        nearest integer, 0 for the imaginary part). Gates and relevances are
-        left alone.
+        nearest integer, 0 for the imaginary part). A unit's input-independent
+        gates (`unit_gate`) within `tolerance` of 0 or 1 become exactly that
+        (`snap_unit_gate`), so the unit computes the path it chose alone;
+        gates that read the input, and relevances, are left alone.
 
         Args:
             tolerance: Largest distance to a discrete value that is snapped.
@@ -407,7 +409,8 @@ class ArithmeticUnit(keras.layers.Layer):
             target, snap = self._snap_plan(w, values, tolerance, row_mask)
             variable.assign(np.where(snap, target, w).astype(variable.dtype))
             report.append(self._snap_record(label, w, target, snap))
-        return report
+        gate = self.snap_unit_gate(tolerance)
+        return report if gate is None else [*report, gate]
 
     def unit_gate(self):
         """The raw input-independent gate variable, or `None` without one.

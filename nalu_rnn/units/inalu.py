@@ -149,17 +149,6 @@ class INALU(ArithmeticUnit):
     def unit_gate(self):
         return self.G
 
-    def snap_arithmetic_weights(self, tolerance, row_mask=None):
-        """Snaps the effective weights, then each gate near 0 or 1.
-
-        See `ArithmeticUnit.snap_arithmetic_weights`; a gate within
-        `tolerance` of 0 or 1 becomes exactly that, so the unit computes
-        the path it chose alone.
-        """
-        report = super().snap_arithmetic_weights(tolerance, row_mask)
-        report.append(self._snap_unit_gate(self.G, tolerance))
-        return report
-
     def get_config(self):
         return {
             **super().get_config(),

@@ -197,18 +197,6 @@ class NALU(ArithmeticUnit):
     def unit_gate(self):
         return self.G if self.gate == "unit" else None
 
-    def snap_arithmetic_weights(self, tolerance, row_mask=None):
-        """Snaps the effective weights and, with `gate="unit"`, the gates.
-
-        See `ArithmeticUnit.snap_arithmetic_weights`; a unit gate within
-        `tolerance` of 0 or 1 becomes exactly that (an input gate reads the
-        input, and is left alone).
-        """
-        report = super().snap_arithmetic_weights(tolerance, row_mask)
-        if self.gate == "unit":
-            report.append(self._snap_unit_gate(self.G, tolerance))
-        return report
-
     def get_config(self):
         return {
             **super().get_config(),
