@@ -9,13 +9,17 @@ chosen. `RunConfig.for_task` resolves them, in this order, later winning:
 
 1. the field defaults of `RunConfig`;
 2. the recipe of the task's family (`TASK_RECIPES`, named by the task's
-   registry entry, `tasks.base.TaskSpec.recipe`);
+   registry entry, `tasks.base.TaskSpec.recipe`), then the task's own
+   recipe in that family where it has one (`mnist_product`'s lengths);
 3. the cell's recipe in that family (for the arithmetic tasks: its
    learning rate, `ARITHMETIC_CELL_RECIPES`, or the `BASELINE_RECIPE` of a
    cell without arithmetic units);
 4. with `static=True`, the cell's `STATIC_RECIPES` entry;
 5. the overrides: the flags given on the command line, or the keywords a
    test passes.
+
+The cell itself, when none is given, is the task's registered
+`default_cell` (`tasks.base.register_task`), else `DEFAULT_CELL`.
 """
 
 import dataclasses
@@ -165,6 +169,17 @@ MNIST_RECIPE = Recipe(
     },
 )
 
+MNIST_PRODUCT_RECIPE = Recipe(
+    "Madsen & Johansen's sequential MNIST product: trained on pairs of "
+    "digits, evaluated at every length 1 to 20 (9^20 still fits float32).",
+    {
+        "train_length": 2,
+        "eval_lengths": tuple(range(1, 21)),
+        "steps": 2000,
+        "learning_rate": 1e-3,
+    },
+)
+
 # The digit encoders of the MNIST tasks (`--encoder`), with the prior each
 # gives the head.
 MNIST_ENCODERS = {
@@ -192,6 +207,8 @@ class TaskRecipes:
             Defaults to `None`.
         static: Cell name to the `Recipe` of that cell with `static=True`.
             Defaults to none.
+        tasks: Task name to the `Recipe` of that one task of the family,
+            applied after the family's. Defaults to none.
     """
 
     task: Recipe
@@ -199,12 +216,16 @@ class TaskRecipes:
     fallback_cell: str | None = None
     baseline: Recipe | None = None
     static: Mapping = dataclasses.field(default_factory=dict)
+    tasks: Mapping = dataclasses.field(default_factory=dict)
 
-    def recipes(self, cell, static):
-        """The recipes `cell` (and `static`) apply, in order, later winning."""
+    def recipes(self, task, cell, static):
+        """The recipes `task` with `cell` (and `static`) apply, in order,
+        later winning."""
         from nalu_rnn.models import get_cell_spec
 
         chosen = [self.task]
+        if task in self.tasks:
+            chosen.append(self.tasks[task])
         if get_cell_spec(cell).arithmetic:
             recipe = self.cells.get(cell, self.cells.get(self.fallback_cell))
         else:
@@ -224,7 +245,7 @@ TASK_RECIPES = {
         baseline=BASELINE_RECIPE,
         static=STATIC_RECIPES,
     ),
-    "mnist": TaskRecipes(MNIST_RECIPE),
+    "mnist": TaskRecipes(MNIST_RECIPE, tasks={"mnist_product": MNIST_PRODUCT_RECIPE}),
 }
 
 
@@ -282,13 +303,15 @@ class RunConfig:
     force: bool = False
 
     @classmethod
-    def for_task(cls, task, cell=DEFAULT_CELL, **overrides):
+    def for_task(cls, task, cell=None, **overrides):
         """The configuration of `task` with `cell`: recipes, then `overrides`.
 
         Args:
             task: A registered task name (`tasks.base.TASKS`).
-            cell: A registered cell name (`nalu_rnn.models.CELLS`). Defaults
-                to `"nac"`.
+            cell: A registered cell name (`nalu_rnn.models.CELLS`), or `None`
+                for the task's registered `default_cell` (`"nmu"` for
+                `mnist_product`), else `DEFAULT_CELL` (`"nac"`). Defaults to
+                `None`.
             **overrides: `RunConfig` fields, winning over every recipe.
 
         Raises:
@@ -298,6 +321,8 @@ class RunConfig:
         from tasks.base import get_task
 
         spec = get_task(task)
+        if cell is None:
+            cell = spec.default_cell or DEFAULT_CELL
         static = overrides.get("static", False)
         if static and not spec.static:
             raise ValueError(
@@ -320,14 +345,23 @@ class RunConfig:
             if not get_cell_spec(cell).arithmetic or overrides.get("units"):
                 raise ValueError(
                     "--solved-head sets an arithmetic head whose state is the "
-                    "output to the exact running sum: it needs an arithmetic "
-                    f"cell and no --units (cell {cell!r})"
+                    "output to the exact running sum (or product): it needs an "
+                    f"arithmetic cell and no --units (cell {cell!r})"
                 )
-        train_length = overrides.get("train_length", cls.train_length)
+            from tasks.mnist import PRODUCT_TASKS
+
+            if task in PRODUCT_TASKS and get_cell_spec(cell).make_product_cell is None:
+                raise ValueError(
+                    f"--solved-head for {task} needs a cell whose head multiplies "
+                    f"over time (nmu); cell {cell!r} can only sum"
+                )
         values = {}
         if spec.recipe is not None:
-            for recipe in TASK_RECIPES[spec.recipe].recipes(cell, static):
+            for recipe in TASK_RECIPES[spec.recipe].recipes(task, cell, static):
                 values.update(recipe.values)
+        train_length = overrides.get(
+            "train_length", values.get("train_length", cls.train_length)
+        )
         if callable(values.get("eval_lengths")):
             values["eval_lengths"] = values["eval_lengths"](train_length)
         values.update(overrides)
