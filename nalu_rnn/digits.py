@@ -282,7 +282,7 @@ def sequence_model(
             `mnist_add` and `mnist_product`).
         embed_dim: Size of the encoder output; `None` (default) uses
             `task_output_dim` for arithmetic cells (a class vector to count,
-            or a digit value to add) and 10 for the baselines.
+            or a digit value to add or multiply) and 10 for the baselines.
         units: State size of the cell; see `sequence_head`. Defaults to
             `None`.
         return_sequences: Whether the model outputs every step (for
