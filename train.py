@@ -2,7 +2,9 @@
 
 Tasks: the registered ones (`tasks.base.TASKS`): the arithmetic ops (add,
 sub, mul, div, square, sqrt; recurrent by default, `--static` for one
-vector) and the MNIST sequence tasks (mnist_count, mnist_add). The run
+vector) and the MNIST sequence tasks (mnist_count, mnist_add,
+mnist_product). Without `--cell` a task runs its registered default cell
+(nmu for mnist_product), else nac. The run
 trains at `--train-length`, evaluates at every `--eval-lengths`, prints a
 table, and writes `results.json`, `extrapolation.png` and `model.keras` to
 `--out`. The flags and the run live in the `runner` package (`runner.cli`).

@@ -1,20 +1,24 @@
 """Measures the reference of the MNIST success thresholds (Madsen & Johansen).
 
 For each task and encoder, runs `train.py --task TASK --encoder ENCODER
---solved-head --seeds 1 --seed S` for every seed (the NAC head fixed at the
-exact running sum, only the encoder trained; `runner.sweeps`, `--jobs` at a
-time, each on its own core with one thread, resuming finished seeds), then
-writes every seed's test MSE per length, with this command, to `--write`
-(by default the `tasks/mnist_reference.json` that `tasks.mnist_thresholds`
-reads; the entries of other tasks and encoders in it are kept). Each
+--solved-head --seeds 1 --seed S` for every seed (the task's default head
+fixed at the exact solution: the NAC's running sum, or for `mnist_product`
+the NMU's running product; only the encoder trained; `runner.sweeps`,
+`--jobs` at a time, each on its own core with one thread, resuming finished
+seeds), then writes every seed's test MSE per length, with this command, to
+`--write` (by default the `tasks/mnist_reference.json` that
+`tasks.mnist_thresholds` reads). Entries of other tasks and encoders already
+in that file are kept, so one task can be measured on its own. Each
 length's threshold is then the one-sided 99% upper confidence bound of the
 reference's mean MSE over the seeds.
 
     python experiments/mnist_reference.py --seeds 5 --jobs 2
+    python experiments/mnist_reference.py --tasks mnist_product --seeds 5
 """
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -23,8 +27,9 @@ from runner.cli import name_list
 from runner.config import MNIST_ENCODERS
 from runner.results import write_json
 from runner.sweeps import run_sweep
-from tasks import mnist_thresholds
+from tasks import mnist, mnist_thresholds
 
+# Measured by default; every MNIST task (`--tasks`) is accepted.
 TASKS = ("mnist_count", "mnist_add")
 
 
@@ -52,10 +57,25 @@ def build_parser():
     return parser
 
 
+def _existing_reference(path):
+    """The `reference` entries already in `path`, or none."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f).get("reference", {})
+
+
 def main(argv=None):
-    options = build_parser().parse_args(argv)
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    unknown = [task for task in options.tasks if task not in mnist.TASKS]
+    if unknown:
+        parser.error(
+            f"--tasks: unknown MNIST task {', '.join(unknown)}; choose from "
+            f"{', '.join(mnist.TASKS)}"
+        )
     if options.seeds < 2:
-        raise SystemExit("--seeds must be >= 2: a threshold needs a spread")
+        parser.error("--seeds must be >= 2: a threshold needs a spread")
     seeds = range(options.seed, options.seed + options.seeds)
     runs = {}
     for task in options.tasks:
@@ -67,15 +87,17 @@ def main(argv=None):
                          *options.train_args.split()]  # fmt: skip
                 runs[task, encoder, seed] = (out, flags)
     run_sweep(runs.values(), jobs=options.jobs, pin_cores=True)
-    command = "python experiments/mnist_reference.py " + shlex.join(sys.argv[1:])
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = "python experiments/mnist_reference.py " + shlex.join(args)
     measured = {}
     for (task, encoder, seed), (out, _) in runs.items():
         results = json.loads((out / f"seed_{seed}" / "results.json").read_text())
         entry = measured.setdefault(task, {}).setdefault(
             encoder,
             {
-                "command": command.strip(),
                 "steps": results["steps"],
+                "cell": results["cell"],
+                "command": command.strip(),
                 "seeds": [],
                 "mse": {},
             },
@@ -83,19 +105,20 @@ def main(argv=None):
         entry["seeds"].append(seed)
         for e in results["eval"]:
             entry["mse"].setdefault(str(e["length"]), []).append(e["mse"])
-    # Other tasks and encoders already in the file are kept.
-    path = Path(options.write)
-    reference = json.loads(path.read_text())["reference"] if path.is_file() else {}
+    # What this run measured replaces only its own (task, encoder) entries.
+    reference = _existing_reference(options.write)
     for task, encoders in measured.items():
         reference.setdefault(task, {}).update(encoders)
     write_json(
-        path,
+        options.write,
         {
             "description": "Test MSE by length of the MNIST reference model "
-            "(train.py --solved-head: the NAC head fixed at the exact running "
-            "sum, only the encoder trained), one value per seed, with the "
-            "command that measured them; tasks/mnist_thresholds.py turns them "
-            "into success thresholds.",
+            "(train.py --solved-head: the task's default head fixed at the "
+            "exact running sum or product, only the encoder trained), one "
+            "value per seed; tasks/mnist_thresholds.py turns them into "
+            "success thresholds. `command` is the latest run; each entry "
+            "names the command that measured it.",
+            "command": command.strip(),
             "reference": reference,
         },
     )

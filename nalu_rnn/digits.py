@@ -162,10 +162,11 @@ def digit_encoder(
     return keras.Model(inputs, outputs, name="encoder")
 
 
-def _has_gated_kernels(spec, input_dim):
+def _has_gated_kernels(make_cell, input_dim):
     """Whether the cell's weights are `tanh(W_hat) * sigmoid(M_hat)` (NAC,
-    NALU, iNALU) rather than used directly (NAU and the cells built on it)."""
-    probe = spec.make_cell(1)
+    NALU, iNALU) rather than used directly (NAU, NMU and the cells built on
+    them)."""
+    probe = make_cell(1)
     probe.build((None, input_dim))
     return bool(probe.unit.gated_pairs())
 
@@ -179,6 +180,7 @@ def sequence_head(
     arithmetic_regularizer=None,
     identity_value=10.0,
     raw_regularizer=None,
+    multiplicative=False,
 ):
     """The recurrent part of a sequence model: `RNN(cell)` and its read-out.
 
@@ -189,6 +191,12 @@ def sequence_head(
     read-out would be one more weight that has to be learnt as exactly 1 to
     extrapolate. Otherwise the cell's registered read-out follows (a `NAC`
     for arithmetic cells, a `Dense` for the baselines).
+
+    With `multiplicative=True` (a running product, `mnist_product`) the cell
+    is the entry's `make_product_cell` where it has one: an `NMUCell` with
+    initial state 1, whose `BlockIdentity(1.0)` start is the exact running
+    product `h_t = h_{t-1} * x_t`. An entry without one keeps its usual
+    cell, which can only do what that cell can (a NAC head sums).
 
     Args:
         cell: A registered cell name (see `nalu_rnn.models.CELLS`).
@@ -206,6 +214,9 @@ def sequence_head(
         raw_regularizer: Regularizer of the arithmetic layers' raw kernels
             and gates (`nalu_rnn.models.regularizer_kwargs`). Defaults to
             `None`.
+        multiplicative: Whether the target is a product over time, so that
+            the entry's cell that multiplies over time is used (see above).
+            Defaults to `False`.
 
     Returns:
         A `keras.Model` named `"head"` from `(batch, time, embed_dim)`.
@@ -224,14 +235,17 @@ def sequence_head(
         units = output_dim if spec.arithmetic else 32
     readout_kwargs = regularizer_kwargs(spec, arithmetic_regularizer, raw_regularizer)
     cell_kwargs = dict(readout_kwargs)
+    make_cell = spec.make_cell
+    if multiplicative and spec.make_product_cell is not None:
+        make_cell = spec.make_product_cell
     if spec.arithmetic:
         if identity_value is not None:
             cell_kwargs["kernel_initializer"] = BlockIdentity(
-                identity_value if _has_gated_kernels(spec, embed_dim) else 1.0
+                identity_value if _has_gated_kernels(make_cell, embed_dim) else 1.0
             )
     inputs = keras.Input((None, embed_dim), name="embeddings")
     layer = recurrent_layer(
-        spec.make_cell(units, **cell_kwargs),
+        make_cell(units, **cell_kwargs),
         return_sequences=return_sequences,
         name="recurrent",
     )
@@ -252,6 +266,7 @@ def sequence_model(
     identity_value=10.0,
     encoder_kwargs=None,
     raw_regularizer=None,
+    multiplicative=False,
 ):
     """A digit encoder applied to every image, then a recurrent head.
 
@@ -264,10 +279,10 @@ def sequence_model(
     Args:
         cell: A registered cell name (see `nalu_rnn.models.CELLS`).
         task_output_dim: Size of the target (10 for `mnist_count`, 1 for
-            `mnist_add`).
+            `mnist_add` and `mnist_product`).
         embed_dim: Size of the encoder output; `None` (default) uses
             `task_output_dim` for arithmetic cells (a class vector to count,
-            or a digit value to add) and 10 for the baselines.
+            or a digit value to add or multiply) and 10 for the baselines.
         units: State size of the cell; see `sequence_head`. Defaults to
             `None`.
         return_sequences: Whether the model outputs every step (for
@@ -277,6 +292,8 @@ def sequence_model(
         encoder_kwargs: Dict of extra arguments of `digit_encoder`.
             Defaults to `None`.
         raw_regularizer: See `sequence_head`. Defaults to `None`.
+        multiplicative: Whether the target is a product over time; see
+            `sequence_head`. Defaults to `False`.
 
     Returns:
         An uncompiled `keras.Model` named `"{cell}_digits"`.
@@ -307,6 +324,7 @@ def sequence_model(
         arithmetic_regularizer=arithmetic_regularizer,
         identity_value=identity_value,
         raw_regularizer=raw_regularizer,
+        multiplicative=multiplicative,
     )
     images = keras.Input((None,) + IMAGE_INPUT_SHAPE, name="images")
     folded = FoldTime(name="fold_time")(images)

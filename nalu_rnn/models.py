@@ -26,6 +26,7 @@ from nalu_rnn.units import (
     NACCell,
     NALUCell,
     NAUCell,
+    NMUCell,
     RealNPU,
 )
 
@@ -51,6 +52,14 @@ class CellSpec:
             when the cell has no such start. Defaults to `None`.
         gated: Whether the cell's and read-out's units have a learnt gate
             (a `gate_regularizer` argument). Defaults to `False`.
+        make_product_cell: `make_product_cell(units, **kwargs)` returns the
+            recurrent cell that multiplies over time, for a task whose target
+            is a running product (`mnist_product`), or `None` when the entry
+            has none (then such a task gets `make_cell`, whatever that can
+            do). Its initial state is 1, and a kernel of ones on the
+            diagonals and zeros elsewhere (`nalu_rnn.initializers.BlockIdentity(1.0)`)
+            makes it the exact running product `h_t = h_{t-1} * x_t`.
+            Defaults to `None`.
     """
 
     name: str
@@ -61,6 +70,7 @@ class CellSpec:
     description: str
     identity_kwargs: object = None
     gated: bool = False
+    make_product_cell: object = None
 
 
 CELLS = {}
@@ -256,8 +266,10 @@ register_cell(
         arithmetic=True,
         description="NAUCell (running sums); read-out NMU (their product): "
         "Madsen & Johansen's NAU -> NMU stack, since a recurrent NMU would "
-        "multiply over time (static: NAU -> NMU); mul and square",
+        "multiply over time (static: NAU -> NMU); mul and square. For a "
+        "product over time (mnist_product) the head is an NMUCell",
         identity_kwargs=_direct_identity,
+        make_product_cell=NMUCell,
     )
 )
 register_cell(

@@ -62,6 +62,14 @@ length_list = _number_type(
 )
 
 
+def _default_cells():
+    """`task: cell` for every task registered with its own default cell."""
+    from tasks.base import get_task
+
+    named = [(name, get_task(name).default_cell) for name in task_names()]
+    return ", ".join(f"{name}: {cell}" for name, cell in named if cell) or "none"
+
+
 def build_parser():
     """The `train.py` argument parser; `--task` choices are the registry's."""
     from nalu_rnn.models import CELLS
@@ -83,8 +91,9 @@ def build_parser():
         "--cell",
         default=None,
         choices=sorted(CELLS),
-        help=f"recurrent cell (registry: nalu_rnn.models.CELLS); default "
-        f"{FIELD_DEFAULTS['cell']}, or with --evaluate the model's",
+        help="recurrent cell (registry: nalu_rnn.models.CELLS); default the "
+        f"task's registered default cell ({_default_cells()}), else "
+        f"{FIELD_DEFAULTS['cell']}; with --evaluate the model's",
     )
     parser.add_argument("--seed", type=non_negative_int, default=FIELD_DEFAULTS["seed"])
     parser.add_argument(
@@ -94,13 +103,18 @@ def build_parser():
         help="run seeds SEED..SEED+N-1 into OUT/seed_<K>/ and write OUT/summary.json",
     )
     parser.add_argument(
-        "--train-length", type=positive_int, default=FIELD_DEFAULTS["train_length"]
+        "--train-length",
+        type=positive_int,
+        default=None,
+        help=f"default {FIELD_DEFAULTS['train_length']}, or the task's recipe "
+        "(mnist_product: 2)",
     )
     parser.add_argument(
         "--eval-lengths",
         type=length_list,
         default=None,
-        help="comma-separated; default 10,100,1000 (arithmetic), 1,10,100,1000 (MNIST)",
+        help="comma-separated; default 10,100,1000 (arithmetic), 1,10,100,1000 "
+        "(MNIST), 1,2,...,20 (mnist_product)",
     )
     parser.add_argument(
         "--eval-sequences",
@@ -234,9 +248,9 @@ def build_parser():
         "--solved-head",
         action="store_true",
         default=None,
-        help="MNIST: fix the arithmetic head at the exact running sum and train "
-        "only the encoder: Madsen & Johansen's reference for the success "
-        "thresholds (experiments/mnist_thresholds.py)",
+        help="MNIST: fix the arithmetic head at the exact running sum (product "
+        "for mnist_product) and train only the encoder: Madsen & Johansen's "
+        "reference for the success thresholds (experiments/mnist_reference.py)",
     )
     parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
     parser.add_argument(
@@ -332,7 +346,8 @@ def parse_args(argv=None):
         given.setdefault("static", bool(record.get("static")))
         if record.get("cell") in CELLS:
             given.setdefault("cell", record["cell"])
-    cell = given.pop("cell", FIELD_DEFAULTS["cell"])
+    # None: the task's default cell (`RunConfig.for_task`).
+    cell = given.pop("cell", None)
     try:
         config = RunConfig.for_task(given.pop("task"), cell, **given)
     except ValueError as error:

@@ -129,18 +129,22 @@ class TaskSpec:
             `None` for the task-independent defaults only. Defaults to `None`.
         static: Whether the task has a `--static` variant. Defaults to
             `False`.
+        default_cell: The `--cell` a run of this task gets when none is
+            given, or `None` for `runner.config.DEFAULT_CELL`. Defaults to
+            `None`.
     """
 
     name: str
     factory: object
     recipe: str | None = None
     static: bool = False
+    default_cell: str | None = None
 
 
 TASKS = {}
 
 
-def register_task(name, factory, recipe=None, static=False):
+def register_task(name, factory, recipe=None, static=False, default_cell=None):
     """Registers a task for `train.py --task name`; returns its `TaskSpec`.
 
     Args:
@@ -150,8 +154,13 @@ def register_task(name, factory, recipe=None, static=False):
             Defaults to `None`.
         static: Whether the task has a `--static` variant. Defaults to
             `False`.
+        default_cell: The cell used when no `--cell` is given (a name in
+            `nalu_rnn.models.CELLS`); `None` for `runner.config.DEFAULT_CELL`.
+            Defaults to `None`.
     """
-    TASKS[name] = TaskSpec(name, factory, recipe=recipe, static=static)
+    TASKS[name] = TaskSpec(
+        name, factory, recipe=recipe, static=static, default_cell=default_cell
+    )
     return TASKS[name]
 
 

@@ -9,6 +9,7 @@ from runner.config import (
     ARITHMETIC_CELL_RECIPES,
     BASELINE_RECIPE,
     FIELD_DEFAULTS,
+    MNIST_PRODUCT_RECIPE,
     MNIST_RECIPE,
     STATIC_RECIPES,
     RunConfig,
@@ -98,7 +99,8 @@ def test_a_config_is_frozen_and_seeds_are_replaced_copies():
 
 
 def test_every_recipe_gives_a_reason_and_known_fields():
-    recipes = [MNIST_RECIPE, BASELINE_RECIPE, *ARITHMETIC_CELL_RECIPES.values()]
+    recipes = [MNIST_RECIPE, MNIST_PRODUCT_RECIPE, BASELINE_RECIPE]
+    recipes += ARITHMETIC_CELL_RECIPES.values()
     for recipe in recipes + list(STATIC_RECIPES.values()):
         assert recipe.reason
         assert set(recipe.values) <= set(FIELD_DEFAULTS)
