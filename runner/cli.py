@@ -66,8 +66,14 @@ def _default_cells():
     """`task: cell` for every task registered with its own default cell."""
     from tasks.base import get_task
 
-    named = [(name, get_task(name).default_cell) for name in task_names()]
-    return ", ".join(f"{name}: {cell}" for name, cell in named if cell) or "none"
+    named = []
+    for name in task_names():
+        spec = get_task(name)
+        if spec.default_cell:
+            named.append(f"{name}: {spec.default_cell}")
+        if spec.static_default_cell:
+            named.append(f"{name} --static: {spec.static_default_cell}")
+    return ", ".join(named) or "none"
 
 
 def build_parser():

@@ -338,9 +338,9 @@ class RunConfig:
         Args:
             task: A registered task name (`tasks.base.TASKS`).
             cell: A registered cell name (`nalu_rnn.models.CELLS`), or `None`
-                for the task's registered `default_cell` (`"nmu"` for
-                `mnist_product`), else `DEFAULT_CELL` (`"nac"`). Defaults to
-                `None`.
+                for the task's registered default cell (`TaskSpec.cell_for`:
+                `"nmu"` for `mnist_product`, `"nalu"` for recurrent `mul`),
+                else `DEFAULT_CELL` (`"nac"`). Defaults to `None`.
             **overrides: `RunConfig` fields, winning over every recipe.
 
         Raises:
@@ -350,9 +350,9 @@ class RunConfig:
         from tasks.base import get_task
 
         spec = get_task(task)
-        if cell is None:
-            cell = spec.default_cell or DEFAULT_CELL
         static = overrides.get("static", False)
+        if cell is None:
+            cell = spec.cell_for(static) or DEFAULT_CELL
         if static and not spec.static:
             raise ValueError(
                 "--static applies to the arithmetic tasks only (those "

@@ -132,6 +132,8 @@ class TaskSpec:
         default_cell: The `--cell` a run of this task gets when none is
             given, or `None` for `runner.config.DEFAULT_CELL`. Defaults to
             `None`.
+        static_default_cell: The same for the `--static` variant, or `None`
+            for `default_cell`. Defaults to `None`.
     """
 
     name: str
@@ -139,12 +141,24 @@ class TaskSpec:
     recipe: str | None = None
     static: bool = False
     default_cell: str | None = None
+    static_default_cell: str | None = None
+
+    def cell_for(self, static):
+        """The cell of a run without `--cell`, or `None` for the global default."""
+        return (self.static_default_cell if static else None) or self.default_cell
 
 
 TASKS = {}
 
 
-def register_task(name, factory, recipe=None, static=False, default_cell=None):
+def register_task(
+    name,
+    factory,
+    recipe=None,
+    static=False,
+    default_cell=None,
+    static_default_cell=None,
+):
     """Registers a task for `train.py --task name`; returns its `TaskSpec`.
 
     Args:
@@ -157,9 +171,16 @@ def register_task(name, factory, recipe=None, static=False, default_cell=None):
         default_cell: The cell used when no `--cell` is given (a name in
             `nalu_rnn.models.CELLS`); `None` for `runner.config.DEFAULT_CELL`.
             Defaults to `None`.
+        static_default_cell: The same with `--static`; `None` for
+            `default_cell`. Defaults to `None`.
     """
     TASKS[name] = TaskSpec(
-        name, factory, recipe=recipe, static=static, default_cell=default_cell
+        name,
+        factory,
+        recipe=recipe,
+        static=static,
+        default_cell=default_cell,
+        static_default_cell=static_default_cell,
     )
     return TASKS[name]
 

@@ -104,3 +104,20 @@ def test_every_recipe_gives_a_reason_and_known_fields():
     for recipe in recipes + list(STATIC_RECIPES.values()):
         assert recipe.reason
         assert set(recipe.values) <= set(FIELD_DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "task, static, cell",
+    [("add", False, "nac"), ("add", True, "nac"), ("mul", False, "nalu"),
+     ("mul", True, "nmu"), ("square", False, "nalu"), ("sqrt", False, "realnpu"),
+     ("div", True, "realnpu"), ("mnist_count", False, "nac"),
+     ("mnist_product", False, "nmu")],
+)  # fmt: skip
+def test_a_run_without_cell_gets_the_tasks_default_cell(task, static, cell):
+    argv = ["--task", task] + (["--static"] if static else [])
+    assert train.parse_args(argv).cell == cell
+    assert RunConfig.for_task(task, static=static).cell == cell
+    # The cell's own recipe comes with it (the NALU's 3 * 10^4 steps).
+    assert RunConfig.for_task(task, static=static) == RunConfig.for_task(
+        task, cell=cell, static=static
+    )
