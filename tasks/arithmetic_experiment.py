@@ -33,8 +33,8 @@ VALIDATION_SEQUENCES = 1000
 # Johansen's criterion). Recurrent mul 7/10 and square 10/10 with the NALU
 # recipe, against 0/10 for the NMU, NPU and RealNPU stacks; static mul 10/10
 # with the NMU recipe (NAU -> NMU), against 0/10 for the NALU. sqrt and div:
-# no unit solves them yet; the RealNPU is the one whose exponents (0.5, -1)
-# can represent them. The static square, sqrt and div keep the recurrent
+# no unit solves them reliably (the NALU 0/10 and 1/10); the RealNPU is the
+# one whose exponents (0.5, -1) can represent them. The static square, sqrt and div keep the recurrent
 # choice (not measured on the static task).
 DEFAULT_CELLS = {"mul": "nalu", "square": "nalu", "sqrt": "realnpu", "div": "realnpu"}
 STATIC_DEFAULT_CELLS = {"mul": "nmu"}
