@@ -34,8 +34,8 @@ VALIDATION_SEQUENCES = 1000
 # recipe, against 0/10 for the NMU, NPU and RealNPU stacks; static mul 10/10
 # with the NMU recipe (NAU -> NMU), against 0/10 for the NALU. sqrt and div:
 # no unit solves them reliably (the NALU 0/10 and 1/10); the RealNPU is the
-# one whose exponents (0.5, -1) can represent them. The static square, sqrt and div keep the recurrent
-# choice (not measured on the static task).
+# one whose exponents (0.5, -1) can represent them. The static square, sqrt
+# and div keep the recurrent choice (not measured on the static task).
 DEFAULT_CELLS = {"mul": "nalu", "square": "nalu", "sqrt": "realnpu", "div": "realnpu"}
 STATIC_DEFAULT_CELLS = {"mul": "nmu"}
 # Cosine decay (`--lr-decay`) ends at this fraction of the learning rate.
