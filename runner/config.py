@@ -83,7 +83,8 @@ ARITHMETIC_CELL_RECIPES = {
         "their saturation penalty on the raw weights once the loss is below 1; "
         "the later units' rate.",
         {"learning_rate": 0.03, "clipvalue": 1.0, "saturation": 0.05},
-        notes="""Recurrent add/sub/mul, seeds 0-3, 10^4 steps (JAX; docs/beyond-nalu.md):
+        notes="""\
+Recurrent add/sub/mul, seeds 0-3, 10^4 steps (JAX; docs/beyond-nalu.md):
 their clip of 0.1 with our rate 0.03 solved add 1/4, sub 1/4 (at rate 0.1:
 0/4, 3/4), while a clip of 1.0 solved add 3/4, sub 3/4; the saturation
 penalty alone add 3/4, sub 2/4. No variant solved mul (0/4). Their clip was
