@@ -25,6 +25,10 @@ from tasks import mnist
 from tasks.mnist import MNISTNotFoundError, load_mnist
 from tests.arrays import assert_array_equal
 
+# Slow (tfds builds MNIST, then runs train on it): TensorFlow and JAX only
+# in CI; the tfds data path is tf.data whatever the Keras backend.
+pytestmark = pytest.mark.slow
+
 tfds = pytest.importorskip(
     "tensorflow_datasets", reason="tensorflow-datasets is not installed"
 )

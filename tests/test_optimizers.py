@@ -128,6 +128,7 @@ def test_get_optimizer_builds_by_name_and_names_the_valid_ones():
         get_optimizer("sgd")
 
 
+@pytest.mark.slow
 def test_static_mul_reaches_the_tie_that_plain_adam_crawls_towards():
     # Madsen & Johansen's static task (inputs U[1, 2]): within 2048 steps the
     # rotated Adam fits NAU(2) -> NMU(1) to the loss of the symmetric

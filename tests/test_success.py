@@ -182,6 +182,7 @@ def test_sparsity_warmup_stop_step_switches_the_pull_off():
         )
 
 
+@pytest.mark.slow
 def test_success_rate_script_writes_its_table(tmp_path):
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
