@@ -200,6 +200,11 @@ def _fake_tfds(images=None, labels=None):
     class Builder:
         URL = "http://127.0.0.1:9/mnist/"
         download_and_prepare = staticmethod(forbidden)
+        # The fake stores the arrays in their own order. Without this, the
+        # loader would undo tfds's shuffle with the real
+        # `tensorflow_datasets.core.hashing` whenever an earlier test had
+        # imported it (the fake replaces only the top-level module).
+        info = types.SimpleNamespace(disable_shuffling=True)
 
         def __init__(self, directory):
             self.directory = directory
