@@ -32,6 +32,11 @@ def linear_recurrence(projected, initial_state, transition):
     Returns:
         Time-major tensor `(time, batch, units)` of the states after each step.
     """
+    # NumPy inputs would meet backend tensors in `+` below, which NumPy
+    # cannot add to a torch tensor.
+    projected, initial_state, transition = (
+        ops.convert_to_tensor(v) for v in (projected, initial_state, transition)
+    )
     # The initial state is folded into step 0's offset, so that the states
     # are prefix sums of the offsets carried through powers of A:
     # h_t = sum_{j <= t} b_{t-j} @ A^j.

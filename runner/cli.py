@@ -280,9 +280,10 @@ def build_parser():
         "--strategy",
         choices=distribution.STRATEGIES,
         default=FIELD_DEFAULTS["strategy"],
-        help="tf.distribute strategy: mirrored over this machine's GPUs, or "
-        "multiworker over the machines in TF_CONFIG; --batch-size is the "
-        "global batch, split across replicas",
+        help="data-parallel training: mirrored over this machine's GPUs "
+        "(TensorFlow's MirroredStrategy, or keras.distribution.DataParallel "
+        "on JAX), or multiworker over the machines in TF_CONFIG (TensorFlow "
+        "only); --batch-size is the global batch, split across replicas",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or table")
     parser.add_argument(
@@ -366,6 +367,17 @@ def parse_args(argv=None):
     return config
 
 
+def _export_unavailable():
+    # Keras's torch backend traces the model with torch_xla to write a
+    # SavedModel; without it `model.export` fails after training.
+    import keras
+
+    return (
+        keras.backend.backend() == "torch"
+        and importlib.util.find_spec("torch_xla") is None
+    )
+
+
 def _silence_retracing_warnings():
     # Evaluating one model at several lengths retraces its predict function
     # once per length, by design; TensorFlow warns about each retrace.
@@ -401,10 +413,20 @@ def main(argv=None):
     from runner import run
     from tasks.mnist import MNISTDataError, MNISTNotFoundError
 
+    if config.export and _export_unavailable():
+        # Refused before training, not after it.
+        print(
+            "train.py: error: --export writes a TensorFlow SavedModel, which "
+            "Keras makes from a torch model only through torch_xla (not "
+            "installed); train with KERAS_BACKEND=tensorflow or jax to export",
+            file=sys.stderr,
+        )
+        return 2
     try:
         # Before anything else runs on TensorFlow: multi-worker collectives
         # are set up once, at start-up.
         distribution.get_strategy(config.strategy)
+        distribution.check_batch_split(config.strategy, config.batch_size)
         config = dataclasses.replace(
             config, out=distribution.output_dir(config.out, config.strategy)
         )

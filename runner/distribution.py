@@ -1,19 +1,23 @@
-"""`train.py --strategy`: the `tf.distribute` strategy a run trains under.
+"""`train.py --strategy`: the data-parallel strategy a run trains under.
 
 * `none` (default): no strategy, Keras's default device placement.
-* `mirrored`: `tf.distribute.MirroredStrategy()`, one replica per GPU of this
-  machine (or the CPU when there is none).
+* `mirrored`: one replica per GPU of this machine (or the CPU when there is
+  none). On TensorFlow, `tf.distribute.MirroredStrategy()`; on JAX,
+  `keras.distribution.DataParallel` over `keras.distribution.list_devices()`.
 * `multiworker`: `tf.distribute.MultiWorkerMirroredStrategy()`, one replica
   per device of every machine listed in the `TF_CONFIG` environment
   variable, which must be set on every machine (`check_tf_config`).
+  TensorFlow only.
 
 `runner.run.run` builds, compiles, fits, hardens and evaluates the
 model inside `scope(name)`, so its variables are mirrored on every replica.
 The batch a data pipeline yields is the global batch (`--batch-size`); Keras
 splits it evenly across the replicas and averages their gradients.
 
-The strategies need the TensorFlow backend; on JAX `get_strategy` refuses
-them (`keras.distribution.DataParallel` is the JAX way to do the same).
+What cannot run is refused by `get_strategy` with a `StrategyError`:
+`multiworker` off TensorFlow (a JAX cluster is started by
+`jax.distributed.initialize`, which `train.py` does not do), and both
+strategies on PyTorch, whose Keras backend has no data-parallel `fit`.
 """
 
 import contextlib
@@ -105,18 +109,38 @@ def get_strategy(name):
     of `MultiWorkerMirroredStrategy` once, before any other operation runs,
     so `train.py` calls this first and every later call gets that object.
 
+    Args:
+        name: One of `STRATEGIES`.
+
+    Returns:
+        `None`, a `tf.distribute.Strategy` (TensorFlow) or a
+        `keras.distribution.DataParallel` (JAX, `"mirrored"`).
+
     Raises:
-        StrategyError: on the JAX backend, or (multiworker) a bad TF_CONFIG.
+        StrategyError: on a backend that cannot run `name`, or (multiworker)
+            a bad TF_CONFIG.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
     if name == "none":
         return None
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if name == "mirrored":
+            return keras.distribution.DataParallel(
+                devices=keras.distribution.list_devices()
+            )
         raise StrategyError(
-            f"--strategy {name} uses tf.distribute, which needs "
-            f"KERAS_BACKEND=tensorflow; on {keras.backend.backend()}, use "
-            f"keras.distribution.DataParallel instead (or drop --strategy)"
+            "--strategy multiworker uses tf.distribute, which needs "
+            "KERAS_BACKEND=tensorflow; on jax, --strategy mirrored trains on "
+            "this machine's devices (keras.distribution.DataParallel)"
+        )
+    if backend != "tensorflow":
+        jax = " or KERAS_BACKEND=jax (keras.distribution.DataParallel)"
+        raise StrategyError(
+            f"--strategy {name} needs KERAS_BACKEND=tensorflow (tf.distribute)"
+            f"{jax if name == 'mirrored' else ''}; Keras's {backend} backend "
+            "has no data-parallel fit (drop --strategy)"
         )
     import tensorflow as tf
 
@@ -128,16 +152,75 @@ def get_strategy(name):
 
 
 def scope(name):
-    """`strategy.scope()` of `get_strategy(name)`; a no-op for `"none"`."""
+    """The scope of `get_strategy(name)`; a no-op for `"none"`.
+
+    `strategy.scope()` of TensorFlow, or the JAX `DataParallel`'s own
+    `scope()`, which makes it Keras's current distribution: the variables
+    created inside are replicated on every device and each batch `fit`,
+    `evaluate` and `predict` take is split along its first axis.
+    """
     strategy = get_strategy(name)
     return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 
+@contextlib.contextmanager
+def whole_batches():
+    """Lets `predict` take batches of any size under a JAX `DataParallel`.
+
+    JAX splits every batch that `fit`, `evaluate` and `predict` take over the
+    devices in equal shares, and cannot split a batch whose size the device
+    count does not divide (the last batch of an evaluation set, say). Inside
+    this context Keras has no current distribution: a batch runs whole on
+    the replicated weights, on every device at once. Training batches keep
+    their split. A no-op on other backends and without `--strategy`.
+    """
+    current = keras.distribution.distribution()
+    if current is None:
+        yield
+        return
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(current)
+
+
+def replicas(name):
+    """The number of replicas `get_strategy(name)` trains on (1 for none)."""
+    strategy = get_strategy(name)
+    if strategy is None:
+        return 1
+    if isinstance(strategy, keras.distribution.DataParallel):
+        return int(strategy.device_mesh.devices.size)
+    return int(strategy.num_replicas_in_sync)
+
+
+def check_batch_split(name, batch_size):
+    """Raises `StrategyError` when JAX cannot split `batch_size` evenly.
+
+    JAX lays each global batch out over the devices in equal shares and
+    fails deep inside `fit` on a batch that does not divide; TensorFlow
+    pads the short replicas itself, so only JAX is checked.
+
+    Args:
+        name: One of `STRATEGIES`.
+        batch_size: The global training batch (`--batch-size`).
+    """
+    strategy = get_strategy(name)
+    if not isinstance(strategy, keras.distribution.DataParallel):
+        return
+    count = replicas(name)
+    if batch_size % count:
+        raise StrategyError(
+            f"--batch-size {batch_size} does not split evenly over the "
+            f"{count} devices of --strategy {name} on jax; pass a multiple "
+            f"of {count}"
+        )
+
+
 def describe(name):
     """`{"strategy": name, "replicas": n}`, recorded in `results.json`."""
-    strategy = get_strategy(name)
-    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
-    return {"strategy": name, "replicas": int(replicas)}
+    return {"strategy": name, "replicas": replicas(name)}
 
 
 def output_dir(out, name):

@@ -220,12 +220,17 @@ def _run_in_scope(config, out_dir):
         model = experiment.build_model()
         experiment.compile(model)
         steps, train_seconds = fit(model, experiment, config, out_dir)
-        extra = experiment.after_training(model)
+        # Hardening's validation set, like the evaluation sets below, need
+        # not split evenly over the devices of a JAX `--strategy mirrored`.
+        with distribution.whole_batches():
+            extra = experiment.after_training(model)
         model.save(out_dir / "model.keras")
         write_record(out_dir / "model.keras", config, experiment.model_signature())
     if config.export:
         export_for_serving(model, out_dir)
-    entries = experiment.evaluate(model)
+    with distribution.whole_batches():
+        entries = experiment.evaluate(model)
+        measures = experiment.success_measures(model, entries, steps)
     write_eval_scalars(tensorboard_dir(config, out_dir), entries, steps)
     if nalu_rnn.models.get_cell_spec(config.cell).arithmetic:
         extra["formula"] = nalu_rnn.formula(model)
@@ -250,7 +255,7 @@ def _run_in_scope(config, out_dir):
     succeeded = experiment.succeeded(entries)
     if succeeded is not None:
         results["success"] = succeeded
-    results.update(experiment.success_measures(model, entries, steps))
+    results.update(measures)
     write_json(out_dir / "results.json", results)
     plot_errors([results], out_dir / "extrapolation.png")
     if not config.quiet:

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from nalu_rnn.hardening import largest_discrete_distance
+from runner.distribution import whole_batches
 from tasks.arithmetic import mse
 
 # Two-sided 95% normal quantile.
@@ -169,7 +170,12 @@ class SolvedStepMonitor(keras.callbacks.Callback):
     def solved(self):
         """Whether the model meets the threshold on every monitored set now."""
         for x, y, threshold in self.sets:
-            prediction = self.model.predict(x, batch_size=self.batch_size, verbose=0)
+            # A monitored set need not split evenly over the devices of a
+            # JAX `--strategy mirrored`.
+            with whole_batches():
+                prediction = self.model.predict(
+                    x, batch_size=self.batch_size, verbose=0
+                )
             if not mse(y, prediction) < threshold:
                 return False
         return True

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from tests import reference
+from tests.arrays import as_numpy, assert_allclose
 
 
 def run_layer_test(
@@ -51,7 +52,7 @@ def run_layer_test(
     rng = np.random.default_rng(0)
     x = rng.uniform(input_low, input_high, size=input_shape).astype("float32")
     y = rng.uniform(size=expected_output_shape).astype("float32")
-    prediction = np.asarray(model.predict(x, verbose=0))
+    prediction = as_numpy(model.predict(x, verbose=0))
     assert prediction.shape == tuple(expected_output_shape)
     assert np.all(np.isfinite(prediction))
 
@@ -68,9 +69,9 @@ def run_layer_test(
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(
-        np.asarray(loaded.predict(x, verbose=0)),
-        np.asarray(model.predict(x, verbose=0)),
+    assert_allclose(
+        as_numpy(loaded.predict(x, verbose=0)),
+        as_numpy(model.predict(x, verbose=0)),
         rtol=1e-6,
         atol=1e-6,
     )
@@ -87,8 +88,8 @@ def assert_masked_rnn_matches_reference(cell, x):
             keras.layers.RNN(cell, return_sequences=True),
         ]
     )
-    np.testing.assert_allclose(
-        np.asarray(model(x)),
+    assert_allclose(
+        as_numpy(model(x)),
         reference.run_cell(cell, x, mask=mask),
         rtol=1e-4,
         atol=1e-5,
@@ -107,5 +108,5 @@ def fit_save_load_regularised_cell(cell, tmp_path):
     assert np.isfinite(history.history["loss"][0])
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
+    assert_allclose(as_numpy(loaded(x)), as_numpy(model(x)), rtol=1e-6)
     return loaded.layers[0].cell.unit

@@ -1,8 +1,10 @@
 """Runs `train.main(argv)` with this machine's CPU split into N devices.
 
 `python tests/logical_cpus.py N [train.py flags]` lets the tests exercise
-`--strategy mirrored` over N replicas without GPUs. The split must happen
-before TensorFlow initialises its devices, hence a process of its own.
+`--strategy mirrored` over N replicas without GPUs, on the backend that
+`KERAS_BACKEND` names: TensorFlow splits its CPU into logical devices, JAX
+is told by `XLA_FLAGS` to expose N host devices. Either must happen before
+the backend initialises its devices, hence a process of its own.
 """
 
 import os
@@ -12,6 +14,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def split_cpu(count):
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        # Read once, when jax is first imported: keep any other XLA flags.
+        flag = f"--xla_force_host_platform_device_count={count}"
+        os.environ["XLA_FLAGS"] = " ".join(
+            filter(None, [os.environ.get("XLA_FLAGS"), flag])
+        )
+        return
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from tests.arrays import as_numpy
+
 
 def sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free sigmoid
@@ -13,7 +15,7 @@ def gated(w_hat, m_hat):
 
 def weights_of(layer):
     """The layer's (or cell's) weights as a dict of float64 arrays by name."""
-    return {w.name: np.asarray(w.numpy(), dtype=np.float64) for w in layer.weights}
+    return {w.name: as_numpy(w.numpy(), dtype=np.float64) for w in layer.weights}
 
 
 def nac(x, w):
@@ -51,18 +53,18 @@ def run_cell(cell, x, h0=None, mask=None):
     (mask False) carry the previous state, as `keras.layers.RNN` does.
     """
     step = unit_function(cell.unit)
-    x = np.asarray(x, dtype=np.float64)
+    x = as_numpy(x, dtype=np.float64)
     batch, time, _ = x.shape
     h = (
         np.full((batch, cell.units), cell.initial_state_value)
         if h0 is None
-        else np.asarray(h0, dtype=np.float64)
+        else as_numpy(h0, dtype=np.float64)
     )
     outputs = []
     for t in range(time):
         new_h = step(np.concatenate([x[:, t], h], axis=-1))
         if mask is not None:
-            keep = np.asarray(mask[:, t], dtype=bool)[:, None]
+            keep = as_numpy(mask[:, t], dtype=bool)[:, None]
             new_h = np.where(keep, new_h, h)
         h = new_h
         outputs.append(h)

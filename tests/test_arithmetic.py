@@ -3,6 +3,7 @@ import pytest
 
 from tasks import arithmetic
 from tasks.arithmetic import ArithmeticBatches, ArithmeticTask
+from tests.arrays import assert_array_equal
 
 
 def _direct_target(op, x, subset_a, subset_b):
@@ -28,13 +29,13 @@ def test_subsets_sizes_and_overlap(input_dim, size, overlap):
     assert len(a) == len(b) == size
     assert len(np.intersect1d(a, b)) == overlap
     assert a.max() < input_dim and b.max() < input_dim
-    np.testing.assert_array_equal(a, arithmetic.subsets(input_dim)[0])
+    assert_array_equal(a, arithmetic.subsets(input_dim)[0])
 
 
 def test_subsets_do_not_depend_on_training_seed():
     first = ArithmeticTask("add")
     second = ArithmeticTask("add")
-    np.testing.assert_array_equal(first.subset_a, second.subset_a)
+    assert_array_equal(first.subset_a, second.subset_a)
     other = ArithmeticTask("add", subset_seed=1)
     assert not (
         np.array_equal(first.subset_a, other.subset_a)
@@ -78,7 +79,7 @@ def test_test_sets_lengths_and_determinism():
     ]
     again = task.test_sets([10, 100, 1000], 20, seed=3)
     for first, second in zip(sets, again, strict=True):
-        np.testing.assert_array_equal(first[3], second[3])
+        assert_array_equal(first[3], second[3])
     other = task.test_sets([10], 20, seed=4)
     assert not np.array_equal(sets[0][3], other[0][3])
 
@@ -88,7 +89,7 @@ def test_training_batches_are_seeded_and_change_each_epoch():
     batches = ArithmeticBatches(task, 10, 16, steps_per_epoch=3, seed=0)
     same = ArithmeticBatches(task, 10, 16, steps_per_epoch=3, seed=0)
     x0, y0 = batches[0]
-    np.testing.assert_array_equal(x0, same[0][0])
+    assert_array_equal(x0, same[0][0])
     assert x0.shape == (16, 10, 10) and y0.shape == (16, 1)
     assert not np.array_equal(x0, batches[1][0])
     batches.on_epoch_end()

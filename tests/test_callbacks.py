@@ -9,6 +9,7 @@ from nalu_rnn.callbacks import LossGatedRegularization
 from nalu_rnn.keras_internals import sync_training_state
 from nalu_rnn.regularizers import SaturationRegularizer
 from tests import samples
+from tests.arrays import assert_allclose, assert_array_equal
 
 
 def test_sparsity_warmup_step_schedule():
@@ -17,7 +18,7 @@ def test_sparsity_warmup_step_schedule():
         reg, 0.2, start_step=2, end_step=6, update_every=1
     )
     values = [callback.strength_at_step(t) for t in range(8)]
-    np.testing.assert_allclose(values, [0, 0, 0, 0.05, 0.1, 0.15, 0.2, 0.2])
+    assert_allclose(values, [0, 0, 0, 0.05, 0.1, 0.15, 0.2, 0.2])
     model = keras.Sequential(
         [keras.Input((3,)), nalu_rnn.NAU(1, arithmetic_regularizer=reg)]
     )
@@ -31,7 +32,7 @@ def test_sparsity_warmup_step_schedule():
     model.fit(
         x, x[:, :1], batch_size=2, epochs=2, callbacks=[callback, record], verbose=0
     )
-    np.testing.assert_allclose(seen, values)
+    assert_allclose(seen, values)
 
 
 def test_sparsity_warmup_step_schedule_takes_effect_in_the_loss():
@@ -51,7 +52,7 @@ def test_sparsity_warmup_step_schedule_takes_effect_in_the_loss():
         x, x[:, :1], batch_size=4, epochs=2, callbacks=[callback], verbose=0
     )
     # Epoch 1 (step 0): strength 0; epoch 2 (step 1): 1.0 * min(0.5, 0.5).
-    np.testing.assert_allclose(history.history["loss"], [0.0, 0.5], atol=1e-6)
+    assert_allclose(history.history["loss"], [0.0, 0.5], atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ def test_inalu_reinitialization_redraws_a_stalled_unit():
     assert callback.history and len(callback.history) == 1
     for w, b in zip(model.weights[:5], before[:5], strict=True):
         assert not np.allclose(w.numpy(), b), w.name  # every iNALU weight
-    np.testing.assert_array_equal(nau.W.numpy(), before[5])  # not an iNALU
+    assert_array_equal(nau.W.numpy(), before[5])  # not an iNALU
 
 
 def test_sparsity_warmup_schedule():
@@ -203,9 +204,9 @@ def test_gate_snap_makes_decided_gates_exact_once_at_its_step():
     log = _GateLog(unit)
     x = np.ones((4, 2), "float32")
     model.fit(x, np.ones((4, 3)), batch_size=1, callbacks=[snap, log], verbose=0)
-    np.testing.assert_allclose(log.gates[0], [0.9525741, 0.0179862, 0.5], rtol=1e-5)
+    assert_allclose(log.gates[0], [0.9525741, 0.0179862, 0.5], rtol=1e-5)
     for gates in log.gates[1:]:
-        np.testing.assert_array_equal(gates, [1.0, 0.0, 0.5])
+        assert_array_equal(gates, [1.0, 0.0, 0.5])
     (record,) = snap.report
     assert record.snapped == 2 and record.total == 3
 

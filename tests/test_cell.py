@@ -7,6 +7,7 @@ import pytest
 
 import nalu_rnn
 from tests import reference, samples
+from tests.arrays import as_numpy, assert_allclose, assert_array_equal
 from tests.layer_test import assert_masked_rnn_matches_reference, run_layer_test
 
 CELLS = [
@@ -46,9 +47,7 @@ def test_cell_matches_numpy_over_steps(cell_cls, kwargs):
     cell = _randomised(cell_cls, kwargs)
     x = _inputs((4, 6, 2))
     rnn = keras.layers.RNN(cell, return_sequences=True)
-    np.testing.assert_allclose(
-        np.asarray(rnn(x)), reference.run_cell(cell, x), rtol=1e-4, atol=1e-5
-    )
+    assert_allclose(as_numpy(rnn(x)), reference.run_cell(cell, x), rtol=1e-4, atol=1e-5)
 
 
 def test_kernel_shapes_input_rows_first():
@@ -63,15 +62,15 @@ def test_kernel_shapes_input_rows_first():
     nac.unit.W_hat.assign(np.array([[20.0], [0.0], [0.0]], "float32"))
     nac.unit.M_hat.assign(np.array([[20.0], [-20.0], [-20.0]], "float32"))
     out, _ = nac(np.array([[5.0, 7.0]], "float32"), [np.array([[9.0]], "float32")])
-    np.testing.assert_allclose(np.asarray(out), [[5.0]], rtol=1e-6)
+    assert_allclose(as_numpy(out), [[5.0]], rtol=1e-6)
 
 
 def test_nac_cell_sums_length_1000():
     cell = nalu_rnn.NACCell(1, kernel_initializer=keras.initializers.Constant(20.0))
     x = _inputs((8, 1000, 1), seed=3)
-    total = np.asarray(keras.layers.RNN(cell)(x))[:, 0]
+    total = as_numpy(keras.layers.RNN(cell)(x))[:, 0]
     expected = x.astype(np.float64).sum(axis=(1, 2))
-    np.testing.assert_allclose(total, expected, rtol=1e-3)
+    assert_allclose(total, expected, rtol=1e-3)
 
 
 def test_nalu_cell_running_product():
@@ -82,15 +81,15 @@ def test_nalu_cell_running_product():
         gate_initializer=keras.initializers.Constant(-30.0),  # multiplicative path
     )
     x = np.random.default_rng(4).uniform(1.0, 2.0, size=(5, 12, 1)).astype("float32")
-    products = np.asarray(keras.layers.RNN(cell, return_sequences=True)(x))[..., 0]
-    np.testing.assert_allclose(products, np.cumprod(x[..., 0], axis=1), rtol=1e-4)
+    products = as_numpy(keras.layers.RNN(cell, return_sequences=True)(x))[..., 0]
+    assert_allclose(products, np.cumprod(x[..., 0], axis=1), rtol=1e-4)
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -2.5])
 def test_initial_state_value(value):
     cell = nalu_rnn.NALUCell(4, initial_state_value=value)
     (state,) = cell.get_initial_state(batch_size=3)
-    np.testing.assert_array_equal(np.asarray(state), np.full((3, 4), value))
+    assert_array_equal(as_numpy(state), np.full((3, 4), value))
 
 
 @pytest.mark.parametrize("cell_cls, kwargs", CELLS)
@@ -102,8 +101,8 @@ def test_return_state_and_go_backwards(cell_cls, kwargs):
     _copy_weights(cell, clone)
     output, state = rnn(x)
     expected = reference.run_cell(cell, x[:, ::-1])[:, -1]
-    np.testing.assert_allclose(np.asarray(output), expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(state), expected, rtol=1e-4, atol=1e-5)
+    assert_allclose(as_numpy(output), expected, rtol=1e-4, atol=1e-5)
+    assert_allclose(as_numpy(state), expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell_cls, kwargs", CELLS)
@@ -112,8 +111,8 @@ def test_initial_state_argument(cell_cls, kwargs):
     x = _inputs((3, 4, 2))
     h0 = _inputs((3, 3), seed=9)
     out = keras.layers.RNN(cell)(x, initial_state=[h0])
-    np.testing.assert_allclose(
-        np.asarray(out), reference.run_cell(cell, x, h0=h0)[:, -1], rtol=1e-4, atol=1e-5
+    assert_allclose(
+        as_numpy(out), reference.run_cell(cell, x, h0=h0)[:, -1], rtol=1e-4, atol=1e-5
     )
 
 
@@ -133,22 +132,20 @@ def test_stateful_continues_across_calls(cell_cls, kwargs):
     rnn, clone = _rnn_like(cell, stateful=True, return_sequences=True)
     rnn.build((2, 3, 2))
     _copy_weights(cell, clone)
-    first = np.asarray(rnn(x[:, :3]))
-    second = np.asarray(rnn(x[:, 3:]))
+    first = as_numpy(rnn(x[:, :3]))
+    second = as_numpy(rnn(x[:, 3:]))
     expected = reference.run_cell(cell, x)
-    np.testing.assert_allclose(first, expected[:, :3], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(second, expected[:, 3:], rtol=1e-4, atol=1e-5)
+    assert_allclose(first, expected[:, :3], rtol=1e-4, atol=1e-5)
+    assert_allclose(second, expected[:, 3:], rtol=1e-4, atol=1e-5)
     rnn.reset_state()
-    np.testing.assert_allclose(
-        np.asarray(rnn(x[:, :3])), expected[:, :3], rtol=1e-4, atol=1e-5
-    )
+    assert_allclose(as_numpy(rnn(x[:, :3])), expected[:, :3], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell_cls, kwargs", CELLS)
 def test_bidirectional(cell_cls, kwargs, tmp_path):
     x = _inputs((3, 5, 2))
     layer = keras.layers.Bidirectional(keras.layers.RNN(cell_cls(3, **kwargs)))
-    out = np.asarray(layer(x))
+    out = as_numpy(layer(x))
     forward_cell = layer.forward_layer.cell
     backward_cell = layer.backward_layer.cell
     expected = np.concatenate(
@@ -158,11 +155,11 @@ def test_bidirectional(cell_cls, kwargs, tmp_path):
         ],
         axis=-1,
     )
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
     model = keras.Sequential([keras.Input((5, 2)), layer])
     model.save(tmp_path / "bi.keras")
     loaded = keras.models.load_model(tmp_path / "bi.keras")
-    np.testing.assert_allclose(np.asarray(loaded(x)), out, rtol=1e-6)
+    assert_allclose(as_numpy(loaded(x)), out, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -286,9 +283,7 @@ def test_every_cell_matches_numpy_over_steps(cell_cls):
     samples.randomise(cell)
     x = np.random.default_rng(1).uniform(0.5, 1.5, size=(4, 6, 2)).astype("float32")
     rnn = keras.layers.RNN(cell, return_sequences=True)
-    np.testing.assert_allclose(
-        np.asarray(rnn(x)), reference.run_cell(cell, x), rtol=1e-4, atol=1e-5
-    )
+    assert_allclose(as_numpy(rnn(x)), reference.run_cell(cell, x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell_cls", [nalu_rnn.INALUCell, nalu_rnn.RealNPUCell])
@@ -324,7 +319,7 @@ def test_default_initial_states():
     for cell_cls in (nalu_rnn.NMUCell, nalu_rnn.RealNPUCell, nalu_rnn.NPUCell):
         assert cell_cls(1).initial_state_value == 1.0
     (state,) = nalu_rnn.NMUCell(2).get_initial_state(batch_size=3)
-    np.testing.assert_array_equal(np.asarray(state), np.ones((3, 2)))
+    assert_array_equal(as_numpy(state), np.ones((3, 2)))
 
 
 def test_bad_initial_state_and_cap():

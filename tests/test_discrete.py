@@ -6,26 +6,27 @@ import nalu_rnn
 from nalu_rnn.discrete import distance_to_discrete, nearest_discrete
 from nalu_rnn.hardening import arithmetic_units, largest_discrete_distance
 from runner.success import sparsity_error
+from tests.arrays import as_numpy, assert_allclose, assert_array_equal
 
 WEIGHTS = np.array([-2.0, -1.0, -0.6, -0.5, -0.1, 0.0, 0.3, 0.5, 0.9, 1.25])
 
 
 def test_distance_to_minus_one_zero_one():
     expected = np.min(np.abs(WEIGHTS[:, None] - np.array([-1.0, 0.0, 1.0])), axis=1)
-    np.testing.assert_array_equal(distance_to_discrete(WEIGHTS), expected)
+    assert_array_equal(distance_to_discrete(WEIGHTS), expected)
 
 
 @pytest.mark.parametrize("values", [(0.0, 1.0), (0.0,), (-2.0, 3.0)])
 def test_distance_to_other_values(values):
     expected = np.min(np.abs(WEIGHTS[:, None] - np.array(values)), axis=1)
-    np.testing.assert_array_equal(distance_to_discrete(WEIGHTS, values), expected)
+    assert_array_equal(distance_to_discrete(WEIGHTS, values), expected)
 
 
 def test_distance_to_any_integer():
-    np.testing.assert_allclose(
+    assert_allclose(
         distance_to_discrete([2.2, -1.75, 3.0], None), [0.2, 0.25, 0.0], atol=1e-12
     )
-    np.testing.assert_array_equal(nearest_discrete([2.2, -1.75], None), [2.0, -2.0])
+    assert_array_equal(nearest_discrete([2.2, -1.75], None), [2.0, -2.0])
 
 
 def test_tensor_in_tensor_out_in_its_dtype():
@@ -33,15 +34,13 @@ def test_tensor_in_tensor_out_in_its_dtype():
     distance = distance_to_discrete(w)
     assert keras.ops.is_tensor(distance)
     assert keras.backend.standardize_dtype(distance.dtype) == "float32"
-    np.testing.assert_allclose(
+    assert_allclose(
         keras.ops.convert_to_numpy(distance), distance_to_discrete(WEIGHTS), atol=1e-7
     )
 
 
 def test_nearest_discrete_breaks_ties_towards_the_first_value():
-    np.testing.assert_array_equal(
-        nearest_discrete([-0.5, 0.5, 0.7], (0.0, 1.0)), [0.0, 0.0, 1.0]
-    )
+    assert_array_equal(nearest_discrete([-0.5, 0.5, 0.7], (0.0, 1.0)), [0.0, 0.0, 1.0])
 
 
 def test_largest_distance_of_minus_one_zero_one_units_matches_numpy():
@@ -49,12 +48,12 @@ def test_largest_distance_of_minus_one_zero_one_units_matches_numpy():
     # the runner reports for these units (runner.success.sparsity_error).
     model = nalu_rnn.models.arithmetic_model("nalu", 3, 2)
     weights = [
-        np.asarray(keras.ops.convert_to_numpy(w), np.float64)
+        as_numpy(keras.ops.convert_to_numpy(w), np.float64)
         for unit in arithmetic_units(model)
         for w in unit.arithmetic_weights().values()
     ]
     expected = max(np.max(np.minimum(abs(w), abs(1 - abs(w)))) for w in weights)
-    np.testing.assert_allclose(largest_discrete_distance(model), expected, rtol=1e-12)
+    assert_allclose(largest_discrete_distance(model), expected, rtol=1e-12)
     assert sparsity_error(model) == largest_discrete_distance(model)
 
 

@@ -1,9 +1,10 @@
 """Tests of `train.py --strategy` (`runner.distribution`).
 
-The mirrored runs split this machine's CPU into two logical devices, which
-must happen before TensorFlow starts, so they run in a child process
-(`tests/logical_cpus.py`) and are compared with a one-device run of the same
-seed in this process.
+The mirrored runs split this machine's CPU into two devices (TensorFlow's
+logical devices, or JAX's host devices through `XLA_FLAGS`), which must
+happen before the backend starts, so they run in a child process
+(`tests/logical_cpus.py`) on this process's backend and are compared with a
+one-device run of the same seed in this process.
 """
 
 import json
@@ -21,11 +22,18 @@ from runner import distribution
 from tests.test_mnist_experiment import MNIST_DIR, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
-TENSORFLOW = keras.backend.backend() == "tensorflow"
+BACKEND = keras.backend.backend()
+TENSORFLOW = BACKEND == "tensorflow"
 tf_only = pytest.mark.skipif(
     not TENSORFLOW,
-    reason="tf.distribute strategies need the TensorFlow backend (JAX refuses "
-    "them, tested by test_other_backends_refuse_the_strategies)",
+    reason="tf.distribute's multiworker strategy needs the TensorFlow backend "
+    "(the others refuse it, tested by test_jax_refuses_multiworker and "
+    "test_torch_refuses_the_strategies)",
+)
+mirrored_backends = pytest.mark.skipif(
+    BACKEND not in ("tensorflow", "jax"),
+    reason=f"Keras's {BACKEND} backend has no data-parallel fit (--strategy is "
+    "refused there, tested by test_torch_refuses_the_strategies)",
 )
 
 
@@ -38,7 +46,7 @@ def _fresh_strategy_cache():
 
 def _child_env(**extra):
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": path, **extra}
+    return {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": path, **extra}
 
 
 def _train_on_two_cpus(argv):
@@ -55,12 +63,14 @@ def _results(out):
 
 # A short recipe that reaches the exact solution on seed 1: 2000 steps at
 # length 3 (the default 10000 at length 10 take minutes on two replicas).
+# 101 evaluation sequences do not split over two devices: JAX evaluates such
+# batches whole (`runner.distribution.whole_batches`), TensorFlow pads them.
 NAC_ADD = ["--task", "add", "--cell", "nac", "--seed", "1", "--train-length", "3",
-           "--steps", "2000", "--eval-lengths", "3,1000", "--eval-sequences", "100",
+           "--steps", "2000", "--eval-lengths", "3,1000", "--eval-sequences", "101",
            "--quiet"]  # fmt: skip
 
 
-@tf_only
+@mirrored_backends
 def test_mirrored_nac_learns_addition_like_one_device(tmp_path):
     assert train.main(NAC_ADD + ["--out", str(tmp_path / "one")]) == 0
     _train_on_two_cpus(NAC_ADD + ["--strategy", "mirrored", "--out", str(tmp_path)])
@@ -84,7 +94,7 @@ MNIST_ADD = ["--task", "mnist_add", "--seed", "0", "--steps", "300",
              "--quiet"]  # fmt: skip
 
 
-@tf_only
+@mirrored_backends
 @needs_mnist
 def test_mirrored_mnist_addition_matches_one_device(tmp_path):
     assert train.main(MNIST_ADD + ["--out", str(tmp_path / "one")]) == 0
@@ -114,17 +124,60 @@ QUICK = ["--task", "add", "--steps", "5", "--quiet"]
 
 
 @pytest.mark.parametrize("strategy", ["mirrored", "multiworker"])
-def test_other_backends_refuse_the_strategies(strategy, tmp_path, capsys, monkeypatch):
-    if TENSORFLOW:
-        # The same refusal as on JAX, without a second backend in the process.
-        monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+def test_torch_refuses_the_strategies(strategy, tmp_path, capsys, monkeypatch):
+    if BACKEND != "torch":
+        # The same refusal as on torch, without a second backend in the process.
+        monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
     out = tmp_path / "o"
     assert train.main(QUICK + ["--strategy", strategy, "--out", str(out)]) == 2
     line = _one_line_error(capsys)
     assert f"--strategy {strategy}" in line
-    assert "KERAS_BACKEND=tensorflow" in line
-    assert "keras.distribution.DataParallel" in line
+    assert "KERAS_BACKEND=tensorflow" in line and "drop --strategy" in line
+    assert ("KERAS_BACKEND=jax" in line) == (strategy == "mirrored")
     assert not out.exists()
+
+
+def test_jax_refuses_multiworker(tmp_path, capsys, monkeypatch):
+    if BACKEND != "jax":
+        monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    out = tmp_path / "o"
+    assert train.main(QUICK + ["--strategy", "multiworker", "--out", str(out)]) == 2
+    line = _one_line_error(capsys)
+    assert "--strategy multiworker" in line and "KERAS_BACKEND=tensorflow" in line
+    assert "--strategy mirrored" in line
+    assert not out.exists()
+
+
+@pytest.mark.skipif(
+    BACKEND != "jax",
+    reason="only JAX needs batches that split evenly (TensorFlow pads the "
+    "short replicas; torch refuses --strategy)",
+)
+def test_jax_refuses_a_batch_that_does_not_split(tmp_path, capsys, monkeypatch):
+    # Two devices, as the child processes have, without leaving this one.
+    monkeypatch.setattr(distribution, "replicas", lambda name: 2)
+    out = tmp_path / "o"
+    argv = QUICK + ["--strategy", "mirrored", "--batch-size", "7", "--out", str(out)]
+    assert train.main(argv) == 2
+    line = _one_line_error(capsys)
+    assert "--batch-size 7" in line and "2 devices" in line
+    assert not out.exists()
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution needs JAX here")
+def test_jax_mirrored_is_keras_data_parallel():
+    strategy = distribution.get_strategy("mirrored")
+    assert isinstance(strategy, keras.distribution.DataParallel)
+    assert distribution.describe("mirrored") == {
+        "strategy": "mirrored",
+        "replicas": len(keras.distribution.list_devices()),
+    }
+    with distribution.scope("mirrored"):
+        assert keras.distribution.distribution() is strategy
+        with distribution.whole_batches():
+            assert keras.distribution.distribution() is None
+        assert keras.distribution.distribution() is strategy
+    assert keras.distribution.distribution() is None
 
 
 @tf_only

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
+from tests.arrays import as_numpy
 
 
 def _built(layer, input_dim):
@@ -14,7 +15,7 @@ def _built(layer, input_dim):
 
 def _saturate(w_hat, m_hat, signs):
     """Sets a gated pair so that its effective weight is exactly `signs`."""
-    signs = np.asarray(signs, "float32")
+    signs = as_numpy(signs, "float32")
     w_hat.assign(20.0 * signs)
     m_hat.assign(np.where(signs == 0, -20.0, 20.0).astype("float32"))
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
+from tests.arrays import as_numpy, assert_allclose, assert_array_equal
 
 
 def test_snap_only_the_state_rows_of_a_cell():
@@ -14,7 +15,7 @@ def test_snap_only_the_state_rows_of_a_cell():
     rows = np.arange(4) >= 2
     (record,) = cell.unit.snap_arithmetic_weights(0.1, row_mask=rows)
     assert record.snapped == 4
-    np.testing.assert_array_equal(
+    assert_array_equal(
         cell.unit.W.numpy(), np.float32([[0.95, 0.95], [0.95, 0.95], [1, 1], [1, 1]])
     )
 
@@ -31,7 +32,7 @@ def test_harden_snaps_to_exact_values_and_reports():
     assert len(report) == 1
     assert report[0].snapped == 2 and report[0].total == 3
     assert report[0].path.endswith("/W")
-    w = np.asarray(cell.arithmetic_weights()["W"])[:, 0]
+    w = as_numpy(cell.arithmetic_weights()["W"])[:, 0]
     assert w[0] == 1.0 and w[1] == 0.0
     assert 0.5 < w[2] < 0.7  # too far from any integer: left alone
     with pytest.raises(ValueError, match="tolerance"):
@@ -42,10 +43,10 @@ def test_harden_makes_a_near_exact_running_sum_exact():
     cell = nalu_rnn.NACCell(1, kernel_initializer=keras.initializers.Constant(5.0))
     rnn = keras.layers.RNN(cell)
     x = np.ones((2, 1000, 1), "float32")
-    approximate = np.asarray(rnn(x))[0, 0]
+    approximate = as_numpy(rnn(x))[0, 0]
     assert approximate < 990  # W = tanh(5) * sigmoid(5) ~ 0.993 forgets
     nalu_rnn.harden(rnn, tolerance=0.05)
-    np.testing.assert_allclose(np.asarray(rnn(x)), 1000.0, rtol=1e-6)
+    assert_allclose(as_numpy(rnn(x)), 1000.0, rtol=1e-6)
 
 
 def test_harden_visits_every_path_of_a_nalu():
@@ -66,7 +67,7 @@ def test_gate_decisions_name_the_chosen_paths():
         "multiplicative",
         "mixed",
     ]
-    np.testing.assert_allclose(decisions[unit.path][2]["gate"], 1 / (1 + np.exp(-0.5)))
+    assert_allclose(decisions[unit.path][2]["gate"], 1 / (1 + np.exp(-0.5)))
 
 
 def test_gate_decisions_skip_units_without_a_unit_gate():

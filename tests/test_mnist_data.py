@@ -27,6 +27,7 @@ from tasks.mnist import (
     split_validation,
     training_dataset,
 )
+from tests.arrays import assert_allclose, assert_array_equal
 
 FILE_NAMES = (
     "train-images-idx3-ubyte",
@@ -140,7 +141,7 @@ def test_load_gz_shapes_dtypes_and_labels(data):
 
 def test_load_from_environment_variable(monkeypatch, mnist_dir, data):
     monkeypatch.setenv("NALU_MNIST_DIR", str(mnist_dir))
-    np.testing.assert_array_equal(load_mnist()["test"][1], data["test"][1])
+    assert_array_equal(load_mnist()["test"][1], data["test"][1])
 
 
 def test_load_unpacked_files(tmp_path, mnist_dir, data):
@@ -154,10 +155,10 @@ def test_load_unpacked_files(tmp_path, mnist_dir, data):
     _write_idx(tmp_path / "train-labels-idx1-ubyte", train_labels[:NUM_SMALL], 2049)
 
     loaded = load_mnist(tmp_path)
-    np.testing.assert_array_equal(loaded["test"][0], data["test"][0])
-    np.testing.assert_array_equal(loaded["test"][1], data["test"][1])
-    np.testing.assert_array_equal(loaded["train"][0], train_images[:NUM_SMALL])
-    np.testing.assert_array_equal(loaded["train"][1], train_labels[:NUM_SMALL])
+    assert_array_equal(loaded["test"][0], data["test"][0])
+    assert_array_equal(loaded["test"][1], data["test"][1])
+    assert_array_equal(loaded["train"][0], train_images[:NUM_SMALL])
+    assert_array_equal(loaded["train"][1], train_labels[:NUM_SMALL])
 
 
 def test_missing_directory_names_directory_and_both_ways(tmp_path):
@@ -202,6 +203,11 @@ def _fake_tfds(images=None, labels=None):
     class Builder:
         URL = "http://127.0.0.1:9/mnist/"
         download_and_prepare = staticmethod(forbidden)
+        # The fake stores the arrays in their own order. Without this, the
+        # loader would undo tfds's shuffle with the real
+        # `tensorflow_datasets.core.hashing` whenever an earlier test had
+        # imported it (the fake replaces only the top-level module).
+        info = types.SimpleNamespace(disable_shuffling=True)
 
         def __init__(self, directory):
             self.directory = directory
@@ -259,8 +265,8 @@ def test_prepared_tfds_is_used(monkeypatch, tmp_path, no_tfds, small):
     loaded = load_mnist()
     assert loaded["test"][0].shape == (NUM_SMALL, 28, 28)
     assert loaded["test"][1].dtype == np.uint8
-    np.testing.assert_array_equal(loaded["train"][0], images)
-    np.testing.assert_array_equal(loaded["train"][1], labels)
+    assert_array_equal(loaded["train"][0], images)
+    assert_array_equal(loaded["train"][1], labels)
 
 
 def _corrupt_bad_magic(directory, small):
@@ -335,11 +341,11 @@ def test_split_validation_sizes_disjoint_and_deterministic():
     assert len(val_x) == len(val_y) == 100
     assert not set(train_x) & set(val_x)
     assert set(train_x) | set(val_x) == set(ids)
-    np.testing.assert_array_equal(train_y, labels[train_x])
-    np.testing.assert_array_equal(val_y, labels[val_x])
+    assert_array_equal(train_y, labels[train_x])
+    assert_array_equal(val_y, labels[val_x])
 
     (_, _), (again, _) = split_validation(ids, labels, validation_size=100, seed=3)
-    np.testing.assert_array_equal(again, val_x)
+    assert_array_equal(again, val_x)
     (_, _), (other, _) = split_validation(ids, labels, validation_size=100, seed=4)
     assert not np.array_equal(other, val_x)
 
@@ -368,7 +374,7 @@ def test_sequence_targets_match_loop(small, task, every_step):
     expected = _loop_targets(labels, indices, task, every_step)
     assert got.dtype == np.float32
     assert got.shape == expected.shape
-    np.testing.assert_array_equal(got, expected)
+    assert_array_equal(got, expected)
 
 
 def test_sequence_targets_unknown_task_lists_valid_names():
@@ -380,7 +386,7 @@ def test_sample_indices_seeded():
     a = sample_indices(50, num_sequences=4, length=9, seed=5)
     assert a.shape == (4, 9) and a.dtype == np.int64
     assert a.min() >= 0 and a.max() < 50
-    np.testing.assert_array_equal(a, sample_indices(50, 4, 9, seed=5))
+    assert_array_equal(a, sample_indices(50, 4, 9, seed=5))
     assert not np.array_equal(a, sample_indices(50, 4, 9, seed=6))
 
 
@@ -417,10 +423,10 @@ def test_training_dataset_batches(small, task, every_step):
         )
         positions = np.arange(digits.size).reshape(digits.shape)
         expected = _loop_targets(digits.ravel(), positions, task, every_step)
-        np.testing.assert_array_equal(y, expected)
+        assert_array_equal(y, expected)
         if task == "mnist_count":
             final = y[:, -1] if every_step else y
-            np.testing.assert_array_equal(final.sum(-1), length)
+            assert_array_equal(final.sum(-1), length)
     assert not np.array_equal(batches[0][0], batches[1][0])
 
 
@@ -430,8 +436,8 @@ def test_training_dataset_deterministic(small):
     again = _first_batches(training_dataset(images, labels, "mnist_add", 3, 8, 7), 2)
     other = _first_batches(training_dataset(images, labels, "mnist_add", 3, 8, 8), 2)
     for (x1, y1), (x2, y2) in zip(first, again, strict=True):
-        np.testing.assert_array_equal(x1, x2)
-        np.testing.assert_array_equal(y1, y2)
+        assert_array_equal(x1, x2)
+        assert_array_equal(y1, y2)
     assert not np.array_equal(first[0][0], other[0][0])
 
 
@@ -442,7 +448,7 @@ def test_evaluation_dataset_matches_arrays(small, task):
         images, labels, task, length=4, num_sequences=10, seed=11
     )
     assert indices.shape == (10, 4)
-    np.testing.assert_array_equal(targets, sequence_targets(labels, indices, task))
+    assert_array_equal(targets, sequence_targets(labels, indices, task))
     dataset = evaluation_dataset(
         images, labels, task, length=4, num_sequences=10, batch_size=4, seed=11
     )
@@ -451,8 +457,8 @@ def test_evaluation_dataset_matches_arrays(small, task):
     x = np.concatenate([x for x, _ in batches])
     y = np.concatenate([y for _, y in batches])
     expected_x = images[indices].astype(np.float32)[..., None] / 255.0
-    np.testing.assert_allclose(x, expected_x, rtol=0, atol=1e-7)
-    np.testing.assert_array_equal(y, targets)
+    assert_allclose(x, expected_x, rtol=0, atol=1e-7)
+    assert_array_equal(y, targets)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,11 @@ import pytest
 import train
 from tasks import mnist
 from tasks.mnist import MNISTNotFoundError, load_mnist
+from tests.arrays import assert_array_equal
+
+# Slow (tfds builds MNIST, then runs train on it): TensorFlow and JAX only
+# in CI; the tfds data path is tf.data whatever the Keras backend.
+pytestmark = pytest.mark.slow
 
 tfds = pytest.importorskip(
     "tensorflow_datasets", reason="tensorflow-datasets is not installed"
@@ -118,7 +123,7 @@ def test_tfds_copy_gives_the_idx_arrays(tfds_root, mnist_dir, no_data_dir):
             from_tfds[split], from_idx[split], strict=True
         ):
             assert tfds_array.dtype == idx_array.dtype == np.uint8
-            np.testing.assert_array_equal(tfds_array, idx_array)
+            assert_array_equal(tfds_array, idx_array)
 
 
 def test_tfds_data_dir_variable_is_read(tfds_root, monkeypatch, no_data_dir):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
+from tests.arrays import as_numpy, assert_array_equal
 
 NEW_CELLS = {
     "nau": ("NAUCell", "NAU", "NAU"),
@@ -30,7 +31,7 @@ def test_registered_models(name):
     expected = None if "NPU" in readout_name else reg
     assert readout.arithmetic_regularizer is expected
     x = np.random.default_rng(0).uniform(size=(2, 5, 3)).astype("float32")
-    assert np.all(np.isfinite(np.asarray(model(x))))
+    assert np.all(np.isfinite(as_numpy(model(x))))
     static = nalu_rnn.models.arithmetic_model(name, input_dim=3, units=2, static=True)
     assert [type(layer).__name__ for layer in static.layers[1:]] == [
         static_name,
@@ -41,16 +42,16 @@ def test_registered_models(name):
 def test_direct_weight_cells_start_as_exact_running_sums():
     model = nalu_rnn.models.arithmetic_model("nau", input_dim=3, units=2)
     w = model.get_layer("recurrent").cell.unit.W.numpy()
-    np.testing.assert_array_equal(w[3:], np.eye(2))
+    assert_array_equal(w[3:], np.eye(2))
     assert np.abs(w[:3]).max() <= 0.5
     init = nalu_rnn.models.StateBlockIdentity(1.0, base="zeros")
     clone = nalu_rnn.models.StateBlockIdentity.from_config(init.get_config())
-    np.testing.assert_array_equal(np.asarray(clone((3, 2))), [[0, 0], [1, 0], [0, 1]])
+    assert_array_equal(as_numpy(clone((3, 2))), [[0, 0], [1, 0], [0, 1]])
     with pytest.raises(ValueError, match="StateBlockIdentity needs"):
         init((1, 2))
     inalu = nalu_rnn.models.arithmetic_model("inalu", input_dim=3, units=2)
     unit = inalu.get_layer("recurrent").cell.unit
-    state_block = np.asarray(unit.arithmetic_weights()["W"])[3:]
+    state_block = as_numpy(unit.arithmetic_weights()["W"])[3:]
     assert np.all(np.diag(state_block) > 0.9)
     assert np.all(1.0 / (1.0 + np.exp(-unit.G.numpy())) > 0.9)  # gates open
 

@@ -5,6 +5,7 @@ import pytest
 
 import nalu_rnn
 from tests import reference, samples
+from tests.arrays import as_numpy, assert_allclose
 
 
 @pytest.mark.parametrize("input_shape", [(4, 3), (2, 5, 3)])
@@ -15,7 +16,7 @@ def test_nac_matches_numpy(input_shape):
     samples.set_random_weights(layer, rng)
     x = rng.normal(size=input_shape).astype("float32")
     expected = reference.nac(x, reference.weights_of(layer))
-    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
+    assert_allclose(as_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_weight_is_computed_in_call_not_build():
@@ -23,8 +24,8 @@ def test_weight_is_computed_in_call_not_build():
     # weight may not be frozen at build time.
     layer = nalu_rnn.NAC(1, kernel_initializer="ones")
     x = np.ones((1, 2), "float32")
-    first = np.asarray(layer(x)).item()
+    first = as_numpy(layer(x)).item()
     layer.W_hat.assign(np.full((2, 1), 20.0, "float32"))
     layer.M_hat.assign(np.full((2, 1), 20.0, "float32"))
     assert first == pytest.approx(2 * np.tanh(1) / (1 + np.exp(-1)), rel=1e-5)
-    assert np.asarray(layer(x)).item() == pytest.approx(2.0, rel=1e-6)
+    assert as_numpy(layer(x)).item() == pytest.approx(2.0, rel=1e-6)

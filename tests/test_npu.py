@@ -6,6 +6,7 @@ from keras import ops
 
 import nalu_rnn
 from tests import samples
+from tests.arrays import as_numpy, assert_allclose, assert_array_equal
 
 
 @pytest.mark.parametrize("layer_cls", [nalu_rnn.RealNPU, nalu_rnn.NPU])
@@ -17,7 +18,7 @@ def test_npu_multiplies_divides_and_squares_signed_inputs(layer_cls):
     x = np.array([[-3.0, 4.0], [-1.5, -2.0], [2.0, 0.5]], "float32")
     a, b = x[:, 0].astype(np.float64), x[:, 1].astype(np.float64)
     expected = np.stack([a * b, a / b, a**2], axis=1)
-    np.testing.assert_allclose(np.asarray(npu(x)), expected, rtol=1e-5, atol=1e-5)
+    assert_allclose(as_numpy(npu(x)), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_npu_relevance_gate_switches_inputs_off():
@@ -26,7 +27,7 @@ def test_npu_relevance_gate_switches_inputs_off():
     npu.W.assign(np.array([[1.0], [3.7]], "float32"))
     npu.g.assign(np.array([1.0, -0.5], "float32"))  # clipped to 0: x1 ignored
     x = np.array([[-3.0, 123.0], [2.0, -0.1]], "float32")
-    np.testing.assert_allclose(np.asarray(npu(x)), [[-3.0], [2.0]], rtol=1e-6)
+    assert_allclose(as_numpy(npu(x)), [[-3.0], [2.0]], rtol=1e-6)
 
 
 def test_npu_imaginary_part():
@@ -37,7 +38,7 @@ def test_npu_imaginary_part():
     # Re(x ** i) = cos(log|x|) for x > 0, exp(-pi) cos(log|x|) for x < 0.
     x = np.array([[2.0], [-2.0]], "float32")
     expected = np.cos(np.log(2.0)) * np.array([[1.0], [np.exp(-np.pi)]])
-    np.testing.assert_allclose(np.asarray(npu(x)), expected, rtol=1e-5)
+    assert_allclose(as_numpy(npu(x)), expected, rtol=1e-5)
 
 
 def test_harden_snaps_npu_exponents_to_integers_and_leaves_gates():
@@ -48,9 +49,9 @@ def test_harden_snaps_npu_exponents_to_integers_and_leaves_gates():
     layer.g.assign(np.array([0.98, 0.02, 0.5], "float32"))
     report = nalu_rnn.harden(layer, tolerance=0.1)
     assert [r.path.rsplit("/", 1)[-1] for r in report] == ["W", "W_im"]
-    np.testing.assert_array_equal(layer.W.numpy()[:, 0], [2.0, 0.0, 0.5])
-    np.testing.assert_array_equal(layer.W_im.numpy()[:, 0], np.float32([0, 0.3, 0]))
-    np.testing.assert_array_equal(layer.g.numpy(), np.float32([0.98, 0.02, 0.5]))
+    assert_array_equal(layer.W.numpy()[:, 0], [2.0, 0.0, 0.5])
+    assert_array_equal(layer.W_im.numpy()[:, 0], np.float32([0, 0.3, 0]))
+    assert_array_equal(layer.g.numpy(), np.float32([0.98, 0.02, 0.5]))
 
 
 @pytest.mark.parametrize("layer_cls", [nalu_rnn.RealNPU, nalu_rnn.NPU])
@@ -64,9 +65,9 @@ def test_gate_outside_unit_interval_still_gets_a_gradient(layer_cls):
     # The forward pass still sees the clipped gate ...
     clipped_value = ops.convert_to_numpy(layer(x))
     layer.g.assign(np.array([1.0, 0.0, 0.5], "float32"))
-    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x)), clipped_value)
+    assert_array_equal(ops.convert_to_numpy(layer(x)), clipped_value)
     # ... and the backward pass passes the gradient through the clip: the
     # same gradient as at the clipped point, non-zero for every entry.
     inside = samples.gradients(layer, x)["g"]
     assert np.all(outside != 0.0), outside
-    np.testing.assert_allclose(outside, inside, rtol=1e-6)
+    assert_allclose(outside, inside, rtol=1e-6)

@@ -7,6 +7,7 @@ from keras import ops
 
 import nalu_rnn
 from nalu_rnn.regularizers import SaturationRegularizer
+from tests.arrays import assert_allclose
 from tests.layer_test import (
     fit_save_load_regularised_cell,
 )
@@ -60,7 +61,7 @@ def test_saturation_matches_numpy():
     w = np.array([[-25.0, -3.0], [0.0, 19.5], [20.0, 40.0]], "float32")
     reg = SaturationRegularizer(0.05, threshold=20.0)
     expected = 0.05 * np.mean(np.maximum(20.0 - np.abs(w), 0.0))
-    np.testing.assert_allclose(ops.convert_to_numpy(reg(w)), expected, rtol=1e-6)
+    assert_allclose(ops.convert_to_numpy(reg(w)), expected, rtol=1e-6)
     saturated = np.array([[-20.0, 21.0]], "float32")
     assert float(ops.convert_to_numpy(reg(saturated))) == 0.0
 

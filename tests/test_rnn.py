@@ -6,6 +6,7 @@ import pytest
 
 import nalu_rnn
 from nalu_rnn.rnn import linear_recurrence, recurrent_layer
+from tests.arrays import as_numpy, assert_allclose, assert_array_equal
 
 ALL_CELLS = [
     nalu_rnn.NACCell,
@@ -50,7 +51,7 @@ def test_same_output_as_keras_rnn(cell_cls, rnn_kwargs):
         expected = keras.tree.flatten(reference(x))
         actual = keras.tree.flatten(fast(x))
         for a, e in zip(actual, expected, strict=True):
-            np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+            assert_allclose(a, e, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("cell_cls", ALL_CELLS, ids=lambda c: c.__name__)
@@ -69,10 +70,10 @@ def test_same_gradients_as_keras_rnn(cell_cls):
         model = keras.Sequential([keras.Input((12, 2)), layer])
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
         model.train_on_batch(x, np.zeros((3, 3), "float32"))
-        results.append([np.asarray(w) for w in model.weights])
+        results.append([as_numpy(w) for w in model.weights])
     for other in results[1:]:
         for a, e in zip(other, results[0], strict=True):
-            np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-6)
+            assert_allclose(a, e, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("cell_cls", LINEAR_CELLS, ids=lambda c: c.__name__)
@@ -88,8 +89,8 @@ def test_parallel_running_sum_length_1000(cell_cls):
     else:
         unit.W.assign(np.ones((2, 1), "float32"))
     x = np.random.default_rng(1).integers(0, 10, size=(4, 1000, 1))
-    y = np.asarray(layer(x.astype("float32")))
-    np.testing.assert_array_equal(y, x.sum(axis=1).astype("float32"))
+    y = as_numpy(layer(x.astype("float32")))
+    assert_array_equal(y, x.sum(axis=1).astype("float32"))
 
 
 def _numpy_recurrence(projected, initial, transition):
@@ -105,7 +106,7 @@ def test_linear_recurrence_matches_numpy():
     projected = rng.normal(size=(17, 3, 4)).astype("float32")
     initial = rng.normal(size=(3, 4)).astype("float32")
     transition = (0.3 * rng.normal(size=(4, 4))).astype("float32")
-    np.testing.assert_allclose(
+    assert_allclose(
         linear_recurrence(projected, initial, transition),
         _numpy_recurrence(projected, initial, transition),
         rtol=1e-4,
@@ -129,7 +130,7 @@ def test_parallel_recurrence_with_unknown_length():
     def parallel(x):
         return linear_recurrence(x, initial, transition)
 
-    np.testing.assert_allclose(
+    assert_allclose(
         parallel(projected),
         _numpy_recurrence(projected, initial, transition),
         rtol=1e-4,
@@ -143,21 +144,21 @@ def test_masked_steps_keep_the_state(cell_cls):
     mask = np.ones((3, 12), bool)
     mask[:, 7:] = False
     reference, fast = _pair(cell_cls)
-    np.testing.assert_allclose(fast(x, mask=mask), reference(x, mask=mask), 1e-5)
-    np.testing.assert_allclose(fast(x, mask=mask), fast(x[:, :7]), 1e-5)
+    assert_allclose(fast(x, mask=mask), reference(x, mask=mask), 1e-5)
+    assert_allclose(fast(x, mask=mask), fast(x[:, :7]), 1e-5)
 
 
 def test_initial_state_and_stateful():
     x = _sequences()
     reference, fast = _pair(nalu_rnn.NACCell)
     start = np.full((3, 3), 2.0, "float32")
-    np.testing.assert_allclose(
+    assert_allclose(
         fast(x, initial_state=[start]), reference(x, initial_state=[start]), 1e-5
     )
     stateful = nalu_rnn.ArithmeticRNN(nalu_rnn.NACCell(3), stateful=True)
     whole = nalu_rnn.ArithmeticRNN(stateful.cell)
     stateful(x[:, :5])
-    np.testing.assert_allclose(stateful(x[:, 5:]), whole(x), rtol=1e-5)
+    assert_allclose(stateful(x[:, 5:]), whole(x), rtol=1e-5)
 
 
 def test_weights_are_derived_once_per_call():
@@ -192,7 +193,7 @@ def test_save_and_load_round_trip(tmp_path):
     layer = restored.layers[0]
     assert type(layer) is nalu_rnn.ArithmeticRNN and layer.parallel
     x = _sequences(length=30)
-    np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
+    assert_allclose(restored(x), model(x), rtol=1e-6)
 
 
 def test_recurrent_layer_picks_the_loop():

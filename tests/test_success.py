@@ -19,6 +19,7 @@ from runner.success import (
 )
 from tasks import mnist_thresholds
 from tasks.arithmetic import ArithmeticTask
+from tests.arrays import assert_allclose
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,13 +175,14 @@ def test_sparsity_warmup_stop_step_switches_the_pull_off():
         reg, 1.0, start_step=0, end_step=2, stop_step=3
     )
     values = [callback.strength_at_step(t) for t in range(5)]
-    np.testing.assert_allclose(values, [0.0, 0.5, 1.0, 0.0, 0.0])
+    assert_allclose(values, [0.0, 0.5, 1.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="stop_step"):
         nalu_rnn.callbacks.SparsityWarmup(
             reg, 1.0, start_step=0, end_step=4, stop_step=2
         )
 
 
+@pytest.mark.slow
 def test_success_rate_script_writes_its_table(tmp_path):
     sys.path.insert(0, str(ROOT / "experiments"))
     try:

@@ -11,6 +11,9 @@ import pytest
 
 from runner import sweeps
 
+# Slow (each script in a process of its own): TensorFlow and JAX only in CI.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     "experiments/mnist_table.py",

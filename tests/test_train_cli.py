@@ -133,6 +133,7 @@ def test_bad_flags_exit_2_with_a_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_nac_learns_addition_that_extrapolates(tmp_path):
     # The default recipe (10k steps) on a fixed seed: exact after hardening,
     # so the error at length 1000 is far below 1% of an untrained model's.
@@ -199,6 +200,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(
     tmp_path, monkeypatch, capsys
 ):

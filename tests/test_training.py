@@ -11,6 +11,7 @@ import train
 from runner.config import RunConfig
 from runner.training import SaturationPenalty, compile_model, harden_with_rollback
 from tasks.arithmetic_experiment import ArithmeticExperiment
+from tests.arrays import assert_allclose, assert_array_equal
 
 
 def _model():
@@ -28,7 +29,7 @@ def test_hardening_is_kept_when_the_error_does_not_rise():
     model = _model()
     step = harden_with_rollback(model, _snap, lambda m: 0.0)
     assert step.applied and step.snapped == []
-    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), [[1.0], [0.0]])
+    assert_array_equal(model.layers[0].kernel.numpy(), [[1.0], [0.0]])
 
 
 def test_hardening_is_rolled_back_when_the_error_rises():
@@ -37,7 +38,7 @@ def test_hardening_is_rolled_back_when_the_error_rises():
     step = harden_with_rollback(model, _snap, lambda m: next(errors))
     assert not step.applied
     assert (step.error_before, step.error_after) == (1.0, 2.0)
-    np.testing.assert_allclose(model.layers[0].kernel.numpy(), [[0.9], [0.1]])
+    assert_allclose(model.layers[0].kernel.numpy(), [[0.9], [0.1]])
     # A non-finite error after hardening rolls it back too.
     step = harden_with_rollback(model, _snap, lambda m: np.nan, error_before=1.0)
     assert not step.applied
@@ -87,7 +88,7 @@ def test_saturation_penalty_reaches_every_raw_inalu_kernel_and_gate(static):
     assert _penalty(model) == 0.0
     regularizer.strength = 0.05
     expected = sum(0.05 * np.mean(np.maximum(20 - np.abs(v.numpy()), 0)) for v in raw)
-    np.testing.assert_allclose(_penalty(model), expected, rtol=1e-5)
+    assert_allclose(_penalty(model), expected, rtol=1e-5)
 
 
 def test_saturation_switch_follows_the_config():

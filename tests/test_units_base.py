@@ -6,6 +6,7 @@ import pytest
 
 import nalu_rnn
 from tests import reference, samples
+from tests.arrays import as_numpy, assert_allclose, assert_array_equal
 from tests.layer_test import (
     run_layer_test,
 )
@@ -19,7 +20,7 @@ def test_layer_matches_numpy(layer_cls, input_shape):
     samples.randomise(layer)
     x = samples.signed_inputs(input_shape)
     expected = reference.unit_function(layer)(x.astype(np.float64))
-    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-5)
+    assert_allclose(as_numpy(layer(x)), expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("layer_cls", samples.LAYERS)
@@ -71,8 +72,8 @@ def test_paper_initialisations():
     assert abs(w.mean() - 0.5) < 0.02
     npu = nalu_rnn.NPU(3)
     npu.build((None, 4))
-    np.testing.assert_array_equal(npu.W_im.numpy(), 0.0)
-    np.testing.assert_array_equal(npu.g.numpy(), 0.5)
+    assert_array_equal(npu.W_im.numpy(), 0.0)
+    assert_array_equal(npu.g.numpy(), 0.5)
     init = nalu_rnn.units.NAUInitializer(0.3, seed=1)
     assert nalu_rnn.units.NAUInitializer.from_config(init.get_config()).cap == 0.3
 
@@ -94,8 +95,8 @@ def test_clip_applies_after_the_users_constraint():
     layer = nalu_rnn.NAU(2, kernel_constraint="non_neg")
     layer.build((None, 3))
     constraint = layer.W.constraint
-    clipped = np.asarray(constraint(np.array([[-3.0, 0.5], [2.0, 1.0]], "float32")))
-    np.testing.assert_array_equal(clipped, [[0.0, 0.5], [1.0, 1.0]])
+    clipped = as_numpy(constraint(np.array([[-3.0, 0.5], [2.0, 1.0]], "float32")))
+    assert_array_equal(clipped, [[0.0, 0.5], [1.0, 1.0]])
     assert nalu_rnn.NAU.from_config(layer.get_config()).kernel_constraint is not None
 
 
@@ -170,10 +171,10 @@ def test_reinitialize_draws_new_values_reproducibly():
     layer.reinitialize(seed=1)
     once = [w.numpy().copy() for w in layer.weights]
     assert not np.allclose(once[0][:2], first[:2])  # random base rows redrawn
-    np.testing.assert_array_equal(once[0][2:], first[2:])  # identity block kept
+    assert_array_equal(once[0][2:], first[2:])  # identity block kept
     layer.reinitialize(seed=1)
     for w, value in zip(layer.weights, once, strict=True):
-        np.testing.assert_array_equal(w.numpy(), value)
+        assert_array_equal(w.numpy(), value)
 
 
 def test_weight_order_and_shapes():
@@ -204,9 +205,7 @@ def test_exact_arithmetic_with_saturated_weights():
     nac.W_hat.assign(big * signs)
     nac.M_hat.assign(np.where(signs == 0, -big, big).astype("float32"))
     x = np.array([[3.0, 4.0, 10.0], [-1.0, 2.5, 0.5]], "float32")
-    np.testing.assert_allclose(
-        np.asarray(nac(x)), [[7.0, -7.0], [1.5, -1.5]], rtol=1e-6
-    )
+    assert_allclose(as_numpy(nac(x)), [[7.0, -7.0], [1.5, -1.5]], rtol=1e-6)
 
     nalu = nalu_rnn.NALU(1)
     nalu.build((None, 2))
@@ -214,7 +213,7 @@ def test_exact_arithmetic_with_saturated_weights():
     nalu.M_hat.assign(np.full((2, 1), big, "float32"))
     nalu.G.assign(np.full((2, 1), -big, "float32"))  # gate closed: multiply
     x = np.array([[3.0, 4.0], [1.5, 2.0]], "float32")
-    np.testing.assert_allclose(np.asarray(nalu(x)), [[12.0], [3.0]], rtol=1e-5)
+    assert_allclose(as_numpy(nalu(x)), [[12.0], [3.0]], rtol=1e-5)
 
 
 @pytest.mark.parametrize(
