@@ -6,10 +6,8 @@ tests use a few hundred test-split images so that they stay fast.
 """
 
 import gzip
-import os
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,33 +26,15 @@ from tasks.mnist import (
     training_dataset,
 )
 from tests.arrays import assert_allclose, assert_array_equal
+from tests.mnist_files import FILE_NAMES, default_mnist_dir, missing_files
 
-FILE_NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 NUM_SMALL = 300
-
-
-def _default_mnist_dir():
-    configured = os.environ.get("NALU_MNIST_DIR")
-    if configured:
-        return Path(configured)
-    # CI checks the project out beside `shared/`.
-    return Path(__file__).resolve().parents[2] / "shared" / "mnist"
 
 
 @pytest.fixture(scope="module")
 def mnist_dir():
-    directory = _default_mnist_dir()
-    missing = [
-        name
-        for name in FILE_NAMES
-        if not (directory / (name + ".gz")).is_file()
-        and not (directory / name).is_file()
-    ]
+    directory = default_mnist_dir()
+    missing = missing_files(directory)
     if missing:
         pytest.skip(
             f"MNIST IDX files not found in {directory} (missing {missing}); set "

@@ -8,7 +8,6 @@ lengths): these tests check wiring and contracts, not learning.
 """
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from nalu_rnn import digits
 from tasks import mnist_experiment, mnist_thresholds
 from tasks.mnist import MNISTNotFoundError, evaluation_arrays, load_mnist
 from tests.arrays import assert_allclose, assert_array_equal
+from tests.mnist_files import default_mnist_dir, missing_files
 
 RESULT_KEYS = (
     "task",
@@ -36,21 +36,12 @@ RESULT_KEYS = (
 EVAL_KEYS = ("length", "split", "mae", "accuracy", "relative_error")
 
 
-def _mnist_dir():
-    configured = os.environ.get("NALU_MNIST_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist"
-
-
-def _has_mnist(directory):
-    names = ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    return all(any((directory / (n + s)).is_file() for s in ("", ".gz")) for n in names)
-
-
-MNIST_DIR = _mnist_dir()
+MNIST_DIR = default_mnist_dir()
 needs_mnist = pytest.mark.skipif(
-    not _has_mnist(MNIST_DIR), reason=f"MNIST IDX files not found in {MNIST_DIR}"
+    bool(
+        missing_files(MNIST_DIR, ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+    ),
+    reason=f"MNIST IDX files not found in {MNIST_DIR}",
 )
 
 

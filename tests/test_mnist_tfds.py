@@ -24,6 +24,7 @@ import train
 from tasks import mnist
 from tasks.mnist import MNISTNotFoundError, load_mnist
 from tests.arrays import assert_array_equal
+from tests.mnist_files import FILE_NAMES, default_mnist_dir, missing_files
 
 # Slow (tfds builds MNIST, then runs train on it): TensorFlow and JAX only
 # in CI; the tfds data path is tf.data whatever the Keras backend.
@@ -34,32 +35,14 @@ tfds = pytest.importorskip(
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-FILE_NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 # The bound on the offline failure of a whole `train.py` run.
 OFFLINE_SECONDS = 15
 
 
-def _mnist_dir():
-    configured = os.environ.get("NALU_MNIST_DIR")
-    if configured:
-        return Path(configured)
-    # CI checks the project out beside `shared/`.
-    return ROOT.parent / "shared" / "mnist"
-
-
 @pytest.fixture(scope="module")
 def mnist_dir():
-    directory = _mnist_dir()
-    missing = [
-        name
-        for name in FILE_NAMES
-        if not any((directory / (name + s)).is_file() for s in (".gz", ""))
-    ]
+    directory = default_mnist_dir()
+    missing = missing_files(directory)
     if missing:
         pytest.skip(
             f"MNIST IDX files not found in {directory} (missing {missing}); set "
