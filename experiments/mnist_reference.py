@@ -18,7 +18,6 @@ reference's mean MSE over the seeds.
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -55,14 +54,6 @@ def build_parser():
         help="extra train.py flags, one string, e.g. '--steps 20' for a smoke run",
     )
     return parser
-
-
-def _existing_reference(path):
-    """The `reference` entries already in `path`, or none."""
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f).get("reference", {})
 
 
 def main(argv=None):
@@ -106,7 +97,7 @@ def main(argv=None):
         for e in results["eval"]:
             entry["mse"].setdefault(str(e["length"]), []).append(e["mse"])
     # What this run measured replaces only its own (task, encoder) entries.
-    reference = _existing_reference(options.write)
+    reference = mnist_thresholds.read_reference(options.write)
     for task, encoders in measured.items():
         reference.setdefault(task, {}).update(encoders)
     write_json(

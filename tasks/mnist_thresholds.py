@@ -23,7 +23,13 @@ REFERENCE_FILE = os.path.join(os.path.dirname(__file__), "mnist_reference.json")
 ALPHA = 0.01
 
 
-def _reference(path):
+def read_reference(path=None):
+    """The measured entries, `{task: {encoder: ...}}`; `{}` without a file.
+
+    Args:
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+    """
+    path = REFERENCE_FILE if path is None else path
     if not os.path.isfile(path):
         return {}
     with open(path) as f:
@@ -38,8 +44,7 @@ def thresholds(task, encoder, path=None):
         encoder: `"classes"` or `"linear"` (`--encoder`).
         path: The reference file; `None` (default) for `REFERENCE_FILE`.
     """
-    reference = _reference(REFERENCE_FILE if path is None else path)
-    measured = reference.get(task, {}).get(encoder)
+    measured = read_reference(path).get(task, {}).get(encoder)
     if measured is None:
         return {}
     return {
