@@ -1,17 +1,21 @@
 """Reproduces the shape of Trask et al. (2018) Table 2: MNIST digit counting
-and addition, trained at length 10, evaluated at lengths 1 to 1000.
+and addition, trained at length 10, evaluated at lengths 1 to 1000, with
+Madsen & Johansen's success rate per length.
 
-Runs `train.py --task TASK --cell CELL --seeds N` (`runner.sweeps`) for both
-tasks and every cell (skipping pairs whose `summary.json` exists, so a
-stopped sweep resumes), `--jobs` at a time, each pinned to its own CPU core
-with one thread. Then prints two Markdown tables of medians over seeds, writes them
-to `OUT/table.md` and plots error against length for every row to
-`OUT/mnist_extrapolation.png`.
+Runs `train.py --task TASK --cell CELL [FLAGS] --seeds N` (`runner.sweeps`)
+for both tasks and every row of `ROWS` (skipping pairs whose `summary.json`
+exists, so a stopped sweep resumes), `--jobs` at a time, each pinned to its
+own CPU core with one thread. Each row trains with its cell's recipe
+(`runner.config`); a row's flags say only what differs from it (the NAC with
+the paper's linear encoder). Then prints two Markdown tables of medians over
+seeds and success counts per length, writes them to `OUT/table.md` and plots
+error against length for every row to `OUT/mnist_extrapolation.png`.
 
-    python experiments/mnist_table.py --seeds 3 --steps 2000 --jobs 2
+    python experiments/mnist_table.py --jobs 2
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,41 +23,62 @@ from runner.results import table
 from runner.sweeps import run_sweep
 
 TASKS = ("mnist_count", "mnist_add")
-CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu", "nac", "nalu")
-LABELS = {
-    "lstm": "LSTM",
-    "gru": "GRU",
-    "rnn_tanh": "RNN-tanh",
-    "rnn_relu": "RNN-ReLU",
-    "nac": "NAC",
-    "nalu": "NALU",
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of the table: a cell, the flags it adds to its recipe, and
+    how many seeds it is measured on."""
+
+    name: str
+    label: str
+    cell: str
+    flags: tuple = ()
+    seeds: int = 3
+
+
+# The NAC and NAU rows get 10 seeds, as Madsen & Johansen's success rates;
+# the others 3.
+ROWS = (
+    Row("nac", "NAC, classes encoder", "nac", seeds=10),
+    Row("nac_linear", "NAC, linear encoder", "nac", ("--encoder", "linear")),
+    Row("nau", "NAU", "nau", seeds=10),
+    Row("nalu", "NALU", "nalu"),
+    Row("lstm", "LSTM", "lstm"),
+    Row("gru", "GRU", "gru"),
+    Row("rnn_tanh", "RNN-tanh", "rnn_tanh"),
+    Row("rnn_relu", "RNN-ReLU", "rnn_relu"),
+)
+ROWS_BY_NAME = {row.name: row for row in ROWS}
 COLUMNS = {
     "mnist_count": ("accuracy", "mae"),
     "mnist_add": ("mae", "relative_error"),
 }
 
 
-def sweep_runs(pairs, args, extra):
-    """The `(OUT, train.py flags)` of every (task, cell) pair."""
-    return [
-        (
-            args.out / f"{task}-{cell}",
-            [
-                "--task",
-                task,
-                "--cell",
-                cell,
-                "--seeds",
-                str(args.seeds),
-                "--steps",
-                str(args.steps),
-                "--quiet",
-                *extra,
-            ],
+def select_rows(names):
+    """The rows named in a comma list, in `ROWS` order."""
+    wanted = [n for n in names.split(",") if n]
+    unknown = sorted(set(wanted) - set(ROWS_BY_NAME))
+    if unknown:
+        raise SystemExit(
+            f"unknown row(s) {', '.join(unknown)}; the rows are "
+            + ", ".join(ROWS_BY_NAME)
         )
-        for task, cell in pairs
-    ]
+    return [row for row in ROWS if row.name in wanted]
+
+
+def sweep_runs(tasks, rows, args, extra):
+    """The `(OUT, train.py flags)` of every (task, row) pair."""
+    runs = []
+    for task in tasks:
+        for row in rows:
+            flags = ["--task", task, "--cell", row.cell, *row.flags]
+            flags += ["--seeds", str(args.seeds or row.seeds), "--quiet"]
+            if args.steps is not None:
+                flags += ["--steps", str(args.steps)]
+            runs.append((args.out / f"{task}-{row.name}", [*flags, *extra]))
+    return runs
 
 
 def _fmt(value, column):
@@ -64,38 +89,57 @@ def _fmt(value, column):
     return f"{value:.3g}"
 
 
-def tables(out, cells):
+def _success(entry):
+    """`k/n` seeds that met the length's threshold, `-` where none exists."""
+    successes = entry.get("successes")
+    if successes is None:
+        return "-"
+    return f"{sum(successes)}/{len(successes)}"
+
+
+def read_summaries(out, task, rows):
+    """`{row name: summary}` of the finished pairs of `task`."""
+    found = {}
+    for row in rows:
+        path = out / f"{task}-{row.name}" / "summary.json"
+        if path.exists():
+            found[row.name] = json.loads(path.read_text())
+    return found
+
+
+def tables(out, rows):
     text = []
     for task in TASKS:
-        summaries = {}
-        for cell in cells:
-            path = out / f"{task}-{cell}" / "summary.json"
-            if path.exists():
-                summaries[cell] = json.loads(path.read_text())
+        summaries = read_summaries(out, task, rows)
         if not summaries:
             continue
         lengths = [e["length"] for e in next(iter(summaries.values()))["eval"]]
         header = (
-            ["cell"]
+            ["row"]
             + [f"{c} L={n}" for c in COLUMNS[task] for n in lengths]
+            + [f"success L={n}" for n in lengths]
             + ["seeds", "train s"]
         )
-        rows = []
-        for cell, summary in summaries.items():
+        lines = []
+        for row in rows:
+            if row.name not in summaries:
+                continue
+            summary = summaries[row.name]
             by_length = {e["length"]: e for e in summary["eval"]}
             cols = [
                 _fmt(by_length[n].get(f"median_{c}"), c)
                 for c in COLUMNS[task]
                 for n in lengths
             ]
+            cols += [_success(by_length[n]) for n in lengths]
             seeds = str(len(summary["seeds"]))
             seconds = f"{summary['median_train_seconds']:.0f}"
-            rows.append([LABELS.get(cell, cell), *cols, seeds, seconds])
-        text.append(f"**{task}**\n\n" + table(header, rows, markdown=True))
+            lines.append([row.label, *cols, seeds, seconds])
+        text.append(f"**{task}**\n\n" + table(header, lines, markdown=True))
     return "\n\n".join(text)
 
 
-def plot(out, cells, path):
+def plot(out, rows, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,17 +147,16 @@ def plot(out, cells, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, task, metric in zip(axes, TASKS, ("mae", "relative_error"), strict=True):
-        for cell in cells:
-            p = out / f"{task}-{cell}" / "summary.json"
+        for i, row in enumerate(rows):
+            p = out / f"{task}-{row.name}" / "summary.json"
             if not p.exists():
                 continue
             summary = json.loads(p.read_text())
             xs = [e["length"] for e in summary["eval"]]
             ys = [e.get(f"median_{metric}") for e in summary["eval"]]
             ys = [float("nan") if v is None or v <= 0 else v for v in ys]
-            # One colour per cell in both panels.
-            color = f"C{cells.index(cell)}"
-            ax.plot(xs, ys, marker="o", color=color, label=LABELS.get(cell, cell))
+            # One colour per row in both panels.
+            ax.plot(xs, ys, marker="o", color=f"C{i}", label=row.label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("sequence length (trained at 10)")
@@ -127,22 +170,31 @@ def plot(out, cells, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds of every row; default each row's own (10 for NAC and NAU, 3 else)",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="default each cell's recipe"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/mnist_table"))
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--cells", default=",".join(CELLS))
+    parser.add_argument(
+        "--rows", default=",".join(ROWS_BY_NAME), help="comma list of rows"
+    )
     parser.add_argument("--table-only", action="store_true")
     args, extra = parser.parse_known_args()
-    cells = args.cells.split(",")
-    pairs = [(t, c) for t in args.tasks.split(",") for c in cells]
+    rows = select_rows(args.rows)
     if not args.table_only:
-        run_sweep(sweep_runs(pairs, args, extra), jobs=args.jobs, pin_cores=True)
-    text = tables(args.out, cells)
+        runs = sweep_runs(args.tasks.split(","), rows, args, extra)
+        run_sweep(runs, jobs=args.jobs, pin_cores=True)
+    text = tables(args.out, rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(text + "\n")
-    plot(args.out, cells, args.out / "mnist_extrapolation.png")
+    plot(args.out, rows, args.out / "mnist_extrapolation.png")
     print(text)
 
 

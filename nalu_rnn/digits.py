@@ -181,6 +181,7 @@ def sequence_head(
     identity_value=10.0,
     raw_regularizer=None,
     multiplicative=False,
+    target_scale=None,
 ):
     """The recurrent part of a sequence model: `RNN(cell)` and its read-out.
 
@@ -250,10 +251,25 @@ def sequence_head(
         name="recurrent",
     )
     outputs = layer(inputs)
-    if not (spec.arithmetic and units == output_dim):
+    has_readout = not (spec.arithmetic and units == output_dim)
+    if has_readout:
         readout = spec.make_readout(output_dim, **readout_kwargs)
         outputs = readout(outputs)
+    if target_scale is not None:
+        if not has_readout:
+            raise ValueError(
+                "sequence_head: target_scale needs a read-out; the state of "
+                f"this {cell!r} head is its output"
+            )
+        offset, scale = (_per_output(v, output_dim) for v in target_scale)
+        outputs = keras.layers.Rescaling(scale, offset, name="target_scale")(outputs)
     return keras.Model(inputs, outputs, name="head")
+
+
+def _per_output(values, output_dim):
+    """A list of `output_dim` floats from a scalar or a sequence of them."""
+    values = np.broadcast_to(np.asarray(values, "float64"), (output_dim,))
+    return [float(v) for v in values]
 
 
 def sequence_model(
@@ -267,6 +283,7 @@ def sequence_model(
     encoder_kwargs=None,
     raw_regularizer=None,
     multiplicative=False,
+    target_scale=None,
 ):
     """A digit encoder applied to every image, then a recurrent head.
 
@@ -294,6 +311,7 @@ def sequence_model(
         raw_regularizer: See `sequence_head`. Defaults to `None`.
         multiplicative: Whether the target is a product over time; see
             `sequence_head`. Defaults to `False`.
+        target_scale: See `sequence_head`. Defaults to `None`.
 
     Returns:
         An uncompiled `keras.Model` named `"{cell}_digits"`.
@@ -325,6 +343,7 @@ def sequence_model(
         identity_value=identity_value,
         raw_regularizer=raw_regularizer,
         multiplicative=multiplicative,
+        target_scale=target_scale,
     )
     images = keras.Input((None,) + IMAGE_INPUT_SHAPE, name="images")
     folded = FoldTime(name="fold_time")(images)

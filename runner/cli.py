@@ -258,6 +258,22 @@ def build_parser():
         "for mnist_product) and train only the encoder: Madsen & Johansen's "
         "reference for the success thresholds (experiments/mnist_reference.py)",
     )
+    parser.add_argument(
+        "--scale-targets",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="MNIST, cells without arithmetic units: the read-out's output is "
+        "multiplied by the standard deviation and shifted by the mean of the "
+        "training targets (measured on training sequences), so it starts at "
+        "their scale (default on for the baselines)",
+    )
+    parser.add_argument(
+        "--curriculum",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="MNIST: train on a few shorter lengths first (1, 2, 5 for length "
+        "10) over the first 20%% of the steps (default on, off for the baselines)",
+    )
     parser.add_argument("--out", default=None, help="default runs/<task>-<cell>")
     parser.add_argument(
         "--data-dir",

@@ -78,6 +78,7 @@ HARDEN_VALIDATION_LENGTHS = {"mnist_count": 100, "mnist_add": 100, "mnist_produc
 # DEFAULT_CELL: a product over time needs a head that multiplies.
 DEFAULT_CELLS = {"mnist_product": "nmu"}
 VALIDATION_SEQUENCES = 1000
+TARGET_STATISTICS_SEQUENCES = 4096
 
 
 def curriculum_lengths(train_length, stages=CURRICULUM_STAGES):
@@ -188,6 +189,26 @@ class MNISTExperiment(Experiment):
         data = mnist.load_mnist(config.data_dir, tfds_dir=config.tfds_dir)
         self.train_split, self.validation_split = mnist.split_validation(*data["train"])
         self.test_split = data["test"]
+        self.target_scale = (
+            self.training_target_statistics() if config.scale_targets else None
+        )
+
+    def training_target_statistics(self):
+        """`(mean, std)` per output of the targets of `TARGET_STATISTICS_SEQUENCES`
+        training sequences at `--train-length`, for `--scale-targets`.
+
+        The same statistics a standardised regression target would use; they
+        come from the training split only, and say nothing about how a
+        target is made from the digits."""
+        ((_, _, targets),) = self._sets(
+            self.train_split,
+            [self.config.train_length],
+            TARGET_STATISTICS_SEQUENCES,
+            purpose=2,
+        )
+        targets = np.asarray(targets, "float64")
+        # A constant target would make the scale 0 and the output constant.
+        return targets.mean(axis=0), np.maximum(targets.std(axis=0), 1e-3)
 
     # ------------------------------------------------------------- training
 
@@ -208,6 +229,7 @@ class MNISTExperiment(Experiment):
             encoder_kwargs={"digit_classes": self.config.encoder == "classes"},
             raw_regularizer=self.saturation.regularizer,
             multiplicative=self.multiplicative,
+            target_scale=self.target_scale,
         )
         if self.config.solved_head:
             # Madsen & Johansen's reference: the head is the exact running
@@ -216,6 +238,12 @@ class MNISTExperiment(Experiment):
             digits.harden_cells(model, 0.5, rows="all")
             model.get_layer("head").trainable = False
         return model
+
+    def _target_scale_record(self):
+        if self.target_scale is None:
+            return None
+        offset, scale = self.target_scale
+        return {"offset": list(map(float, offset)), "scale": list(map(float, scale))}
 
     def evaluation_bytes(self):
         # Per step of a sequence: its image index (int64) and, in
@@ -239,7 +267,7 @@ class MNISTExperiment(Experiment):
         """The curriculum stages, then an endless stream at `train_length`."""
         c = self.config
         epochs, steps_per_epoch = self.schedule()
-        lengths = curriculum_lengths(c.train_length)
+        lengths = curriculum_lengths(c.train_length) if c.curriculum else []
         stage_steps = round(CURRICULUM_FRACTION * c.steps / max(len(lengths), 1))
         every_step = self.supervision == "every_step"
 
@@ -300,6 +328,15 @@ class MNISTExperiment(Experiment):
             "supervision": self.supervision,
             "encoder": c.encoder,
             "solved_head": c.solved_head,
+            "scale_targets": c.scale_targets,
+            "curriculum": c.curriculum,
+            # The encoder whose reference the success thresholds come from.
+            "success_reference": (
+                None
+                if c.solved_head
+                else mnist_thresholds.reference_encoder(self.task, c.encoder)
+            ),
+            "target_scale": self._target_scale_record(),
             **gate_snap_record(self.gate_snap),
         }
         if not (self.arithmetic and c.harden) or c.solved_head:

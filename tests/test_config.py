@@ -9,6 +9,7 @@ from runner.config import (
     ARITHMETIC_CELL_RECIPES,
     BASELINE_RECIPE,
     FIELD_DEFAULTS,
+    MNIST_BASELINE_RECIPE,
     MNIST_PRODUCT_RECIPE,
     MNIST_RECIPE,
     STATIC_RECIPES,
@@ -57,11 +58,21 @@ def test_static_recipe_then_overrides_win():
 
 
 def test_mnist_recipe():
-    config = RunConfig.for_task("mnist_count", cell="lstm")
+    config = RunConfig.for_task("mnist_count", cell="nac")
     for key, value in MNIST_RECIPE.values.items():
         assert getattr(config, key) == value
     assert config.supervision == "final" and config.units is None
-    assert config.encoder == "classes"
+    assert config.encoder == "classes" and config.curriculum
+    # The baselines' recipe wins over the family's where it sets a value.
+    config = RunConfig.for_task("mnist_count", cell="lstm")
+    for key, value in MNIST_RECIPE.values.items():
+        expected = MNIST_BASELINE_RECIPE.values.get(key, value)
+        assert getattr(config, key) == expected
+    assert config.encoder == "linear" and config.scale_targets
+    # A task's own recipe wins over the cell's: the product's budget.
+    product = RunConfig.for_task("mnist_product", cell="lstm")
+    assert product.steps == MNIST_PRODUCT_RECIPE.values["steps"]
+    assert product.train_length == 2 and product.scale_targets
     for flag in ("encoder", "supervision"):
         with pytest.raises(ValueError, match="MNIST tasks only"):
             RunConfig.for_task("add", **{flag: "linear"})

@@ -263,6 +263,76 @@ def test_encoder_flag_chooses_the_encoder(tmp_path, task, cell):
     assert train.parse_args(_tiny_args(tmp_path, task)).encoder == "classes"
 
 
+def test_target_scale_rescales_the_readout():
+    """`target_scale=(offset, scale)` multiplies the read-out's output by
+    `scale` and adds `offset`, per output, and survives save/load."""
+    head = digits.sequence_head("lstm", 3, 2, target_scale=([45.0, -1.0], [9.0, 0.5]))
+    readout = keras.Model(head.input, head.get_layer("target_scale").input)
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype("float32")
+    raw = keras.ops.convert_to_numpy(readout(x))
+    expected = raw * np.array([9.0, 0.5]) + np.array([45.0, -1.0])
+    assert_allclose(head(x), expected, rtol=1e-6)
+    config = head.get_layer("target_scale").get_config()
+    assert config["scale"] == [9.0, 0.5] and config["offset"] == [45.0, -1.0]
+
+
+def test_target_scale_needs_a_readout():
+    with pytest.raises(ValueError, match="needs a read-out"):
+        digits.sequence_head("nac", 10, 10, target_scale=(0.0, 1.0))
+
+
+@needs_mnist
+def test_scale_targets_uses_training_target_statistics(tmp_path):
+    options = train.parse_args(
+        _tiny_args(tmp_path, "mnist_add", "--cell", "gru", "--scale-targets")
+    )
+    experiment = mnist_experiment.MNISTExperiment(options)
+    mean, std = experiment.target_scale
+    # Sums of 3 digits of the training split: about 3 * 4.45 and
+    # sqrt(3 * 8.3), the mean and spread of one MNIST digit's value.
+    assert mean[0] == pytest.approx(13.4, abs=0.3)
+    assert std[0] == pytest.approx(5.0, abs=0.2)
+    layer = experiment.build_model().get_layer("head").get_layer("target_scale")
+    assert layer.get_config()["offset"] == pytest.approx(list(mean))
+    assert layer.get_config()["scale"] == pytest.approx(list(std))
+    default = train.parse_args(_tiny_args(tmp_path, "mnist_add", "--cell", "gru"))
+    assert default.scale_targets  # the baselines' recipe
+    assert not train.parse_args(_tiny_args(tmp_path, "mnist_add")).scale_targets
+
+
+@needs_mnist
+def test_curriculum_flag_sets_the_short_stages(tmp_path):
+    """With the curriculum the first batches are shorter sequences (1, then
+    2 for length 3); without it every batch has the training length. The
+    baselines' recipe turns it off, the arithmetic heads' keeps it."""
+    for cell, flags, first_lengths in [
+        ("nac", (), [1, 2]),
+        ("nac", ("--no-curriculum",), [3, 3]),
+        ("lstm", (), [3, 3]),
+        ("lstm", ("--curriculum",), [1, 2]),
+    ]:
+        options = train.parse_args(
+            _tiny_args(tmp_path, "mnist_add", "--cell", cell, "--steps", "20", *flags)
+        )
+        data, _, _ = mnist_experiment.MNISTExperiment(options).training_data()
+        # 20 steps: one 2-step stage per shorter length, then length 3.
+        lengths = [int(images.shape[1]) for images, _ in data.take(6)]
+        assert lengths[1:5:2] == first_lengths and lengths[-1] == 3, (cell, flags)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "mnist_add", "--cell", "nac", "--scale-targets"], "read-out"),
+        (["--task", "add", "--cell", "lstm", "--scale-targets"], "MNIST tasks only"),
+    ],
+)
+def test_scale_targets_refuses_what_it_cannot_scale(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @needs_mnist
 def test_linear_encoder_trains_end_to_end(tmp_path):

@@ -242,7 +242,15 @@ def test_mnist_thresholds_come_from_the_reference_file(tmp_path):
         1: pytest.approx(reference_threshold(mse["1"])),
         10: pytest.approx(reference_threshold(mse["10"])),
     }
-    assert mnist_thresholds.thresholds("mnist_add", "linear", path=str(path)) == {}
+    # An encoder without its own reference meets the default encoder's bar.
+    assert mnist_thresholds.thresholds("mnist_add", "linear", path=str(path)) == found
+    assert mnist_thresholds.reference_encoder("mnist_add", "linear", str(path)) == (
+        "classes"
+    )
+    linear = {"linear": {"mse": {"1": [1.0, 2.0]}}}
+    reference["mnist_add"].update(linear)
+    path.write_text(json.dumps({"reference": reference}))
+    assert set(mnist_thresholds.thresholds("mnist_add", "linear", str(path))) == {1}
     assert mnist_thresholds.thresholds("mnist_count", "classes", str(path)) == {}
     assert mnist_thresholds.thresholds("mnist_add", "classes", str(tmp_path)) == {}
 
