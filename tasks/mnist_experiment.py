@@ -43,7 +43,11 @@ The default recipe for the arithmetic cells (`nac`, `nalu`):
   leakage between classes (then snapping it is rejected).
 
 The baselines (`lstm`, `gru`, `rnn_tanh`, `rnn_relu`) get 32 units, a
-10-dimensional embedding and a `Dense` read-out, with the same training.
+10-dimensional embedding and a `Dense` read-out, and their own recipe
+(`runner.config.MNIST_BASELINE_RECIPE`): the linear encoder, the read-out
+scaled to the training targets (`--scale-targets`: mean and standard
+deviation of training sequences at the training length, from
+`training_target_statistics`), no curriculum, a longer budget.
 """
 
 import math

@@ -72,3 +72,39 @@ def test_run_sweep_names_a_failed_run():
         sweeps.run_sweep([("unused", ["--task", "no_such_task"])])
     with pytest.raises(SystemExit, match="--jobs must be >= 1"):
         sweeps.run_sweep([], jobs=0)
+
+
+def _load_script(relative):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mnist_table_reports_success_per_length(tmp_path):
+    table = _load_script("experiments/mnist_table.py")
+
+    def write(row, lengths, successes):
+        entries = []
+        for n, ok in zip(lengths, successes, strict=True):
+            entry = {"length": n, "median_mae": 1.0, "median_relative_error": 0.5}
+            if ok is not None:
+                entry["successes"] = ok
+            entries.append(entry)
+        folder = tmp_path / f"mnist_add-{row}"
+        folder.mkdir()
+        summary = {"eval": entries, "seeds": [0, 1], "median_train_seconds": 3.0}
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+    write("nac", (1, 10), ([True, True], [True, False]))
+    write("lstm", (1, 10), (None, [False, False]))
+    rows = table.select_rows("lstm,nac")
+    assert [row.name for row in rows] == ["nac", "lstm"]  # the table's order
+    text = table.tables(tmp_path, rows)
+    nac_line = next(line for line in text.splitlines() if "NAC" in line)
+    lstm_line = next(line for line in text.splitlines() if "LSTM" in line)
+    assert "| 2/2 | 1/2 |" in nac_line and "| - | 0/2 |" in lstm_line
+    with pytest.raises(SystemExit, match="unknown row"):
+        table.select_rows("nac,transformer")
