@@ -147,11 +147,11 @@ def plot(out, rows, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, task, metric in zip(axes, TASKS, ("mae", "relative_error"), strict=True):
+        summaries = read_summaries(out, task, rows)
         for i, row in enumerate(rows):
-            p = out / f"{task}-{row.name}" / "summary.json"
-            if not p.exists():
+            if row.name not in summaries:
                 continue
-            summary = json.loads(p.read_text())
+            summary = summaries[row.name]
             xs = [e["length"] for e in summary["eval"]]
             ys = [e.get(f"median_{metric}") for e in summary["eval"]]
             ys = [float("nan") if v is None or v <= 0 else v for v in ys]

@@ -436,9 +436,9 @@ class RunConfig:
                     f"{flags} applies to the MNIST tasks only; task {task!r} "
                     "has no digit encoder or per-step targets"
                 )
-        if overrides.get("scale_targets"):
-            from nalu_rnn.models import get_cell_spec
+        from nalu_rnn.models import get_cell_spec
 
+        if overrides.get("scale_targets"):
             if get_cell_spec(cell).arithmetic:
                 raise ValueError(
                     "--scale-targets rescales the read-out of a cell without "
@@ -446,8 +446,6 @@ class RunConfig:
                     f"arithmetic head's state is its output (cell {cell!r})"
                 )
         if overrides.get("solved_head"):
-            from nalu_rnn.models import get_cell_spec
-
             if not get_cell_spec(cell).arithmetic or overrides.get("units"):
                 raise ValueError(
                     "--solved-head sets an arithmetic head whose state is the "

@@ -190,12 +190,18 @@ class MNISTExperiment(Experiment):
             if config.solved_head
             else mnist_thresholds.thresholds(self.task, config.encoder)
         )
+        # The encoder whose reference those thresholds come from.
+        self.success_reference = (
+            None
+            if config.solved_head
+            else mnist_thresholds.reference_encoder(self.task, config.encoder)
+        )
         data = mnist.load_mnist(config.data_dir, tfds_dir=config.tfds_dir)
         self.train_split, self.validation_split = mnist.split_validation(*data["train"])
         self.test_split = data["test"]
-        self.target_scale = (
-            self.training_target_statistics() if config.scale_targets else None
-        )
+        # `(mean, std)` of the training targets for `--scale-targets`, set
+        # when a model is built (an evaluated model carries its own).
+        self.target_scale = None
 
     def training_target_statistics(self):
         """`(mean, std)` per output of the targets of `TARGET_STATISTICS_SEQUENCES`
@@ -222,6 +228,8 @@ class MNISTExperiment(Experiment):
         return math.ceil(self.config.steps / steps_per_epoch), steps_per_epoch
 
     def build_model(self):
+        if self.config.scale_targets:
+            self.target_scale = self.training_target_statistics()
         model = digits.sequence_model(
             self.config.cell,
             self.output_dim,
@@ -334,12 +342,7 @@ class MNISTExperiment(Experiment):
             "solved_head": c.solved_head,
             "scale_targets": c.scale_targets,
             "curriculum": c.curriculum,
-            # The encoder whose reference the success thresholds come from.
-            "success_reference": (
-                None
-                if c.solved_head
-                else mnist_thresholds.reference_encoder(self.task, c.encoder)
-            ),
+            "success_reference": self.success_reference,
             "target_scale": self._target_scale_record(),
             **gate_snap_record(self.gate_snap),
         }

@@ -51,11 +51,7 @@ def reference_encoder(task, encoder, path=None):
         encoder: `"classes"` or `"linear"` (`--encoder`).
         path: The reference file; `None` (default) for `REFERENCE_FILE`.
     """
-    measured = read_reference(path).get(task, {})
-    for candidate in (encoder, BAR_ENCODER):
-        if candidate in measured:
-            return candidate
-    return None
+    return _judge(read_reference(path).get(task, {}), encoder)
 
 
 def thresholds(task, encoder, path=None):
@@ -67,11 +63,19 @@ def thresholds(task, encoder, path=None):
         encoder: `"classes"` or `"linear"` (`--encoder`).
         path: The reference file; `None` (default) for `REFERENCE_FILE`.
     """
-    judge = reference_encoder(task, encoder, path)
+    measured = read_reference(path).get(task, {})
+    judge = _judge(measured, encoder)
     if judge is None:
         return {}
-    measured = read_reference(path)[task][judge]
     return {
         int(length): reference_threshold(errors, ALPHA)
-        for length, errors in measured["mse"].items()
+        for length, errors in measured[judge]["mse"].items()
     }
+
+
+def _judge(measured, encoder):
+    """Of one task's `{encoder: entry}`, the encoder that judges `encoder`."""
+    for candidate in (encoder, BAR_ENCODER):
+        if candidate in measured:
+            return candidate
+    return None
