@@ -44,13 +44,16 @@ Defaults:
 * Scaling: pipelines yield images as float32 in [0, 1] (uint8 value / 255), with
   a trailing channel axis: `(batch, length, 28, 28, 1)`.
 * Seeds: every generator takes an explicit non-negative integer `seed` and gives
-  the same data for the same seed, on every Keras backend.
+  the same data for the same seed.
   `sample_indices` / `evaluation_arrays` / `evaluation_dataset` use
-  `numpy.random.default_rng(seed)`; `training_dataset` draws batch `step`
-  (0, 1, 2, ...) with `tf.random.stateless_uniform(seed=[seed, step])`, so it
-  is reproducible and needs no state. The two generators differ, so the same
-  seed gives different sequences in training and evaluation; use distinct
-  seeds per purpose anyway.
+  `numpy.random.default_rng(seed)`, on every Keras backend. `training_dataset`
+  (tf.data, for the TensorFlow backend) draws batch `step` (0, 1, 2, ...)
+  with `tf.random.stateless_uniform(seed=[seed, step])`, so it is
+  reproducible and needs no state; `training_batches`, its NumPy twin for the
+  other backends, draws with `numpy.random.default_rng([seed, step])`, so
+  one seed trains on different sequences there. The generators differ, so
+  the same seed gives different sequences in training and evaluation; use
+  distinct seeds per purpose anyway.
 """
 
 import functools
@@ -719,6 +722,49 @@ def training_dataset(images, labels, task, length, batch_size, seed, every_step=
         make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def training_batches(images, labels, task, length, batch_size, seed, every_step=False):
+    """An infinite, seeded iterator of training batches, in NumPy.
+
+    The pipeline for backends other than TensorFlow, which need not have
+    TensorFlow installed (a JAX or PyTorch machine with a GPU, say). Batch
+    number `step` (0, 1, 2, ...) holds `batch_size` sequences of `length`
+    images drawn uniformly with replacement by
+    `numpy.random.default_rng([seed, step])`, so, as in `training_dataset`,
+    the stream is the same for the same seed and any batch can be reproduced
+    on its own. The two pipelines draw different sequences for one seed.
+
+    Args:
+        images: uint8 array of shape `(N, 28, 28)`.
+        labels: Digit labels 0-9, shape `(N,)`.
+        task: One of `TASKS`.
+        length: Number of images per sequence (positive integer).
+        batch_size: Sequences per batch (positive integer).
+        seed: Non-negative integer seed.
+        every_step: If `True`, targets at every step (`(batch, length, k)`);
+            if `False` (default), final targets only (`(batch, k)`).
+
+    Returns:
+        A generator of `(x, y)` NumPy arrays shaped as `training_dataset`'s.
+        It never ends: pass `steps_per_epoch` to `fit`.
+    """
+    task = _check_task(task)
+    length = _check_positive_int(length, "length")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    seed = _check_seed(seed)
+    images, labels = _check_images_labels(images, labels)
+
+    def batches():
+        step = 0
+        while True:
+            rng = np.random.default_rng([seed, step])
+            index = rng.integers(0, len(images), size=(batch_size, length))
+            x = images[index].astype(np.float32)[..., None] / np.float32(255.0)
+            yield x, sequence_targets(labels, index, task, every_step=every_step)
+            step += 1
+
+    return batches()
 
 
 def evaluation_arrays(images, labels, task, length, num_sequences, seed):

@@ -50,8 +50,10 @@ deviation of training sequences at the training length, from
 `training_target_statistics`), no curriculum, a longer budget.
 """
 
+import itertools
 import math
 
+import keras
 import numpy as np
 
 import nalu_rnn
@@ -83,6 +85,12 @@ HARDEN_VALIDATION_LENGTHS = {"mnist_count": 100, "mnist_add": 100, "mnist_produc
 DEFAULT_CELLS = {"mnist_product": "nmu"}
 VALIDATION_SEQUENCES = 1000
 TARGET_STATISTICS_SEQUENCES = 4096
+
+
+def _generator(*iterables):
+    """One generator over the iterables in turn."""
+    for iterable in iterables:
+        yield from iterable
 
 
 def curriculum_lengths(train_length, stages=CURRICULUM_STAGES):
@@ -202,6 +210,12 @@ class MNISTExperiment(Experiment):
         # `(mean, std)` of the training targets for `--scale-targets`, set
         # when a model is built (an evaluated model carries its own).
         self.target_scale = None
+        # TensorFlow's backend trains from a parallel tf.data pipeline; the
+        # others from its NumPy twin, so that they need no TensorFlow. The
+        # two draw different sequences for one seed (`tasks.mnist`).
+        self.pipeline = (
+            "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
+        )
 
     def training_target_statistics(self):
         """`(mean, std)` per output of the targets of `TARGET_STATISTICS_SEQUENCES`
@@ -283,10 +297,16 @@ class MNISTExperiment(Experiment):
         stage_steps = round(CURRICULUM_FRACTION * c.steps / max(len(lengths), 1))
         every_step = self.supervision == "every_step"
 
+        make = (
+            mnist.training_dataset
+            if self.pipeline == "tf.data"
+            else mnist.training_batches
+        )
+
         def stream(length, stage):
             # Distinct stream per stage; seed * 16 + stage never collides
             # across seeds because there are fewer than 16 stages.
-            return mnist.training_dataset(
+            return make(
                 *self.train_split,
                 self.task,
                 length,
@@ -299,8 +319,15 @@ class MNISTExperiment(Experiment):
         if stage_steps > 0:
             # The stages run in order, then the endless stream; `fit` keeps
             # one iterator across epochs, so the curriculum runs only once.
-            for i, length in reversed(list(enumerate(lengths))):
-                data = stream(length, i + 1).take(stage_steps).concatenate(data)
+            stages = [stream(length, i + 1) for i, length in enumerate(lengths)]
+            if self.pipeline == "tf.data":
+                for stage in reversed(stages):
+                    data = stage.take(stage_steps).concatenate(data)
+            else:
+                # Keras takes a generator, not any iterator.
+                data = _generator(
+                    *(itertools.islice(stage, stage_steps) for stage in stages), data
+                )
         return data, epochs, steps_per_epoch
 
     def callbacks(self, epochs):
@@ -342,6 +369,7 @@ class MNISTExperiment(Experiment):
             "solved_head": c.solved_head,
             "scale_targets": c.scale_targets,
             "curriculum": c.curriculum,
+            "pipeline": self.pipeline,
             "success_reference": self.success_reference,
             "target_scale": self._target_scale_record(),
             **gate_snap_record(self.gate_snap),

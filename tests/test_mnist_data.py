@@ -6,6 +6,7 @@ tests use a few hundred test-split images so that they stay fast.
 """
 
 import gzip
+import itertools
 import sys
 import types
 
@@ -23,6 +24,7 @@ from tasks.mnist import (
     sample_indices,
     sequence_targets,
     split_validation,
+    training_batches,
     training_dataset,
 )
 from tests.arrays import assert_allclose, assert_array_equal
@@ -374,15 +376,24 @@ def test_sample_indices_seeded():
 
 
 def _first_batches(dataset, n):
-    return [(x.numpy(), y.numpy()) for x, y in dataset.take(n)]
+    if hasattr(dataset, "take"):
+        return [(x.numpy(), y.numpy()) for x, y in dataset.take(n)]
+    return list(itertools.islice(dataset, n))
 
 
+# tf.data for the TensorFlow backend, its NumPy twin for the others.
+TRAINING_PIPELINES = pytest.mark.parametrize(
+    "make", [training_dataset, training_batches], ids=["tf.data", "numpy"]
+)
+
+
+@TRAINING_PIPELINES
 @pytest.mark.parametrize("every_step", [False, True])
 @pytest.mark.parametrize("task", TASKS)
-def test_training_dataset_batches(small, task, every_step):
+def test_training_dataset_batches(small, task, every_step, make):
     images, labels = small
     length, batch_size = 5, 4
-    dataset = training_dataset(
+    dataset = make(
         images, labels, task, length, batch_size, seed=2, every_step=every_step
     )
     batches = _first_batches(dataset, 2)
@@ -410,15 +421,27 @@ def test_training_dataset_batches(small, task, every_step):
     assert not np.array_equal(batches[0][0], batches[1][0])
 
 
-def test_training_dataset_deterministic(small):
+@TRAINING_PIPELINES
+def test_training_dataset_deterministic(small, make):
     images, labels = small
-    first = _first_batches(training_dataset(images, labels, "mnist_add", 3, 8, 7), 2)
-    again = _first_batches(training_dataset(images, labels, "mnist_add", 3, 8, 7), 2)
-    other = _first_batches(training_dataset(images, labels, "mnist_add", 3, 8, 8), 2)
+    first = _first_batches(make(images, labels, "mnist_add", 3, 8, 7), 2)
+    again = _first_batches(make(images, labels, "mnist_add", 3, 8, 7), 2)
+    other = _first_batches(make(images, labels, "mnist_add", 3, 8, 8), 2)
     for (x1, y1), (x2, y2) in zip(first, again, strict=True):
         assert_array_equal(x1, x2)
         assert_array_equal(y1, y2)
     assert not np.array_equal(first[0][0], other[0][0])
+
+
+def test_training_batches_reproduce_any_step_on_its_own(small):
+    """Batch `step` is drawn by `default_rng([seed, step])` alone, so it needs
+    none of the batches before it."""
+    images, labels = small
+    stream = training_batches(images, labels, "mnist_count", 4, 3, seed=5)
+    batches = _first_batches(stream, 3)
+    index = np.random.default_rng([5, 2]).integers(0, len(images), size=(3, 4))
+    assert_array_equal(batches[2][0], images[index].astype(np.float32)[..., None] / 255)
+    assert_array_equal(batches[2][1], sequence_targets(labels, index, "mnist_count"))
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -462,5 +485,6 @@ def test_pipeline_arguments_are_validated(small, name, kwargs):
         evaluation_dataset(images, labels, **arguments)
     if name != "num_sequences":
         del arguments["num_sequences"]
-        with pytest.raises(ValueError, match=name):
-            training_dataset(images, labels, **arguments)
+        for make in (training_dataset, training_batches):
+            with pytest.raises(ValueError, match=name):
+                make(images, labels, **arguments)

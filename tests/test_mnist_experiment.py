@@ -7,7 +7,9 @@ skipped when neither holds them. Budgets are tiny (a few steps, short
 lengths): these tests check wiring and contracts, not learning.
 """
 
+import itertools
 import json
+import types
 import warnings
 from pathlib import Path
 
@@ -205,7 +207,7 @@ def test_defaults_are_complete():
 @pytest.mark.parametrize(
     "task",
     # mnist_add is the MNIST run every backend trains; mnist_count the same
-    # code path with another target, on TensorFlow and JAX only.
+    # code path with another target, on TensorFlow only in CI.
     [pytest.param("mnist_count", marks=pytest.mark.slow), "mnist_add"],
 )
 def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
@@ -219,6 +221,9 @@ def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
     for key in RESULT_KEYS:
         assert key in results, key
     assert results["task"] == task and results["steps"] >= 12
+    # TensorFlow trains from tf.data, the other backends without TensorFlow.
+    tf_backend = keras.backend.backend() == "tensorflow"
+    assert results["pipeline"] == ("tf.data" if tf_backend else "numpy")
     assert [e["length"] for e in results["eval"]] == [1, 3]
     for entry in results["eval"]:
         for key in EVAL_KEYS:
@@ -301,10 +306,12 @@ def test_scale_targets_uses_training_target_statistics(tmp_path):
 
 
 @needs_mnist
-def test_curriculum_flag_sets_the_short_stages(tmp_path):
+@pytest.mark.parametrize("pipeline", ["tf.data", "numpy"])
+def test_curriculum_flag_sets_the_short_stages(tmp_path, pipeline):
     """With the curriculum the first batches are shorter sequences (1, then
     2 for length 3); without it every batch has the training length. The
-    baselines' recipe turns it off, the arithmetic heads' keeps it."""
+    baselines' recipe turns it off, the arithmetic heads' keeps it. Both
+    pipelines run the stages in the same order."""
     for cell, flags, first_lengths in [
         ("nac", (), [1, 2]),
         ("nac", ("--no-curriculum",), [3, 3]),
@@ -314,9 +321,17 @@ def test_curriculum_flag_sets_the_short_stages(tmp_path):
         options = train.parse_args(
             _tiny_args(tmp_path, "mnist_add", "--cell", cell, "--steps", "20", *flags)
         )
-        data, _, _ = mnist_experiment.MNISTExperiment(options).training_data()
+        experiment = mnist_experiment.MNISTExperiment(options)
+        experiment.pipeline = pipeline
+        data, _, _ = experiment.training_data()
+        if pipeline == "tf.data":
+            batches = data.take(6)
+        else:
+            # Keras accepts a generator, not any iterable.
+            assert isinstance(data, types.GeneratorType)
+            batches = itertools.islice(data, 6)
         # 20 steps: one 2-step stage per shorter length, then length 3.
-        lengths = [int(images.shape[1]) for images, _ in data.take(6)]
+        lengths = [int(images.shape[1]) for images, _ in batches]
         assert lengths[1:5:2] == first_lengths and lengths[-1] == 3, (cell, flags)
 
 

@@ -26,7 +26,7 @@ from tasks.mnist import MNISTNotFoundError, load_mnist
 from tests.arrays import assert_array_equal
 from tests.mnist_files import FILE_NAMES, default_mnist_dir, missing_files
 
-# Slow (tfds builds MNIST, then runs train on it): TensorFlow and JAX only
+# Slow (tfds builds MNIST, then runs train on it): TensorFlow only
 # in CI; the tfds data path is tf.data whatever the Keras backend.
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 from runner import sweeps
 
-# Slow (each script in a process of its own): TensorFlow and JAX only in CI.
+# Slow (each script in a process of its own): TensorFlow only in CI.
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]

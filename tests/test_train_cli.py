@@ -200,7 +200,7 @@ class _Interrupt(Exception):
     pass
 
 
-@pytest.mark.slow
+# Not marked slow: resuming exactly is backend code, so every backend runs it.
 def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(
     tmp_path, monkeypatch, capsys
 ):
