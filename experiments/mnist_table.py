@@ -118,7 +118,7 @@ def tables(out, rows):
             ["row"]
             + [f"{c} L={n}" for c in COLUMNS[task] for n in lengths]
             + [f"success L={n}" for n in lengths]
-            + ["seeds", "train s"]
+            + ["seeds", "backend", "train s"]
         )
         lines = []
         for row in rows:
@@ -133,8 +133,10 @@ def tables(out, rows):
             ]
             cols += [_success(by_length[n]) for n in lengths]
             seeds = str(len(summary["seeds"]))
+            # Rows may come from different machines (`train s` with them).
+            backend = summary.get("versions", {}).get("backend", "?")
             seconds = f"{summary['median_train_seconds']:.0f}"
-            lines.append([row.label, *cols, seeds, seconds])
+            lines.append([row.label, *cols, seeds, backend, seconds])
         text.append(f"**{task}**\n\n" + table(header, lines, markdown=True))
     return "\n\n".join(text)
 

@@ -96,6 +96,7 @@ def test_mnist_table_reports_success_per_length(tmp_path):
         folder = tmp_path / f"mnist_add-{row}"
         folder.mkdir()
         summary = {"eval": entries, "seeds": [0, 1], "median_train_seconds": 3.0}
+        summary["versions"] = {"backend": "jax" if row == "lstm" else "tensorflow"}
         (folder / "summary.json").write_text(json.dumps(summary))
 
     write("nac", (1, 10), ([True, True], [True, False]))
@@ -105,6 +106,7 @@ def test_mnist_table_reports_success_per_length(tmp_path):
     text = table.tables(tmp_path, rows)
     nac_line = next(line for line in text.splitlines() if "NAC" in line)
     lstm_line = next(line for line in text.splitlines() if "LSTM" in line)
-    assert "| 2/2 | 1/2 |" in nac_line and "| - | 0/2 |" in lstm_line
+    assert "| 2/2 | 1/2 | 2 | tensorflow |" in nac_line
+    assert "| - | 0/2 | 2 | jax |" in lstm_line
     with pytest.raises(SystemExit, match="unknown row"):
         table.select_rows("nac,transformer")
