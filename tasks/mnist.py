@@ -672,6 +672,17 @@ def _to_model_input(tf, images):
     return images[..., None]
 
 
+def _check_training_arguments(images, labels, task, length, batch_size, seed):
+    """`(images, labels, task, length, batch_size, seed)` of both training
+    pipelines, checked in the order the pipelines always checked them."""
+    task = _check_task(task)
+    length = _check_positive_int(length, "length")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    seed = _check_seed(seed)
+    images, labels = _check_images_labels(images, labels)
+    return images, labels, task, length, batch_size, seed
+
+
 def training_dataset(images, labels, task, length, batch_size, seed, every_step=False):
     """An infinite, seeded `tf.data.Dataset` of training batches.
 
@@ -696,11 +707,9 @@ def training_dataset(images, labels, task, length, batch_size, seed, every_step=
         `sequence_targets`. It never ends: pass `steps_per_epoch` to `fit`.
     """
     tf = _tf()
-    task = _check_task(task)
-    length = _check_positive_int(length, "length")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    seed = _check_seed(seed)
-    images, labels = _check_images_labels(images, labels)
+    images, labels, task, length, batch_size, seed = _check_training_arguments(
+        images, labels, task, length, batch_size, seed
+    )
     num_images = len(images)
     images_t = tf.constant(images)
     labels_t = tf.constant(labels.astype(np.int32))
@@ -749,11 +758,9 @@ def training_batches(images, labels, task, length, batch_size, seed, every_step=
         A generator of `(x, y)` NumPy arrays shaped as `training_dataset`'s.
         It never ends: pass `steps_per_epoch` to `fit`.
     """
-    task = _check_task(task)
-    length = _check_positive_int(length, "length")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    seed = _check_seed(seed)
-    images, labels = _check_images_labels(images, labels)
+    images, labels, task, length, batch_size, seed = _check_training_arguments(
+        images, labels, task, length, batch_size, seed
+    )
 
     def batches():
         step = 0
