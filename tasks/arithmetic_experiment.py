@@ -42,6 +42,29 @@ STATIC_DEFAULT_CELLS = {"mul": "nmu"}
 FINAL_LEARNING_RATE_FRACTION = 0.01
 
 
+def fold_readout(model, validation_error, error_before):
+    """Folds the read-out into the cell's running sums where that is exact.
+
+    `nalu_rnn.hardening.fold_linear_readout` on the model's recurrent cell
+    and read-out, kept only if validation error does not rise (as every
+    hardening step). Returns results.json's `readout_fold` entry.
+    """
+    snapshot = nalu_rnn.hardening.weights_snapshot(model)
+    cell = model.get_layer("recurrent").cell
+    if not nalu_rnn.hardening.fold_linear_readout(cell, model.layers[-1]):
+        return {"folded": False}
+    error_after = validation_error(model)
+    kept = error_after <= error_before
+    if not kept:
+        nalu_rnn.hardening.restore_weights(model, snapshot)
+    return {
+        "folded": True,
+        "kept": bool(kept),
+        "validation_mse_before": error_before,
+        "validation_mse_after": error_after,
+    }
+
+
 class ArithmeticExperiment(Experiment):
     """The recurrent (or static) arithmetic task of `tasks.arithmetic`.
 
@@ -168,21 +191,26 @@ class ArithmeticExperiment(Experiment):
         if not (self.arithmetic and c.harden):
             return extra
         x_val, y_val = self.validation_set()
+
+        def validation_error(m):
+            return mse(y_val, m.predict(x_val, batch_size=256, verbose=0))
+
         step = harden_with_rollback(
             model,
             lambda m: nalu_rnn.harden(m, c.harden_tolerance),
-            lambda m: mse(y_val, m.predict(x_val, batch_size=256, verbose=0)),
+            validation_error,
         )
-        return {
-            **extra,
-            "hardening": {
-                "applied": step.applied,
-                "tolerance": c.harden_tolerance,
-                "validation_mse_before": step.error_before,
-                "validation_mse_after": step.error_after,
-                "snapped": step.snapped,
-            },
+        extra["hardening"] = {
+            "applied": step.applied,
+            "tolerance": c.harden_tolerance,
+            "validation_mse_before": step.error_before,
+            "validation_mse_after": step.error_after,
+            "snapped": step.snapped,
         }
+        if not c.static:
+            error = step.error_after if step.applied else step.error_before
+            extra["readout_fold"] = fold_readout(model, validation_error, error)
+        return extra
 
     def evaluate(self, model):
         c = self.config

@@ -76,3 +76,94 @@ def test_gate_decisions_skip_units_without_a_unit_gate():
     input_gated = nalu_rnn.NALU(2)
     input_gated.build((None, 2))
     assert nalu_rnn.hardening.gate_decisions(input_gated) == {}
+
+
+def _two_sum_model(cell_name):
+    """The recurrent `sub` solution as two running sums read out as their
+    difference: `h[0] = sum x[0] + x[2]`, `h[1] = sum x[1] + x[2]`,
+    `y = h[0] - h[1]`, every weight exact."""
+    model = nalu_rnn.models.arithmetic_model(cell_name, input_dim=3, units=2)
+    cell, readout = model.get_layer("recurrent").cell, model.layers[-1]
+    kernel = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 1]], np.float64)
+    cell.unit.assign_discrete_weight("W", kernel)
+    readout.assign_discrete_weight("W", np.array([[1.0], [-1.0]]))
+    for unit in (cell.unit, readout):
+        if unit.unit_gate() is not None:
+            unit.unit_gate().assign(np.full(unit.units, 1000.0, "float32"))
+    return model, cell, readout
+
+
+@pytest.mark.parametrize("cell_name", ["nac", "nau", "nalu"])
+def test_fold_linear_readout_sums_the_difference_directly(cell_name):
+    model, cell, readout = _two_sum_model(cell_name)
+    x = np.random.default_rng(0).uniform(0, 1, (64, 1000, 3)).astype("float32")
+    exact = x.astype(np.float64).sum(1) @ np.array([1.0, -1.0, 0.0])
+    two_sums = as_numpy(model(x))[:, 0]
+    assert nalu_rnn.hardening.fold_linear_readout(cell, readout)
+    folded = as_numpy(model(x))[:, 0]
+    assert_array_equal(
+        as_numpy(cell.arithmetic_weights()["W"]),
+        np.float32([[1, 0], [-1, 0], [0, 0], [1, 0], [0, 0]]),
+    )
+    assert_array_equal(
+        as_numpy(readout.arithmetic_weights()["W"]), np.float32([[1], [0]])
+    )
+    # One running sum of the difference rounds far less than two large ones.
+    assert np.mean((folded - exact) ** 2) < 0.1 * np.mean((two_sums - exact) ** 2)
+    assert_allclose(folded, exact, atol=1e-3)
+    # Folded already: nothing left to do.
+    assert not nalu_rnn.hardening.fold_linear_readout(cell, readout)
+
+
+def test_fold_linear_readout_refuses_what_is_not_exactly_linear():
+    model, cell, readout = _two_sum_model("nalu")
+    readout.unit_gate().assign(np.float32([5.0]))  # the gate lets 0.7% through
+    assert not nalu_rnn.hardening.fold_linear_readout(cell, readout)
+    model, cell, readout = _two_sum_model("nac")
+    state_leak = as_numpy(cell.arithmetic_weights()["W"]).astype(np.float64)
+    state_leak[3, 1] = 1.0  # h[1] now also adds h[0]: W_h @ C != C
+    cell.unit.assign_discrete_weight("W", state_leak)
+    before = [as_numpy(w).copy() for w in model.weights]
+    assert not nalu_rnn.hardening.fold_linear_readout(cell, readout)
+    for w, value in zip(model.weights, before, strict=True):
+        assert_array_equal(as_numpy(w), value)
+    model, cell, readout = _two_sum_model("nac")
+    readout.assign_discrete_weight("W", np.array([[1.0], [1.0]]))  # x[2] twice
+    assert not nalu_rnn.hardening.fold_linear_readout(cell, readout)
+    lstm = nalu_rnn.models.arithmetic_model("lstm", input_dim=3, units=2)
+    assert not nalu_rnn.hardening.fold_linear_readout(
+        lstm.get_layer("recurrent").cell, lstm.layers[-1]
+    )
+
+
+def test_assign_discrete_weight_checks_label_shape_and_values():
+    unit = nalu_rnn.NAC(2)
+    unit.build((None, 3))
+    with pytest.raises(ValueError, match="no arithmetic weight 'V'"):
+        unit.assign_discrete_weight("V", np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        unit.assign_discrete_weight("W", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="discrete values"):
+        unit.assign_discrete_weight("W", np.full((3, 2), 0.5))
+    unit.assign_discrete_weight("W", np.array([[1, 0], [0, -1], [-1, 1]]))
+    assert_array_equal(
+        as_numpy(unit.arithmetic_weights()["W"]), np.float32([[1, 0], [0, -1], [-1, 1]])
+    )
+
+
+def test_arithmetic_runs_keep_a_fold_only_if_validation_error_holds():
+    from tasks.arithmetic_experiment import fold_readout
+
+    model, _, _ = _two_sum_model("nac")
+    before = [as_numpy(w).copy() for w in model.weights]
+    entry = fold_readout(model, lambda m: 2.0, error_before=1.0)
+    assert entry == {
+        "folded": True,
+        "kept": False,
+        "validation_mse_before": 1.0,
+        "validation_mse_after": 2.0,
+    }
+    for w, value in zip(model.weights, before, strict=True):
+        assert_array_equal(as_numpy(w), value)
+    assert fold_readout(model, lambda m: 0.5, error_before=1.0)["kept"] is True
+    assert fold_readout(model, lambda m: 0.5, error_before=1.0) == {"folded": False}

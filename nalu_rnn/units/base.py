@@ -393,24 +393,95 @@ class ArithmeticUnit(keras.layers.Layer):
         tolerance = validate_tolerance(tolerance, "tolerance", type(self).__name__)
         report = []
         for label, w_hat, m_hat in self.gated_pairs():
-            w_hat_value = np.asarray(w_hat.numpy(), np.float64)
-            m_hat_value = np.asarray(m_hat.numpy(), np.float64)
             # 0.5 * (1 + tanh(m / 2)) is sigmoid(m) without overflow.
-            w = np.tanh(w_hat_value) * 0.5 * (1.0 + np.tanh(0.5 * m_hat_value))
-            target, snap = self._snap_plan(w, SIGNED_UNIT_VALUES, tolerance, row_mask)
-            saturated = np.where(target == 0, -SATURATION, SATURATION)
-            w_hat.assign(
-                np.where(snap, SATURATION * target, w_hat_value).astype(w_hat.dtype)
+            w = (
+                np.tanh(np.asarray(w_hat.numpy(), np.float64))
+                * 0.5
+                * (1.0 + np.tanh(0.5 * np.asarray(m_hat.numpy(), np.float64)))
             )
-            m_hat.assign(np.where(snap, saturated, m_hat_value).astype(m_hat.dtype))
+            target, snap = self._snap_plan(w, SIGNED_UNIT_VALUES, tolerance, row_mask)
+            self._assign_discrete(label, target, snap)
             report.append(self._snap_record(label, w, target, snap))
         for label, variable, values in self.direct_kernels():
             w = np.asarray(variable.numpy(), np.float64)
             target, snap = self._snap_plan(w, values, tolerance, row_mask)
-            variable.assign(np.where(snap, target, w).astype(variable.dtype))
+            self._assign_discrete(label, target, snap)
             report.append(self._snap_record(label, w, target, snap))
         gate = self.snap_unit_gate(tolerance)
         return report if gate is None else [*report, gate]
+
+    def assign_discrete_weight(self, label, value):
+        """Sets the effective weight `label` to `value` exactly.
+
+        Every entry of `value` must be one of the unit's discrete values for
+        that weight (`discrete_values`); a gated kernel gets them by
+        saturating `W_hat` and `M_hat`, as hardening does.
+
+        Args:
+            label: A key of `arithmetic_weights()`, such as `"W"`.
+            value: Array of the weight's shape.
+
+        Raises:
+            ValueError: for an unknown label, a shape that differs, or an
+                entry that is not one of the discrete values.
+        """
+        weights = self.arithmetic_weights()
+        if label not in weights:
+            raise ValueError(
+                f"{type(self).__name__} has no arithmetic weight {label!r}; "
+                f"it has {', '.join(weights)}"
+            )
+        value = np.asarray(value, np.float64)
+        shape = tuple(weights[label].shape)
+        if value.shape != shape:
+            raise ValueError(
+                f"{label!r} of {type(self).__name__} has shape {shape}; "
+                f"received a value of shape {value.shape}"
+            )
+        if not np.array_equal(
+            nearest_discrete(value, self.discrete_values()[label]), value
+        ):
+            raise ValueError(
+                f"every entry of {label!r} must be one of "
+                f"{type(self).__name__}'s discrete values for it"
+            )
+        self._assign_discrete(label, value, np.ones(value.shape, bool))
+
+    def _assign_discrete(self, label, target, where):
+        """Sets weight `label` to the discrete `target` where `where` is True."""
+        for pair_label, w_hat, m_hat in self.gated_pairs():
+            if pair_label == label:
+                w_hat_value = np.asarray(w_hat.numpy(), np.float64)
+                m_hat_value = np.asarray(m_hat.numpy(), np.float64)
+                saturated = np.where(target == 0, -SATURATION, SATURATION)
+                w_hat.assign(
+                    np.where(where, SATURATION * target, w_hat_value).astype(
+                        w_hat.dtype
+                    )
+                )
+                m_hat.assign(
+                    np.where(where, saturated, m_hat_value).astype(m_hat.dtype)
+                )
+                return
+        for kernel_label, variable, _ in self.direct_kernels():
+            if kernel_label == label:
+                w = np.asarray(variable.numpy(), np.float64)
+                variable.assign(np.where(where, target, w).astype(variable.dtype))
+                return
+
+    def exact_linear_weight(self):
+        """The matrix `W` with which the unit computes `inputs @ W` exactly.
+
+        Linear units (`linear = True`: the NAC, the NAU) always have one; a
+        unit that mixes paths has one where its current weights select the
+        additive path alone (a NALU whose unit gates are exactly 1).
+
+        Returns:
+            A float64 NumPy array of shape `(input_dim, units)`, or `None`.
+        """
+        if not self.linear:
+            return None
+        return np.asarray(ops.convert_to_numpy(self.derived_weights()[0]), np.float64)
 
     def unit_gate(self):
         """The raw input-independent gate variable, or `None` without one.

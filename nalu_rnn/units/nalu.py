@@ -1,6 +1,7 @@
 """The Neural Arithmetic Logic Unit (NALU)."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
@@ -196,6 +197,15 @@ class NALU(ArithmeticUnit):
 
     def unit_gate(self):
         return self.G if self.gate == "unit" else None
+
+    def exact_linear_weight(self):
+        # Only unit gates can be exactly 1 for every input.
+        if self.gate != "unit":
+            return None
+        w, _, g = self.derived_weights()
+        if not np.all(ops.convert_to_numpy(g) == 1.0):
+            return None
+        return np.asarray(ops.convert_to_numpy(w), np.float64)
 
     def get_config(self):
         return {
