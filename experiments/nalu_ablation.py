@@ -1,7 +1,7 @@
 """What each part of the NALU recipe buys: the recipe with one part undone.
 
 The registry's NALU (`nalu_rnn.models.CELLS["nalu"]`, README "The NALU
-recipe") is the paper's NALU with five changes. Each variant below undoes
+recipe") is the paper's NALU with six changes. Each variant below undoes
 one of them, registers itself as a cell under its own name, and trains on
 the recurrent tasks with the NALU's recipe (rate 0.1, sparsity 0.05 from
 30% of training, hardening; `--steps`, default 10^4, a third of the
@@ -16,6 +16,8 @@ recipe's budget so that the ablation fits a CPU), in this process:
 * `shared_cell`: the cell's two paths share their weights (the paper's);
 * `cell_gate_half`: the cell's gates start undecided at 1/2, not at
   sigmoid(5), the accumulator start;
+* `readout_gate_half`: the read-out's gates start undecided at 1/2 (the
+  recipe before they started additive);
 * `rate_0.03`: the NALU's former rate, with the recipe otherwise whole.
 
 `--variants recipe` trains the registry's NALU itself at the same budget,
@@ -36,7 +38,13 @@ from pathlib import Path
 import keras
 
 import nalu_rnn
-from nalu_rnn.models import NALU_MAX_EXP, CellSpec, get_cell_spec, register_cell
+from nalu_rnn.models import (
+    NALU_GATE_START,
+    NALU_MAX_EXP,
+    CellSpec,
+    get_cell_spec,
+    register_cell,
+)
 from runner import cli
 from runner.cli import name_list
 from runner.config import ARITHMETIC_CELL_RECIPES
@@ -84,7 +92,7 @@ def _readout(unit_class=nalu_rnn.NALU, **changes):
         "shared_weights": False,
         "max_exp": NALU_MAX_EXP,
         "gate": "unit",
-        "gate_initializer": "zeros",
+        "gate_initializer": keras.initializers.Constant(NALU_GATE_START),
     }
     return functools.partial(unit_class, **{**kwargs, **changes})
 
@@ -92,7 +100,7 @@ def _readout(unit_class=nalu_rnn.NALU, **changes):
 VARIANTS = {
     "input_gate": (
         _cell(gate="input", gate_initializer="ones"),
-        _readout(gate="input"),
+        _readout(gate="input", gate_initializer="zeros"),
     ),
     "no_gate_pull": (_cell(UnpulledNALUCell), _readout(UnpulledNALU)),
     "no_gate_snap": (_cell(UnsnappedNALUCell), _readout(UnsnappedNALU)),
@@ -100,6 +108,7 @@ VARIANTS = {
     "cell_gate_half": (_cell(gate_initializer="zeros"), _readout()),
     "rate_0.03": (_cell(), _readout()),
     "recipe": (_cell(), _readout()),
+    "readout_gate_half": (_cell(), _readout(gate_initializer="zeros")),
 }
 RATES = {"rate_0.03": 0.03}
 

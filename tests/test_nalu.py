@@ -96,14 +96,14 @@ def test_registry_nalu_caps_its_exponents():
     assert [layer.max_exp for layer in _nalu_units(static)] == [20.0, 20.0]
 
 
-def test_registry_nalu_has_unit_gates_and_an_additive_cell_start():
+def test_registry_nalu_has_unit_gates_and_an_additive_start():
     model = nalu_rnn.models.arithmetic_model("nalu", input_dim=3, units=2)
     cell_unit, readout = _nalu_units(model)
     assert cell_unit.gate == readout.gate == "unit"
     assert not cell_unit.shared_weights and not readout.shared_weights
-    cell_gates = 1 / (1 + np.exp(-cell_unit.G.numpy()))
-    assert_allclose(cell_gates, 1 / (1 + np.exp(-5.0)), rtol=1e-6)
-    assert_array_equal(readout.G.numpy(), [0.0])
+    for unit, count in ((cell_unit, 2), (readout, 1)):
+        gates = 1 / (1 + np.exp(-np.asarray(unit.G.numpy(), np.float64)))
+        assert_allclose(gates, np.full(count, 1 / (1 + np.exp(-5.0))), rtol=1e-6)
     digits_head = nalu_rnn.digits.sequence_head("nalu", embed_dim=10, output_dim=10)
     (head_unit,) = _nalu_units(digits_head)
     assert head_unit.gate == "unit"
