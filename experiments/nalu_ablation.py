@@ -1,7 +1,7 @@
 """What each part of the NALU recipe buys: the recipe with one part undone.
 
 The registry's NALU (`nalu_rnn.models.CELLS["nalu"]`, README "The NALU
-recipe") is the paper's NALU with six changes. Each variant below undoes
+recipe") is the paper's NALU with seven changes. Each variant below undoes
 one of them, registers itself as a cell under its own name, and trains on
 the recurrent tasks with the NALU's recipe (rate 0.1, sparsity 0.05 from
 30% of training, hardening; `--steps`, default 10^4, a third of the
@@ -18,6 +18,8 @@ recipe's budget so that the ablation fits a CPU), in this process:
   sigmoid(5), the accumulator start;
 * `readout_gate_half`: the read-out's gates start undecided at 1/2 (the
   recipe before they started additive);
+* `no_fold`: a linear read-out is not folded into the cell's running sums
+  (`nalu_rnn.hardening.fold_linear_readout`);
 * `rate_0.03`: the NALU's former rate, with the recipe otherwise whole.
 
 `--variants recipe` trains the registry's NALU itself at the same budget,
@@ -82,6 +84,14 @@ class UnsnappedNALUCell(nalu_rnn.NALUCell):
     unit_class = UnsnappedNALU
 
 
+@keras.saving.register_keras_serializable(package="nalu_ablation")
+class UnfoldedNALU(nalu_rnn.NALU):
+    """A NALU that never reports itself linear, so no read-out is folded."""
+
+    def exact_linear_weight(self):
+        return None
+
+
 def _cell(cell_class=nalu_rnn.NALUCell, **changes):
     # The registry's own cell arguments, so the recipe is written once.
     return functools.partial(cell_class, **{**RECIPE.make_cell.keywords, **changes})
@@ -109,6 +119,7 @@ VARIANTS = {
     "rate_0.03": (_cell(), _readout()),
     "recipe": (_cell(), _readout()),
     "readout_gate_half": (_cell(), _readout(gate_initializer="zeros")),
+    "no_fold": (_cell(), _readout(UnfoldedNALU)),
 }
 RATES = {"rate_0.03": 0.03}
 

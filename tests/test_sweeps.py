@@ -110,3 +110,20 @@ def test_mnist_table_reports_success_per_length(tmp_path):
     assert "| - | 0/2 | 2 | jax |" in lstm_line
     with pytest.raises(SystemExit, match="unknown row"):
         table.select_rows("nac,transformer")
+
+
+def test_nalu_ablation_variants_train_and_fold_only_where_they_may(tmp_path):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import nalu_ablation
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    out = tmp_path / "ablation"
+    argv = ["--variants", "no_fold,readout_gate_half", "--ops", "sub"]
+    nalu_ablation.main([*argv, "--seeds", "1", "--steps", "30", "--out", str(out)])
+    table = (out / "nalu_ablation.md").read_text()
+    assert "| no_fold | sub |" in table and "| readout_gate_half | sub |" in table
+    unfolded = nalu_ablation.UnfoldedNALU(1, gate="unit")
+    unfolded.build((None, 2))
+    unfolded.G.assign([1000.0])  # additive alone, yet reported as not linear
+    assert unfolded.exact_linear_weight() is None
