@@ -4,9 +4,11 @@ One definition serves the sparsity regulariser (on tensors, inside the
 training step), the weight monitor, weight hardening and the formulas (on
 NumPy arrays). A unit declares the values of each of its weights
 (`ArithmeticUnit.discrete_values`); `None` stands for "any integer", the
-exponents of an NPU.
+exponents of an NPU, and `Multiples(0.5)` for any multiple of 1/2, the
+exponents of a RealNPU (roots included).
 """
 
+import dataclasses
 import numbers
 
 import numpy as np
@@ -14,6 +16,24 @@ from keras import ops
 
 # The values of gated weights, NAU weights and the sparsity regulariser.
 SIGNED_UNIT_VALUES = (-1.0, 0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Multiples:
+    """Every integer multiple of `step`, as discrete values of a weight.
+
+    Args:
+        step: The positive spacing of the values; `Multiples(1.0)` is the
+            integers (as `None`), `Multiples(0.5)` adds the halves.
+    """
+
+    step: float
+
+    def __post_init__(self):
+        if not (isinstance(self.step, numbers.Real) and self.step > 0):
+            raise ValueError(
+                f"`step` must be a positive number; received {self.step!r}"
+            )
 
 
 def _is_host_value(weights):
@@ -34,8 +54,8 @@ def distance_to_discrete(weights, values=SIGNED_UNIT_VALUES):
 
     Args:
         weights: Array-like, tensor or variable of any shape.
-        values: Sequence of the discrete values, or `None` for any integer.
-            Defaults to `(-1.0, 0.0, 1.0)`.
+        values: Sequence of the discrete values, `None` for any integer, or
+            `Multiples(step)`. Defaults to `(-1.0, 0.0, 1.0)`.
 
     Returns:
         The distances, of the shape of `weights`.
@@ -47,6 +67,8 @@ def distance_to_discrete(weights, values=SIGNED_UNIT_VALUES):
         xp = ops
     if values is None:
         return xp.abs(weights - xp.round(weights))
+    if isinstance(values, Multiples):
+        return xp.abs(weights - xp.round(weights / values.step) * values.step)
     values = tuple(float(v) for v in values)
     if values == SIGNED_UNIT_VALUES:
         magnitude = xp.abs(weights)
@@ -62,11 +84,13 @@ def nearest_discrete(weights, values=SIGNED_UNIT_VALUES):
     """The entry of `values` nearest to each weight (float64 NumPy).
 
     Ties go to the entry listed first. `values=None` rounds to the nearest
-    integer.
+    integer, `Multiples(step)` to the nearest multiple of `step`.
     """
     weights = np.asarray(weights, np.float64)
     if values is None:
         return np.round(weights)
+    if isinstance(values, Multiples):
+        return np.round(weights / values.step) * values.step
     allowed = np.asarray(values, dtype=np.float64)
     index = np.argmin(np.abs(weights[..., None] - allowed), axis=-1)
     return allowed[index]

@@ -48,7 +48,8 @@ def largest_discrete_distance(model):
     every weight is exactly discrete. Where every unit's values are
     {-1, 0, 1} (NAC, NALU, iNALU, NAU) this is `max min(|w|, |1 - |w||)`
     over all weights; an NMU weight is measured to {0, 1}, an NPU exponent
-    to the nearest integer and its imaginary part to 0.
+    to the nearest integer (a RealNPU's to the nearest multiple of 1/2) and
+    its imaginary part to 0.
 
     Args:
         model: A Keras model, layer or cell.
@@ -76,9 +77,10 @@ def harden(model, tolerance=0.1):
     0.9999 compounds to a 10% loss over 1000 recurrent steps; once training
     has brought a weight close, snapping it makes the arithmetic exact.
     Each unit knows its discrete values (NAC, NALU, iNALU and NAU: -1, 0,
-    1; NMU: 0, 1; NPU: integers, and 0 for its imaginary part; see
-    `ArithmeticUnit.discrete_values`). Gates (NALU's and iNALU's `G`) and
-    NPU relevances are left alone.
+    1; NMU: 0, 1; NPU: integers, and 0 for its imaginary part; RealNPU:
+    multiples of 1/2; see `ArithmeticUnit.discrete_values`), and the NPUs'
+    relevances within `tolerance` of 0 or 1 become exactly that. Gates
+    (NALU's and iNALU's `G`) are left to `snap_unit_gate`.
 
     Args:
         model: A Keras model, layer or cell holding arithmetic units.

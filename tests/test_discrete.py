@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
-from nalu_rnn.discrete import distance_to_discrete, nearest_discrete
+from nalu_rnn.discrete import Multiples, distance_to_discrete, nearest_discrete
 from nalu_rnn.hardening import arithmetic_units, largest_discrete_distance
 from runner.success import sparsity_error
 from tests.arrays import as_numpy, assert_allclose, assert_array_equal
@@ -73,3 +73,18 @@ def test_largest_distance_uses_each_units_values():
 def test_largest_distance_is_none_without_arithmetic_weights():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     assert largest_discrete_distance(model) is None
+
+
+def test_multiples_of_a_step_as_discrete_values():
+    halves = Multiples(0.5)
+    w = np.array([0.49, -0.26, 1.74, 3.0])
+    assert_allclose(nearest_discrete(w, halves), [0.5, -0.5, 1.5, 3.0])
+    assert_allclose(
+        distance_to_discrete(w, halves), [0.01, 0.24, 0.24, 0.0], atol=1e-12
+    )
+    on_tensors = distance_to_discrete(keras.ops.convert_to_tensor(w, "float32"), halves)
+    assert_allclose(as_numpy(on_tensors), [0.01, 0.24, 0.24, 0.0], atol=1e-6)
+    assert_allclose(nearest_discrete(w, Multiples(1.0)), nearest_discrete(w, None))
+    for step in (0, -0.5, "half"):
+        with pytest.raises(ValueError, match="positive"):
+            Multiples(step)

@@ -41,17 +41,34 @@ def test_npu_imaginary_part():
     assert_allclose(as_numpy(npu(x)), expected, rtol=1e-5)
 
 
-def test_harden_snaps_npu_exponents_to_integers_and_leaves_gates():
+def test_harden_snaps_npu_exponents_to_integers_and_relevances():
     layer = nalu_rnn.NPU(1)
     layer.build((None, 3))
     layer.W.assign(np.array([[1.96], [-0.04], [0.5]], "float32"))
     layer.W_im.assign(np.array([[0.05], [0.3], [-0.02]], "float32"))
     layer.g.assign(np.array([0.98, 0.02, 0.5], "float32"))
     report = nalu_rnn.harden(layer, tolerance=0.1)
-    assert [r.path.rsplit("/", 1)[-1] for r in report] == ["W", "W_im"]
+    assert [r.path.rsplit("/", 1)[-1] for r in report] == ["W", "W_im", "g"]
     assert_array_equal(layer.W.numpy()[:, 0], [2.0, 0.0, 0.5])
     assert_array_equal(layer.W_im.numpy()[:, 0], np.float32([0, 0.3, 0]))
-    assert_array_equal(layer.g.numpy(), np.float32([0.98, 0.02, 0.5]))
+    # An undecided relevance stays as it is.
+    assert_array_equal(layer.g.numpy(), np.float32([1.0, 0.0, 0.5]))
+    assert report[-1].snapped == 2 and report[-1].total == 3
+
+
+def test_harden_makes_a_realnpu_square_root_exact():
+    layer = nalu_rnn.RealNPU(1)
+    layer.build((None, 3))
+    # Near y = sqrt(x[0]) * x[2]^0: exponent 0.501, relevances 0.995 and 0.013.
+    layer.W.assign(np.array([[0.501], [1.03], [0.3]], "float32"))
+    layer.g.assign(np.array([0.995, 0.5, 0.013], "float32"))
+    nalu_rnn.harden(layer, tolerance=0.1)
+    assert_array_equal(layer.W.numpy()[:, 0], np.float32([0.5, 1.0, 0.3]))
+    assert_array_equal(layer.g.numpy(), np.float32([1.0, 0.5, 0.0]))
+    layer.g.assign(np.array([1.0, 0.0, 0.0], "float32"))
+    x = np.array([[4.0, 7.0, 3.0], [1e6, 2.0, 0.5]], "float32")
+    assert_allclose(as_numpy(layer(x))[:, 0], [2.0, 1000.0], rtol=1e-6)
+    assert nalu_rnn.hardening.largest_discrete_distance(layer) == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("layer_cls", [nalu_rnn.RealNPU, nalu_rnn.NPU])

@@ -375,10 +375,11 @@ class ArithmeticUnit(keras.layers.Layer):
         Gated kernels snap to -1, 0 or 1 by saturating `W_hat` and `M_hat`
         (`tanh(20) * sigmoid(20)` is exactly 1 in float32); direct kernels
         are assigned the value itself (NAU: -1, 0, 1; NMU: 0, 1; NPU: the
-        nearest integer, 0 for the imaginary part). A unit's input-independent
-        gates (`unit_gate`) within `tolerance` of 0 or 1 become exactly that
-        (`snap_unit_gate`), so the unit computes the path it chose alone;
-        gates that read the input, and relevances, are left alone.
+        nearest integer, 0 for the imaginary part; RealNPU: the nearest
+        multiple of 1/2). A unit's input-independent gates (`unit_gate`)
+        within `tolerance` of 0 or 1 become exactly that (`snap_unit_gate`),
+        so the unit computes the path it chose alone; the NPUs snap their
+        relevances the same way; gates that read the input are left alone.
 
         Args:
             tolerance: Largest distance to a discrete value that is snapped.

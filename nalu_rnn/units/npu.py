@@ -7,9 +7,13 @@ import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.discrete import Multiples
 from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit
 from nalu_rnn.units.cell import ArithmeticCell
+
+# The spacing of the values a RealNPU's exponents harden to.
+EXPONENT_STEP = 0.5
 
 
 class _PowerUnit(ArithmeticUnit):
@@ -41,6 +45,22 @@ class _PowerUnit(ArithmeticUnit):
             gate_initializer = keras.initializers.Constant(0.5)
         self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
+    def snap_arithmetic_weights(self, tolerance, row_mask=None):
+        """Snaps the exponents (see `ArithmeticUnit`) and then the relevance
+        gate: a gate within `tolerance` of 0 or 1 becomes exactly that, so an
+        input is used whole or not at all (a relevance of 0.995 raises it to
+        a power of 0.995 of itself, up to a constant, which drifts with its
+        size)."""
+        report = super().snap_arithmetic_weights(tolerance, row_mask)
+        g = np.asarray(self.g.numpy(), np.float64)
+        clipped = np.clip(g, 0.0, 1.0)
+        target = np.round(clipped)
+        snap = np.abs(clipped - target) <= tolerance
+        if row_mask is not None:
+            snap &= np.asarray(row_mask, dtype=bool)
+        self.g.assign(np.where(snap, target, g).astype(self.g.dtype))
+        return [*report, self._snap_record("g", clipped, target, snap)]
+
     def _clipped_gate(self):
         # Clipped in the forward pass, straight-through in the backward pass
         # (as the NPU's reference implementation): `ops.clip` alone has zero
@@ -65,12 +85,13 @@ class _PowerUnit(ArithmeticUnit):
         w = weights["W"]
         w_im = weights.get("W_im", np.zeros_like(w))
         relevance = np.clip(weights["g"], 0.0, 1.0)
+        exponents = self.discrete_values()["W"]
         lines = []
         for j in range(w.shape[1]):
             factors = []
             for i, name in enumerate(input_names):
                 gate = style.snap(float(relevance[i]), (0.0, 1.0))
-                real = style.snap(w[i, j], None)
+                real = style.snap(w[i, j], exponents)
                 imaginary = style.snap(w_im[i, j], (0.0,))
                 if gate == 0 or (real == 0 and imaginary == 0):
                     continue
@@ -149,7 +170,10 @@ class RealNPU(_PowerUnit):
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
-        self.W = self._add_direct_kernel("W", input_dim, snap_values=None)
+        # Halves as well as integers: exponent 1/2 makes square roots exact.
+        self.W = self._add_direct_kernel(
+            "W", input_dim, snap_values=Multiples(EXPONENT_STEP)
+        )
         self.g = self._add_gate("g", (input_dim,))
 
     def derived_weights(self):
