@@ -121,7 +121,7 @@ def test_every_recipe_gives_a_reason_and_known_fields():
     "task, static, cell",
     [("add", False, "nac"), ("add", True, "nac"), ("mul", False, "nalu"),
      ("mul", True, "nmu"), ("square", False, "nalu"), ("sqrt", False, "realnpu"),
-     ("div", True, "realnpu"), ("mnist_count", False, "nac"),
+     ("div", False, "nalu"), ("div", True, "realnpu"), ("mnist_count", False, "nac"),
      ("mnist_product", False, "nmu")],
 )  # fmt: skip
 def test_a_run_without_cell_gets_the_tasks_default_cell(task, static, cell):
