@@ -103,6 +103,16 @@ penalty alone add 3/4, sub 2/4. No variant solved mul (0/4). Their clip was
 set for their rate (1e-3) and loss scale; at ours it flattens Adam's steps
 into sign steps on the long sequences' large gradients.""",
     ),
+    "realnpu": Recipe(
+        "The later units' rate and 3 * 10^4 steps: the relevances of the "
+        "inputs the root does not use need the time to settle at 0 or 1.",
+        {"learning_rate": 0.03, "steps": 30000},
+        notes="""\
+Recurrent sqrt and div, seeds 0-9, exponents hardened to multiples of 1/2
+(experiments/success_rate.py --units realnpu --ops sqrt,div): at 10^4 steps
+sqrt 6/10, div 0/10; at 3 * 10^4 steps sqrt 8/10 (seeds 2 and 7 fail:
+`y = rel(h[0], 0.255)^0.874`), div 0/10 (a near-constant read-out).""",
+    ),
     "later_units": Recipe(
         "The rate of the NALU before its unit gates, which the later "
         "arithmetic units (NAU, NMU, iNALU, NPUs) were measured with.",

@@ -32,7 +32,7 @@ VALIDATION_SEQUENCES = 1000
 # not the NAC (docs/nalu.md, docs/beyond-nalu.md; 10 seeds each, Madsen &
 # Johansen's criterion). Recurrent mul and square 10/10 and div 5/10 with
 # the NALU recipe, against 0/10 on mul for the NMU, NPU and RealNPU stacks
-# and 0/10 on div for the RealNPU; sqrt 6/10 with the RealNPU, whose
+# and 0/10 on div for the RealNPU; sqrt 8/10 with the RealNPU, whose
 # exponents harden to multiples of 1/2, against 0/10 for the NALU (its
 # weights harden to -1, 0, 1). Static mul 10/10 with the NMU recipe
 # (NAU -> NMU), against 0/10 for the NALU. The static square and sqrt keep
