@@ -11,10 +11,11 @@ import keras
 import numpy as np
 
 from nalu_rnn._validation import validate_tolerance
-from nalu_rnn.discrete import distance_to_discrete
+from nalu_rnn.discrete import distance_to_discrete, nearest_discrete
 from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.units import ArithmeticUnit
 from nalu_rnn.units.base import SnappedWeight
+from nalu_rnn.units.cell import ArithmeticCell
 
 __all__ = [
     "SnappedWeight",
@@ -184,9 +185,6 @@ def fold_linear_readout(cell, readout):
         Whether the weights were changed (False when a condition fails or the
         weights are folded already).
     """
-    from nalu_rnn.discrete import nearest_discrete
-    from nalu_rnn.units.cell import ArithmeticCell
-
     if not isinstance(cell, ArithmeticCell) or not isinstance(readout, ArithmeticUnit):
         return False
     if cell.initial_state_value != 0.0:

@@ -113,11 +113,7 @@ def test_mnist_table_reports_success_per_length(tmp_path):
 
 
 def test_nalu_ablation_variants_train_and_fold_only_where_they_may(tmp_path):
-    sys.path.insert(0, str(ROOT / "experiments"))
-    try:
-        import nalu_ablation
-    finally:
-        sys.path.remove(str(ROOT / "experiments"))
+    nalu_ablation = _load_script("experiments/nalu_ablation.py")
     out = tmp_path / "ablation"
     argv = ["--variants", "no_fold,readout_gate_half", "--ops", "sub"]
     nalu_ablation.main([*argv, "--seeds", "1", "--steps", "30", "--out", str(out)])
