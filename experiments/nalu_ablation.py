@@ -4,8 +4,9 @@ The registry's NALU (`nalu_rnn.models.CELLS["nalu"]`, README "The NALU
 recipe") is the paper's NALU with seven changes. Each variant below undoes
 one of them, registers itself as a cell under its own name, and trains on
 the recurrent tasks with the NALU's recipe (rate 0.1, sparsity 0.05 from
-30% of training, hardening; `--steps`, default 10^4, a third of the
-recipe's budget so that the ablation fits a CPU), in this process:
+30% of training, hardening; `--batch-size`, default the recipe's 512;
+`--steps`, default 10^4, a third of the recipe's budget so that the
+ablation fits a CPU), in this process:
 
 * `input_gate`: the paper's gate `sigmoid(x @ G)` in cell and read-out
   (started as the old registry's: the cell's gate matrix at 1, the
@@ -54,6 +55,7 @@ from runner.results import table
 
 RECIPE = get_cell_spec("nalu")
 RECIPE_RATE = ARITHMETIC_CELL_RECIPES["nalu"].values["learning_rate"]
+RECIPE_BATCH = ARITHMETIC_CELL_RECIPES["nalu"].values["batch_size"]
 OPS = ("add", "sub", "mul", "square")
 
 
@@ -152,6 +154,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=cli.positive_int, default=5)
     parser.add_argument("--seed", type=cli.non_negative_int, default=0)
     parser.add_argument("--steps", type=cli.positive_int, default=10000)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=RECIPE_BATCH)
     parser.add_argument(
         "--out", default=str(Path(__file__).resolve().parent / "runs/nalu_ablation")
     )
@@ -169,6 +172,7 @@ def main(argv=None):
             flags = ["--task", op, "--cell", cell, "--quiet", "--out", str(pair)]
             flags += ["--seeds", str(options.seeds), "--seed", str(options.seed)]
             flags += ["--steps", str(options.steps)]
+            flags += ["--batch-size", str(options.batch_size)]
             rate = RATES.get(variant, RECIPE_RATE)
             if cli.main([*flags, "--learning-rate", str(rate)]) != 0:
                 raise SystemExit(f"failed: train.py {' '.join(flags)}")

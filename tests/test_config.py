@@ -33,7 +33,7 @@ def test_arithmetic_recipe_by_cell():
     # The NALU (unit gates) trains at the NAC's rate; the later arithmetic
     # cells at the rate they were measured with.
     nalu = RunConfig.for_task("mul", cell="nalu")
-    assert (nalu.learning_rate, nalu.steps) == (0.1, 60000)
+    assert (nalu.learning_rate, nalu.steps, nalu.batch_size) == (0.1, 30000, 512)
     npu = RunConfig.for_task("mul", cell="npu")
     later = ARITHMETIC_CELL_RECIPES["later_units"].values["learning_rate"]
     assert npu.learning_rate == later == 0.03
@@ -128,7 +128,7 @@ def test_a_run_without_cell_gets_the_tasks_default_cell(task, static, cell):
     argv = ["--task", task] + (["--static"] if static else [])
     assert train.parse_args(argv).cell == cell
     assert RunConfig.for_task(task, static=static).cell == cell
-    # The cell's own recipe comes with it (the NALU's 6 * 10^4 steps).
+    # The cell's own recipe comes with it (the NALU's batches of 512).
     assert RunConfig.for_task(task, static=static) == RunConfig.for_task(
         task, cell=cell, static=static
     )
