@@ -92,8 +92,9 @@ former recipe, median solved step 41650 over ten seeds); cosine decay of
 the rate (--lr-decay) 4167, 4299; the sparsity pull from 60% of training
 5.7, 6.1; rate 0.2 8.5, 7e6; batch 128 solved seed 1, not 4 (5e5); batch
 256 solved seed 1, seed 4 overflowed (with --lr-decay: 1.5e5); four state
-units 2e7, 2e6; CommonModeAdam 531, 23; batch 512 solved both (solved steps 22300,
-26300). A step of 512 sequences costs about twice one of 64 on one core.""",
+units 2e7, 2e6; CommonModeAdam 531, 23; batch 512 solved both (solved
+steps 22300, 26300). A step of 512 sequences costs about twice one of 64
+on one core.""",
     ),
     "inalu": Recipe(
         "Schlör et al.'s iNALU training aids: gradients clipped per entry and "
