@@ -36,6 +36,10 @@ class Multiples:
             )
 
 
+# What `values=None` stands for: any integer.
+INTEGERS = Multiples(1.0)
+
+
 def _is_host_value(weights):
     return isinstance(weights, (np.ndarray, np.generic, numbers.Number, list, tuple))
 
@@ -65,8 +69,7 @@ def distance_to_discrete(weights, values=SIGNED_UNIT_VALUES):
         weights = np.asarray(weights, np.float64)
     else:
         xp = ops
-    if values is None:
-        return xp.abs(weights - xp.round(weights))
+    values = INTEGERS if values is None else values
     if isinstance(values, Multiples):
         return xp.abs(weights - xp.round(weights / values.step) * values.step)
     values = tuple(float(v) for v in values)
@@ -87,10 +90,16 @@ def nearest_discrete(weights, values=SIGNED_UNIT_VALUES):
     integer, `Multiples(step)` to the nearest multiple of `step`.
     """
     weights = np.asarray(weights, np.float64)
-    if values is None:
-        return np.round(weights)
+    values = INTEGERS if values is None else values
     if isinstance(values, Multiples):
         return np.round(weights / values.step) * values.step
     allowed = np.asarray(values, dtype=np.float64)
     index = np.argmin(np.abs(weights[..., None] - allowed), axis=-1)
     return allowed[index]
+
+
+def is_discrete(weights, values=SIGNED_UNIT_VALUES):
+    """Whether every entry of `weights` is exactly one of `values` (as for
+    `nearest_discrete`)."""
+    weights = np.asarray(weights, np.float64)
+    return bool(np.array_equal(nearest_discrete(weights, values), weights))

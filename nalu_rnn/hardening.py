@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from nalu_rnn._validation import validate_tolerance
-from nalu_rnn.discrete import distance_to_discrete, nearest_discrete
+from nalu_rnn.discrete import distance_to_discrete, is_discrete
 from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.units import ArithmeticUnit
 from nalu_rnn.units.base import SnappedWeight
@@ -201,9 +201,7 @@ def fold_linear_readout(cell, readout):
     if not np.array_equal(state_kernel @ read, read):
         return False
     sums = kernel[:inputs] @ read
-    if not np.array_equal(
-        nearest_discrete(sums, cell.unit.discrete_values()["W"]), sums
-    ):
+    if not is_discrete(sums, cell.unit.discrete_values()["W"]):
         return False
     identity = np.eye(units, outputs)
     folded = np.zeros_like(kernel)

@@ -14,7 +14,7 @@ from nalu_rnn._validation import (
     validate_tolerance,
     validate_units,
 )
-from nalu_rnn.discrete import SIGNED_UNIT_VALUES, nearest_discrete
+from nalu_rnn.discrete import SIGNED_UNIT_VALUES, is_discrete, nearest_discrete
 from nalu_rnn.regularizers import CombinedPenalty, GatedWeightPenalty
 from nalu_rnn.units import rendering
 
@@ -439,9 +439,7 @@ class ArithmeticUnit(keras.layers.Layer):
                 f"{label!r} of {type(self).__name__} has shape {shape}; "
                 f"received a value of shape {value.shape}"
             )
-        if not np.array_equal(
-            nearest_discrete(value, self.discrete_values()[label]), value
-        ):
+        if not is_discrete(value, self.discrete_values()[label]):
             raise ValueError(
                 f"every entry of {label!r} must be one of "
                 f"{type(self).__name__}'s discrete values for it"
@@ -531,7 +529,9 @@ class ArithmeticUnit(keras.layers.Layer):
         target = nearest_discrete(w, values)
         snap = np.abs(w - target) <= tolerance
         if row_mask is not None:
-            snap &= np.asarray(row_mask, dtype=bool)[:, None]
+            # One entry per input row, whatever the weight's rank.
+            rows = np.asarray(row_mask, dtype=bool)
+            snap &= rows.reshape(rows.shape + (1,) * (w.ndim - 1))
         return target, snap
 
     def _snap_record(self, label, w, target, snap):

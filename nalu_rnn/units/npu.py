@@ -54,10 +54,7 @@ class _PowerUnit(ArithmeticUnit):
         report = super().snap_arithmetic_weights(tolerance, row_mask)
         g = np.asarray(self.g.numpy(), np.float64)
         clipped = np.clip(g, 0.0, 1.0)
-        target = np.round(clipped)
-        snap = np.abs(clipped - target) <= tolerance
-        if row_mask is not None:
-            snap &= np.asarray(row_mask, dtype=bool)
+        target, snap = self._snap_plan(clipped, (0.0, 1.0), tolerance, row_mask)
         self.g.assign(np.where(snap, target, g).astype(self.g.dtype))
         return [*report, self._snap_record("g", clipped, target, snap)]
 
