@@ -2,11 +2,12 @@
 
 The registry's NALU (`nalu_rnn.models.CELLS["nalu"]`, README "The NALU
 recipe") is the paper's NALU with seven changes. Each variant below undoes
-one of them, registers itself as a cell under its own name, and trains on
-the recurrent tasks with the NALU's recipe (rate 0.1, sparsity 0.05 from
-30% of training, hardening; `--batch-size`, default the recipe's 512;
-`--steps`, default 10^4, a third of the recipe's budget so that the
-ablation fits a CPU), in this process:
+one of them, registers itself as a cell under its own name with the NALU's
+recipe (`runner.config.ARITHMETIC_CELL_RECIPES["nalu"]`: rate 0.1, batches
+of 512; sparsity 0.05 from 30% of training, hardening), and trains on the
+recurrent tasks in this process, for `--steps` (default 10^4, a third of
+the recipe's budget so that the ablation fits a CPU; `--batch-size`
+overrides the recipe's batch):
 
 * `input_gate`: the paper's gate `sigmoid(x @ G)` in cell and read-out
   (started as the old registry's: the cell's gate matrix at 1, the
@@ -54,8 +55,6 @@ from runner.config import ARITHMETIC_CELL_RECIPES
 from runner.results import table
 
 RECIPE = get_cell_spec("nalu")
-RECIPE_RATE = ARITHMETIC_CELL_RECIPES["nalu"].values["learning_rate"]
-RECIPE_BATCH = ARITHMETIC_CELL_RECIPES["nalu"].values["batch_size"]
 OPS = ("add", "sub", "mul", "square")
 
 
@@ -127,9 +126,11 @@ RATES = {"rate_0.03": 0.03}
 
 
 def register(variant):
-    """Registers `nalu_<variant>` as a cell and returns that name."""
+    """Registers `nalu_<variant>` as a cell, with the NALU's recipe, and
+    returns that name."""
     make_cell, make_readout = VARIANTS[variant]
     name = f"nalu_{variant}"
+    ARITHMETIC_CELL_RECIPES[name] = ARITHMETIC_CELL_RECIPES["nalu"]
     register_cell(
         CellSpec(
             name,
@@ -154,7 +155,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=cli.positive_int, default=5)
     parser.add_argument("--seed", type=cli.non_negative_int, default=0)
     parser.add_argument("--steps", type=cli.positive_int, default=10000)
-    parser.add_argument("--batch-size", type=cli.positive_int, default=RECIPE_BATCH)
+    parser.add_argument(
+        "--batch-size", type=cli.positive_int, help="default: the recipe's"
+    )
     parser.add_argument(
         "--out", default=str(Path(__file__).resolve().parent / "runs/nalu_ablation")
     )
@@ -172,9 +175,11 @@ def main(argv=None):
             flags = ["--task", op, "--cell", cell, "--quiet", "--out", str(pair)]
             flags += ["--seeds", str(options.seeds), "--seed", str(options.seed)]
             flags += ["--steps", str(options.steps)]
-            flags += ["--batch-size", str(options.batch_size)]
-            rate = RATES.get(variant, RECIPE_RATE)
-            if cli.main([*flags, "--learning-rate", str(rate)]) != 0:
+            if options.batch_size is not None:
+                flags += ["--batch-size", str(options.batch_size)]
+            if variant in RATES:
+                flags += ["--learning-rate", str(RATES[variant])]
+            if cli.main(flags) != 0:
                 raise SystemExit(f"failed: train.py {' '.join(flags)}")
     rows = []
     for summary_path in sorted(out.glob("*/*/summary.json")):

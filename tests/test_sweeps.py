@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner import sweeps
+from runner.config import RunConfig
 
 # Slow (each script in a process of its own): TensorFlow only in CI.
 pytestmark = pytest.mark.slow
@@ -119,6 +120,11 @@ def test_nalu_ablation_variants_train_and_fold_only_where_they_may(tmp_path):
     nalu_ablation.main([*argv, "--seeds", "1", "--steps", "30", "--out", str(out)])
     table = (out / "nalu_ablation.md").read_text()
     assert "| no_fold | sub |" in table and "| readout_gate_half | sub |" in table
+    # Every variant trains with the NALU's own recipe.
+    variant = RunConfig.for_task("sub", cell="nalu_no_fold")
+    nalu = RunConfig.for_task("sub", cell="nalu")
+    for field in ("learning_rate", "batch_size", "steps"):
+        assert getattr(variant, field) == getattr(nalu, field)
     unfolded = nalu_ablation.UnfoldedNALU(1, gate="unit")
     unfolded.build((None, 2))
     unfolded.G.assign([1000.0])  # additive alone, yet reported as not linear
