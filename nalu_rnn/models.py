@@ -336,6 +336,7 @@ def arithmetic_model(
     arithmetic_regularizer=None,
     state_identity=3.0,
     raw_regularizer=None,
+    readout_regularizer=None,
 ):
     """The network of the arithmetic tasks: `cell` layer, then its read-out.
 
@@ -363,6 +364,10 @@ def arithmetic_model(
         raw_regularizer: Regularizer of the arithmetic layers' raw kernels
             and gates, e.g. `nalu_rnn.regularizers.SaturationRegularizer`
             (see `regularizer_kwargs`). Defaults to `None`.
+        readout_regularizer: Regularizer of the read-out's effective
+            weights in place of `arithmetic_regularizer`, so that its pull
+            can follow a schedule of its own; `None` shares
+            `arithmetic_regularizer`. Defaults to `None`.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -371,6 +376,10 @@ def arithmetic_model(
     input_dim = validate_positive_int(input_dim, "input_dim", "arithmetic_model")
     output_dim = validate_positive_int(output_dim, "output_dim", "arithmetic_model")
     extra = regularizer_kwargs(spec, arithmetic_regularizer, raw_regularizer)
+    if readout_regularizer is None:
+        readout_extra = extra
+    else:
+        readout_extra = regularizer_kwargs(spec, readout_regularizer, raw_regularizer)
     if static:
         inputs = keras.Input(shape=(input_dim,), name="x")
         hidden = spec.make_static(units, **extra)(inputs)
@@ -381,6 +390,6 @@ def arithmetic_model(
             cell_kwargs.update(spec.identity_kwargs(state_identity))
         layer = recurrent_layer(spec.make_cell(units, **cell_kwargs), name="recurrent")
         hidden = layer(inputs)
-    outputs = spec.make_readout(output_dim, **extra)(hidden)
+    outputs = spec.make_readout(output_dim, **readout_extra)(hidden)
     suffix = "static" if static else "rnn"
     return keras.Model(inputs, outputs, name=f"{cell}_{suffix}")

@@ -6,7 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["OPTIMIZERS", "CommonModeAdam", "get_optimizer"]
+from nalu_rnn._validation import validate_finite_float
+
+__all__ = ["OPTIMIZERS", "CommonModeAdam", "SpikeClippedAdam", "get_optimizer"]
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
@@ -132,8 +134,105 @@ class CommonModeAdam(keras.optimizers.Adam):
         return {**super().get_config(), "min_fan_in": self.min_fan_in}
 
 
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class SpikeClippedAdam(keras.optimizers.Adam):
+    """Adam that scales a gradient spike down to a multiple of its recent norm.
+
+    A product read-out divides by its inputs in log space, so one batch in
+    which a running sum passes near 0 can bring a gradient thousands of
+    times larger than the steps before it. Adam's moments absorb it at
+    once and move every weight by several learning rates over the next
+    steps, which can throw a near-solution onto a constant prediction. This
+    optimizer keeps a running mean of the gradient's global norm and, when
+    a step's norm exceeds `spike_factor` times that mean, scales the whole
+    gradient down to it (direction kept) before Adam sees it. The mean
+    starts at the first step's norm and follows the clipped norms with
+    momentum `norm_momentum`, so a norm that grows steadily is followed,
+    and a spike is not. Keras's own `clipnorm` / `global_clipnorm` /
+    `clipvalue`, if given, apply first.
+
+    Args:
+        learning_rate: Float, schedule or callable, as for
+            `keras.optimizers.Adam`. Defaults to `0.001`.
+        spike_factor: Float > 1, the largest ratio of a step's gradient norm
+            to the running mean that passes unscaled. Defaults to `5.0`.
+        norm_momentum: Float in [0, 1), the momentum of the running mean of
+            the gradient norm. Defaults to `0.99`.
+        **kwargs: Any other argument of `keras.optimizers.Adam` (`beta_1`,
+            `beta_2`, `epsilon`, `amsgrad`, `clipnorm`, ...).
+
+    Example:
+
+    ```python
+    model = keras.Sequential(
+        [keras.Input((None, 10)), nalu_rnn.ArithmeticRNN(nalu_rnn.NALUCell(2)),
+         nalu_rnn.NALU(1)]
+    )
+    model.compile(nalu_rnn.optimizers.SpikeClippedAdam(0.1), "mse")
+    ```
+
+    Reference:
+        - [Kingma & Ba, 2015](https://arxiv.org/abs/1412.6980)
+        - [Pascanu, Mikolov & Bengio, 2013](https://arxiv.org/abs/1211.5063),
+          gradient norm clipping.
+    """
+
+    def __init__(
+        self, learning_rate=0.001, spike_factor=5.0, norm_momentum=0.99, **kwargs
+    ):
+        owner = "SpikeClippedAdam"
+        spike_factor = validate_finite_float(spike_factor, "spike_factor", owner)
+        if not spike_factor > 1.0:
+            raise ValueError(
+                "`spike_factor` of SpikeClippedAdam must be > 1; "
+                f"received spike_factor={spike_factor!r}"
+            )
+        norm_momentum = validate_finite_float(norm_momentum, "norm_momentum", owner)
+        if not 0.0 <= norm_momentum < 1.0:
+            raise ValueError(
+                "`norm_momentum` of SpikeClippedAdam must be in [0, 1); "
+                f"received norm_momentum={norm_momentum!r}"
+            )
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.spike_factor = spike_factor
+        self.norm_momentum = norm_momentum
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        # 0 until the first step: a norm is never 0 once training has a loss.
+        self._norm_mean = self.add_variable(
+            shape=(), initializer="zeros", name="gradient_norm_mean"
+        )
+
+    def _clip_gradients(self, grads):
+        grads = super()._clip_gradients(grads)
+        norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads if g is not None))
+        mean = self._norm_mean
+        started = mean > 0
+        limit = ops.where(started, self.spike_factor * mean, norm)
+        scale = ops.minimum(1.0, limit / ops.maximum(norm, 1e-30))
+        momentum = self.norm_momentum
+        self._norm_mean.assign(
+            ops.where(started, momentum * mean + (1 - momentum) * norm * scale, norm)
+        )
+        return [g * scale if g is not None else g for g in grads]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "spike_factor": self.spike_factor,
+            "norm_momentum": self.norm_momentum,
+        }
+
+
 # Names accepted by `get_optimizer` (and train.py's --optimizer).
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "common_mode_adam": CommonModeAdam}
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "common_mode_adam": CommonModeAdam,
+    "spike_clipped_adam": SpikeClippedAdam,
+}
 
 
 def get_optimizer(name, learning_rate=0.001, **kwargs):

@@ -201,6 +201,15 @@ def build_parser():
         "(needs --sparsity-end); default: on to the end",
     )
     parser.add_argument(
+        "--readout-sparsity-start",
+        type=fraction,
+        default=None,
+        help="arithmetic tasks: fraction of training before the read-out's pull "
+        "(its weights and gate) starts, later than the cell's so that the cell's "
+        "sums are discrete first; default: with the cell's (--sparsity-start), "
+        "or the cell's recipe (nalu: 0.6)",
+    )
+    parser.add_argument(
         "--gate-snap",
         type=fraction,
         default=None,

@@ -83,6 +83,12 @@ class ArithmeticExperiment(Experiment):
         self.arithmetic = nalu_rnn.models.get_cell_spec(config.cell).arithmetic
         # Shared by every arithmetic layer; SparsityWarmup raises it later.
         self.sparsity = nalu_rnn.SparsityRegularizer(0.0)
+        # The read-out's own, when its pull starts later than the cell's.
+        self.readout_sparsity = (
+            None
+            if config.readout_sparsity_start is None
+            else nalu_rnn.SparsityRegularizer(0.0)
+        )
         self.saturation = SaturationPenalty.of(config, self.arithmetic)
         self.gate_snap = gate_snap_callback(config, self.arithmetic)
         self.monitor = None
@@ -97,6 +103,7 @@ class ArithmeticExperiment(Experiment):
             static=c.static,
             arithmetic_regularizer=self.sparsity,
             raw_regularizer=self.saturation.regularizer,
+            readout_regularizer=self.readout_sparsity,
         )
 
     def evaluation_bytes(self):
@@ -134,27 +141,52 @@ class ArithmeticExperiment(Experiment):
             callbacks.insert(0, self.gate_snap)
         if not self.arithmetic or c.sparsity == 0:
             return callbacks
+        pulls = [self.pull_schedule(self.sparsity, c.sparsity_start, epochs)]
+        if self.readout_sparsity is not None:
+            pulls.append(
+                self.pull_schedule(
+                    self.readout_sparsity, c.readout_sparsity_start, epochs
+                )
+            )
+        return [*pulls, *callbacks]
+
+    def pull_schedule(self, regularizer, start, epochs):
+        """The `SparsityWarmup` of `regularizer`, starting at fraction `start`.
+
+        Full strength at once from the first epoch at `start`, or, with
+        `--sparsity-end`, Madsen & Johansen's ramp by step: a read-out whose
+        pull starts later than the cell's ramps over as many steps, and
+        stops (`--sparsity-stop`) as much later, within the run.
+        """
+        c = self.config
         if c.sparsity_end is None:
-            start = max(1, round(c.sparsity_start * epochs))
-            warmup = nalu_rnn.callbacks.SparsityWarmup(self.sparsity, c.sparsity, start)
-            return [warmup, *callbacks]
+            warmup_start = max(1, round(start * epochs))
+            return nalu_rnn.callbacks.SparsityWarmup(
+                regularizer, c.sparsity, warmup_start
+            )
         # Madsen & Johansen's linear ramp by step, compressed into this run.
         # A gradual start matters for the NAU: an add/sub weight split
         # between the two hidden units resolves towards one of them while
         # the pull towards {-1, 0, 1} is still weak, but a strong pull
         # switched on at once can freeze both halves near 0.5.
-        start_step = round(c.sparsity_start * c.steps)
-        end_step = max(start_step + 1, round(c.sparsity_end * c.steps))
-        warmup = nalu_rnn.callbacks.SparsityWarmup(
-            self.sparsity,
+        delay = start - c.sparsity_start
+        start_step = round(start * c.steps)
+        end_step = max(
+            start_step + 1, round(min(1.0, c.sparsity_end + delay) * c.steps)
+        )
+        stop_step = _step_or_none(
+            None if c.sparsity_stop is None else min(1.0, c.sparsity_stop + delay),
+            c.steps,
+        )
+        return nalu_rnn.callbacks.SparsityWarmup(
+            regularizer,
             c.sparsity,
             start_step=start_step,
             end_step=end_step,
             # Each change retraces the train function: about 20 per ramp.
             update_every=max(1, (end_step - start_step) // 20),
-            stop_step=_step_or_none(c.sparsity_stop, c.steps),
+            stop_step=stop_step,
         )
-        return [warmup, *callbacks]
 
     def test_sets(self):
         """The evaluation sets, drawn once (the monitor reuses their heads)."""

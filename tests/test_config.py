@@ -34,6 +34,10 @@ def test_arithmetic_recipe_by_cell():
     # cells at the rate they were measured with.
     nalu = RunConfig.for_task("mul", cell="nalu")
     assert (nalu.learning_rate, nalu.steps, nalu.batch_size) == (0.1, 30000, 512)
+    # Gradient spikes clipped; the read-out's pull after the cell's (0.3).
+    assert nalu.optimizer == "spike_clipped_adam"
+    assert (nalu.sparsity_start, nalu.readout_sparsity_start) == (0.3, 0.6)
+    assert RunConfig.for_task("mul", cell="nac").readout_sparsity_start is None
     npu = RunConfig.for_task("mul", cell="npu")
     later = ARITHMETIC_CELL_RECIPES["later_units"].values["learning_rate"]
     assert npu.learning_rate == later == 0.03
@@ -78,6 +82,8 @@ def test_mnist_recipe():
             RunConfig.for_task("add", **{flag: "linear"})
     with pytest.raises(ValueError, match="arithmetic tasks only"):
         RunConfig.for_task("mnist_add", static=True)
+    with pytest.raises(ValueError, match="arithmetic tasks only"):
+        RunConfig.for_task("mnist_add", readout_sparsity_start=0.5)
 
 
 def test_cli_builds_the_same_config_and_flags_win():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nalu_rnn
-from nalu_rnn.optimizers import CommonModeAdam, get_optimizer
+from nalu_rnn.optimizers import CommonModeAdam, SpikeClippedAdam, get_optimizer
 from tasks.arithmetic import ArithmeticTask
 from tests.arrays import as_numpy, assert_allclose
 
@@ -81,25 +81,34 @@ def test_a_shared_gradient_moves_every_entry_like_adam():
     assert_allclose(result[:, 0], -0.1, rtol=1e-4)
 
 
-def test_config_round_trip_and_serialization():
-    optimizer = CommonModeAdam(0.02, min_fan_in=3, beta_1=0.8, clipnorm=1.0)
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (CommonModeAdam, {"min_fan_in": 3}),
+        (SpikeClippedAdam, {"spike_factor": 3.0, "norm_momentum": 0.9}),
+    ],
+)
+def test_config_round_trip_and_serialization(cls, kwargs):
+    optimizer = cls(0.02, beta_1=0.8, clipnorm=1.0, **kwargs)
     config = optimizer.get_config()
-    assert config["min_fan_in"] == 3 and config["beta_1"] == 0.8
-    clone = CommonModeAdam.from_config(config)
+    assert config["beta_1"] == 0.8
+    assert {k: config[k] for k in kwargs} == kwargs
+    clone = cls.from_config(config)
     assert clone.get_config() == config
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-    assert isinstance(restored, CommonModeAdam)
+    assert isinstance(restored, cls)
     assert restored.get_config() == config
 
 
-def test_saved_model_keeps_the_optimizer(tmp_path):
+@pytest.mark.parametrize("cls", [CommonModeAdam, SpikeClippedAdam])
+def test_saved_model_keeps_the_optimizer(tmp_path, cls):
     model = keras.Sequential([keras.Input((4,)), nalu_rnn.NAU(2), nalu_rnn.NMU(1)])
-    model.compile(CommonModeAdam(0.01), "mse")
+    model.compile(cls(0.01), "mse")
     x = np.random.default_rng(2).uniform(1, 2, (32, 4)).astype("float32")
     model.fit(x, x[:, :1] * x[:, 1:2], epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert isinstance(loaded.optimizer, CommonModeAdam)
+    assert isinstance(loaded.optimizer, cls)
     expected = model.predict(x, verbose=0)
     assert_allclose(loaded.predict(x, verbose=0), expected)
 
@@ -117,14 +126,80 @@ def test_bad_arguments_are_rejected(kwargs, error, message):
         CommonModeAdam(**kwargs)
 
 
+def _spike_clipped_reference(weights, gradients, lr, factor, momentum):
+    """NumPy SpikeClippedAdam: the gradient's global norm clipped to `factor`
+    times the running mean of the clipped norms (the first norm starts it),
+    then Adam."""
+    weights = [w.astype(np.float64) for w in weights]
+    m = [np.zeros_like(w) for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    mean = None
+    for t, step in enumerate(gradients, start=1):
+        norm = np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in step))
+        scale = 1.0 if mean is None else min(1.0, factor * mean / norm)
+        mean = norm if mean is None else momentum * mean + (1 - momentum) * norm * scale
+        alpha = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        for i, g in enumerate(step):
+            g = g * scale
+            m[i] = 0.9 * m[i] + 0.1 * g
+            v[i] = 0.999 * v[i] + 0.001 * g * g
+            weights[i] = weights[i] - alpha * m[i] / (np.sqrt(v[i]) + 1e-7)
+    return weights, mean
+
+
+def test_spike_is_scaled_to_the_factor_times_the_running_norm():
+    rng = np.random.default_rng(3)
+    initial = [rng.normal(size=(4, 2)).astype("float32"), np.zeros(2, "float32")]
+    gradients = [[rng.normal(size=w.shape).astype("float32") for w in initial]]
+    gradients += [[1000.0 * g for g in gradients[0]]]  # a spike
+    gradients += [[rng.normal(size=w.shape).astype("float32") for w in initial]]
+    optimizer = SpikeClippedAdam(0.1, 4.0, 0.5)
+    result = _apply(optimizer, initial, gradients)
+    expected, mean = _spike_clipped_reference(initial, gradients, 0.1, 4.0, 0.5)
+    for got, want in zip(result, expected, strict=True):
+        assert_allclose(got, want, atol=1e-5)
+    (running,) = [v for v in optimizer.variables if "gradient_norm_mean" in v.path]
+    assert_allclose(running.numpy(), mean, rtol=1e-5)
+    # Unclipped, the spike would have moved the weights differently.
+    plain = _apply(keras.optimizers.Adam(0.1), initial, gradients)
+    assert not np.allclose(plain[0], result[0], atol=1e-3)
+
+
+def test_without_a_spike_it_is_adam():
+    rng = np.random.default_rng(4)
+    initial = [rng.normal(size=(3, 3)).astype("float32")]
+    # Norms within a factor of 2 of each other: nothing is clipped.
+    gradients = [[rng.uniform(1, 2) * np.ones((3, 3), "float32")] for _ in range(5)]
+    result = _apply(SpikeClippedAdam(0.05, spike_factor=2.0), initial, gradients)
+    adam = _apply(keras.optimizers.Adam(0.05), initial, gradients)
+    assert_allclose(result[0], adam[0], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"spike_factor": 1.0}, ValueError, "must be > 1"),
+        ({"spike_factor": float("inf")}, ValueError, "finite number"),
+        ({"spike_factor": "5"}, ValueError, "finite number"),
+        ({"norm_momentum": 1.0}, ValueError, r"must be in \[0, 1\)"),
+        ({"norm_momentum": -0.1}, ValueError, r"must be in \[0, 1\)"),
+    ],
+)
+def test_spike_clipped_adam_rejects_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        SpikeClippedAdam(**kwargs)
+
+
 def test_get_optimizer_builds_by_name_and_names_the_valid_ones():
     assert isinstance(get_optimizer("common_mode_adam", 0.1), CommonModeAdam)
+    assert isinstance(get_optimizer("spike_clipped_adam", 0.1), SpikeClippedAdam)
     adam = get_optimizer("adam", 0.1, clipnorm=2.0)
     # Not a subclass of Adam's (CommonModeAdam is one); on torch, Keras
     # builds its own subclass, torch_adam.Adam.
     assert isinstance(adam, keras.optimizers.Adam) and adam.clipnorm == 2.0
     assert not isinstance(adam, CommonModeAdam)
-    with pytest.raises(ValueError, match="valid names are: adam, common_mode_adam"):
+    valid = "valid names are: adam, common_mode_adam, spike_clipped_adam"
+    with pytest.raises(ValueError, match=valid):
         get_optimizer("sgd")
 
 

@@ -125,6 +125,11 @@ def test_optimizer_flag_trains_saves_and_records_it(tmp_path):
         (["--task", "mnist_add", "--encoder", "pixels"], "invalid choice: 'pixels'"),
         (["--task", "add", "--clipvalue", "0"], "expected a positive number"),
         (["--task", "add", "--saturation", "-1"], "a number >= 0"),
+        (
+            ["--task", "mnist_count", "--readout-sparsity-start", "0.5"],
+            "arithmetic tasks only",
+        ),
+        (["--task", "add", "--readout-sparsity-start", "1.5"], "in [0, 1]"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(argv, message, capsys):

@@ -1,5 +1,6 @@
 """Tests of `runner.training`: compile and harden-with-rollback."""
 
+import dataclasses
 import json
 
 import keras
@@ -101,6 +102,62 @@ def test_saturation_switch_follows_the_config():
     ]
     assert switch.regularizer is experiment.saturation.regularizer
     assert (switch.strength, switch.threshold, switch.start_step) == (0.2, 1.0, 300)
+
+
+def _pulls(experiment, epochs):
+    return {
+        c.regularizer: c
+        for c in experiment.callbacks(epochs)
+        if isinstance(c, nalu_rnn.callbacks.SparsityWarmup)
+    }
+
+
+def test_the_readout_pull_starts_on_its_own_schedule():
+    # The NALU recipe: the cell's pull from 30% of training, the read-out's
+    # from 60%, each at full strength from its first epoch.
+    experiment = ArithmeticExperiment(RunConfig.for_task("div", cell="nalu"))
+    pulls = _pulls(experiment, epochs=30)
+    assert len(pulls) == 2
+    cell, readout = pulls[experiment.sparsity], pulls[experiment.readout_sparsity]
+    assert (cell.start_epoch, readout.start_epoch) == (9, 18)
+    assert cell.strength == readout.strength == 0.05
+    # With Madsen & Johansen's ramp, the read-out ramps and stops as much later.
+    config = RunConfig.for_task(
+        "mul", cell="nalu", steps=1000, sparsity_end=0.5, sparsity_stop=0.7
+    )
+    experiment = ArithmeticExperiment(config)
+    pulls = _pulls(experiment, epochs=1)
+    cell, readout = pulls[experiment.sparsity], pulls[experiment.readout_sparsity]
+    assert (cell.start_step, cell.end_step, cell.stop_step) == (300, 500, 700)
+    assert (readout.start_step, readout.end_step, readout.stop_step) == (600, 800, 1000)
+    # Without it, one regulariser and one schedule for every layer.
+    shared = ArithmeticExperiment(RunConfig.for_task("mul", cell="nac"))
+    assert shared.readout_sparsity is None
+    assert list(_pulls(shared, epochs=10)) == [shared.sparsity]
+
+
+def test_the_readout_regulariser_reaches_the_readout_only():
+    dim = ArithmeticExperiment(RunConfig.for_task("div")).task.input_dim
+    x = np.ones((1, 3, dim), "float32")
+
+    def penalty(config, cell_strength, readout_strength):
+        experiment = ArithmeticExperiment(config)
+        keras.utils.set_random_seed(0)
+        model = experiment.build_model()
+        model(x)
+        experiment.sparsity.strength = cell_strength
+        if experiment.readout_sparsity is not None:
+            experiment.readout_sparsity.strength = readout_strength
+        return _penalty(model)
+
+    staged = RunConfig.for_task("div", cell="nalu")
+    cell_only = penalty(staged, 0.05, 0.0)
+    readout_only = penalty(staged, 0.0, 0.05)
+    assert cell_only > 0 and readout_only > 0
+    assert_allclose(penalty(staged, 0.05, 0.05), cell_only + readout_only, rtol=1e-5)
+    # Shared, one strength pulls both layers.
+    shared = dataclasses.replace(staged, readout_sparsity_start=None)
+    assert_allclose(penalty(shared, 0.05, None), cell_only + readout_only, rtol=1e-5)
 
 
 def test_gate_snap_follows_the_config_and_is_recorded(tmp_path):
