@@ -483,23 +483,22 @@ class RunConfig:
                 f"registered with static=True); task {task!r} has no static variant"
             )
         if spec.recipe == "mnist":
-            given = [f for f in ARITHMETIC_ONLY_FIELDS if overrides.get(f) is not None]
-            if given:
-                flags = ", ".join("--" + f.replace("_", "-") for f in given)
-                raise ValueError(
-                    f"{flags} applies to the arithmetic tasks only; task {task!r} "
-                    "has no read-out after its recurrent head"
-                )
-        if spec.recipe != "mnist":
-            given = [
-                f for f in MNIST_ONLY_FIELDS if overrides.get(f) not in (None, False)
-            ]
-            if given:
-                flags = ", ".join("--" + f.replace("_", "-") for f in given)
-                raise ValueError(
-                    f"{flags} applies to the MNIST tasks only; task {task!r} "
-                    "has no digit encoder or per-step targets"
-                )
+            family, fields = "arithmetic", ARITHMETIC_ONLY_FIELDS
+            lacks = "no read-out after its recurrent head"
+        else:
+            family, fields = "MNIST", MNIST_ONLY_FIELDS
+            lacks = "no digit encoder or per-step targets"
+        # Not given: None, or False for a switch (a fraction of 0.0 is given).
+        given = [
+            f
+            for f in fields
+            if overrides.get(f) is not None and overrides.get(f) is not False
+        ]
+        if given:
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            raise ValueError(
+                f"{flags} applies to the {family} tasks only; task {task!r} has {lacks}"
+            )
         from nalu_rnn.models import get_cell_spec
 
         if overrides.get("scale_targets"):
