@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
+    "experiments/div_probes.py",
     "experiments/mnist_table.py",
     "experiments/nalu_ablation.py",
     "experiments/nan_sweep.py",
@@ -129,3 +130,35 @@ def test_nalu_ablation_variants_train_and_fold_only_where_they_may(tmp_path):
     unfolded.build((None, 2))
     unfolded.G.assign([1000.0])  # additive alone, yet reported as not linear
     assert unfolded.exact_linear_weight() is None
+
+
+def test_div_probes_curriculum_stages_by_step():
+    from tasks.arithmetic import ArithmeticTask
+
+    batches = _load_script("experiments/div_probes.py").curriculum_batches()(
+        ArithmeticTask("div"), 10, 4, 100, 0
+    )
+    batches.stage_steps = 20
+    steps = [0, 19, 20, 40, 59, 60, 99]
+    assert [batches.length_at(s) for s in steps] == [1, 1, 2, 5, 5, 10, 10]
+    assert batches[0][0].shape == (4, 1, 10)
+    batches.on_epoch_end()  # epoch 1 starts at step 100: the task's length
+    assert batches[0][0].shape == (4, 10, 10)
+
+
+@pytest.mark.parametrize("probe", ["trace", "curriculum", "nonnegative"])
+def test_div_probe_trains(probe, tmp_path):
+    every = ["--every", "10"] if probe == "trace" else []
+    flags = ["--task", "div", "--steps", "20", "--batch-size", "8",
+             "--eval-sequences", "16", "--eval-lengths", "10,20", "--quiet",
+             "--out", str(tmp_path)]  # fmt: skip
+    script = str(ROOT / "experiments/div_probes.py")
+    result = subprocess.run(
+        [sys.executable, script, probe, *every, *flags],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "results.json").read_text())["task"] == "div"
+    assert ("--- step 10," in result.stdout) == (probe == "trace")
