@@ -60,25 +60,23 @@ def trace(every):
 def curriculum_batches():
     """`ArithmeticBatches` whose first steps run the curriculum's lengths.
 
-    Returns the class; its `stage_steps` (steps per stage, 0 for none) is
-    set on each instance.
+    Returns the class, whose constructor takes `stage_steps` (steps per
+    stage, 0 for none) after `ArithmeticBatches`'s arguments.
     """
-    import numpy as np
-
     from tasks import arithmetic, mnist_experiment
 
     class CurriculumBatches(arithmetic.ArithmeticBatches):
-        stage_steps = 0
+        def __init__(self, task, length, batch_size, steps_per_epoch, seed,
+                     stage_steps, **kwargs):  # fmt: skip
+            super().__init__(task, length, batch_size, steps_per_epoch, seed, **kwargs)
+            self.stages = mnist_experiment.curriculum_lengths(length)
+            self.stage_steps = stage_steps
 
         def length_at(self, step):
-            stages = mnist_experiment.curriculum_lengths(self.length)
-            stage = step // self.stage_steps if self.stage_steps else len(stages)
-            return stages[stage] if stage < len(stages) else self.length
-
-        def __getitem__(self, index):
-            length = self.length_at(self.epoch * self.steps_per_epoch + index)
-            rng = np.random.default_rng([self.seed, 0, self.epoch, index])
-            return self.task.sample(self.batch_size, length, self.task.train_range, rng)
+            if not self.stage_steps:  # a budget too short for any stage
+                return self.length
+            stage = step // self.stage_steps
+            return self.stages[stage] if stage < len(self.stages) else self.length
 
     return CurriculumBatches
 
@@ -93,14 +91,19 @@ def curriculum():
 
     def staged(self):
         batches, epochs, steps_per_epoch = training_data(self)
-        staged = batches_class(
-            self.task, batches.length, batches.batch_size, steps_per_epoch, batches.seed
-        )
         stages = mnist_experiment.curriculum_lengths(batches.length)
-        staged.stage_steps = round(
+        stage_steps = round(
             mnist_experiment.CURRICULUM_FRACTION
             * self.config.steps
             / max(len(stages), 1)
+        )
+        staged = batches_class(
+            self.task,
+            batches.length,
+            batches.batch_size,
+            steps_per_epoch,
+            batches.seed,
+            stage_steps,
         )
         return staged, epochs, steps_per_epoch
 

@@ -225,11 +225,15 @@ class ArithmeticBatches(keras.utils.PyDataset):
     def __len__(self):
         return self.steps_per_epoch
 
+    def length_at(self, step):
+        """The sequence length of training step `step` (counted over epochs):
+        `length` at every step; a subclass may vary it."""
+        return self.length
+
     def __getitem__(self, index):
         rng = np.random.default_rng([self.seed, 0, self.epoch, index])
-        return self.task.sample(
-            self.batch_size, self.length, self.task.train_range, rng
-        )
+        length = self.length_at(self.epoch * self.steps_per_epoch + index)
+        return self.task.sample(self.batch_size, length, self.task.train_range, rng)
 
     def on_epoch_end(self):
         self.epoch += 1

@@ -136,9 +136,8 @@ def test_div_probes_curriculum_stages_by_step():
     from tasks.arithmetic import ArithmeticTask
 
     batches = _load_script("experiments/div_probes.py").curriculum_batches()(
-        ArithmeticTask("div"), 10, 4, 100, 0
+        ArithmeticTask("div"), 10, 4, 100, 0, stage_steps=20
     )
-    batches.stage_steps = 20
     steps = [0, 19, 20, 40, 59, 60, 99]
     assert [batches.length_at(s) for s in steps] == [1, 1, 2, 5, 5, 10, 10]
     assert batches[0][0].shape == (4, 1, 10)
