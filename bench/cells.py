@@ -23,12 +23,15 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from runner.quiet import quiet_start
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+# Before Keras is imported: TensorFlow's start-up notices hidden, as train.py.
+quiet_start(sys.argv[1:])
 
-import nalu_rnn  # noqa: E402
+import keras
+import numpy as np
+
+import nalu_rnn
 
 CELL_FACTORIES = {
     "nac": nalu_rnn.NACCell,

@@ -23,7 +23,6 @@ Writes `bench/results/mnist-<backend>.json` (or `--out`).
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -34,16 +33,19 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from runner.quiet import quiet_start
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+# Before Keras is imported: TensorFlow's start-up notices hidden, as train.py.
+quiet_start(sys.argv[1:])
 
-import nalu_rnn  # noqa: E402
-from runner import cli, run  # noqa: E402
-from runner.sweeps import train_command  # noqa: E402
-from tasks import mnist  # noqa: E402
-from tasks.mnist_experiment import MNISTExperiment, sequence_metrics  # noqa: E402
+import keras
+import numpy as np
+
+from runner import cli, run
+from runner.sweeps import train_command
+from tasks import mnist
+from tasks.mnist.experiment import MNISTExperiment, sequence_metrics
+from tasks.mnist.model import encode_images, predict_from_embeddings
 
 TARGET_RELATIVE_ERROR = 0.005
 # bench/results of this checkout, whatever the working folder.
@@ -69,22 +71,22 @@ def experiment_config(args, steps=None):
 
 
 def training_throughput(exp, args):
-    o = exp.config
+    length, batch_size = exp.config.data.train_length, exp.config.optim.batch_size
     model = exp.build_model()
     exp.compile(model)
     data = mnist.training_dataset(
-        *exp.train_split, o.task, o.train_length, o.batch_size, seed=0
+        *exp.train_split, exp.target, length, batch_size, seed=0
     )
     # The first fit traces and compiles the step; time only what follows.
     model.fit(data, epochs=1, steps_per_epoch=args.warmup_steps, verbose=0)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=args.train_steps, verbose=0)
     seconds = time.perf_counter() - start
-    images = args.train_steps * o.batch_size * o.train_length
+    images = args.train_steps * batch_size * length
     return model, {
         "steps": args.train_steps,
-        "batch_size": o.batch_size,
-        "length": o.train_length,
+        "batch_size": batch_size,
+        "length": length,
         "seconds": seconds,
         "images_per_second": images / seconds,
         "peak_rss_mib": peak_rss_mib(),
@@ -94,16 +96,16 @@ def training_throughput(exp, args):
 def evaluation_times(model, exp, args):
     images, labels = exp.test_split
     start = time.perf_counter()
-    embeddings = nalu_rnn.digits.encode_images(model, images)
+    embeddings = encode_images(model, images)
     encode_seconds = time.perf_counter() - start
     rows = []
     for length in args.eval_lengths:
         indices, targets = mnist.evaluation_arrays(
-            images, labels, exp.task, length, args.eval_sequences, seed=length
+            images, labels, exp.target, length, args.eval_sequences, seed=length
         )
-        nalu_rnn.digits.predict_from_embeddings(model, embeddings, indices[:2])
+        predict_from_embeddings(model, embeddings, indices[:2])
         start = time.perf_counter()
-        fast = nalu_rnn.digits.predict_from_embeddings(model, embeddings, indices)
+        fast = predict_from_embeddings(model, embeddings, indices)
         head_seconds = time.perf_counter() - start
 
         few = indices[: args.naive_sequences]
@@ -154,9 +156,7 @@ def evaluate_process_seconds(args):
 def time_to_target(args):
     attempts = []
     for steps in args.target_budgets:
-        config = dataclasses.replace(
-            experiment_config(args, steps=steps), eval_lengths=(1000,)
-        )
+        config = experiment_config(args, steps=steps).replace(eval_lengths=(1000,))
         with tempfile.TemporaryDirectory() as out:
             results = run.run(config, out)
         (entry,) = results["eval"]
@@ -199,7 +199,7 @@ def main(argv=None):
 
     config = experiment_config(args)
     # As train.py does by default, so the times are those of its runs.
-    cli.set_determinism(config.deterministic)
+    cli.set_determinism(config.infra.deterministic)
     exp = MNISTExperiment(config)
     model, throughput = training_throughput(exp, args)
     print(

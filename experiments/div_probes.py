@@ -1,14 +1,15 @@
 """Probes of the NALU's `div` failures: one change the recipe does not make.
 
-Each probe patches one thing in this process, then runs `train.py` with the
-remaining arguments, so a probe is a run of the recipe with that one change
-(docs/nalu.md, "The affine trap, traced"):
+Each probe is a subclass of the arithmetic experiment that overrides one
+hook, run by `train.py`'s own `main` with the remaining arguments, so a
+probe is a run of the recipe with that one change (docs/nalu.md, "The
+affine trap, traced"):
 
 * `trace`: nothing changed; the model's formula and the running loss are
   printed every `--every` steps (how the first thousand steps decide);
 * `curriculum`: the MNIST recipe's short-length stages for the recurrent
   task: the first 20% of the steps at lengths 1, 2 and 5 in turn
-  (`tasks.mnist_experiment.curriculum_lengths`), then the training length;
+  (`tasks.curriculum`), then the training length;
 * `nonnegative`: the NALU cell's input weights start non-negative: `W_hat`
   and `M_hat`'s input rows drawn from U[0, 0.65] (0.65: the Glorot limit
   of the recurrent task's (12, 2) kernels) instead of U[-0.65, 0.65], so
@@ -22,108 +23,94 @@ None of them became part of the recipe: each solved some failed seeds and
 lost others (docs/nalu.md).
 """
 
-import dataclasses
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from runner.quiet import quiet_start
+
+# Before Keras is imported: TensorFlow's start-up notices hidden, as train.py.
+quiet_start(sys.argv[1:])
+
+import keras  # noqa: E402
+
+import nalu_rnn
+from runner.cli import main as train_main
+from tasks import curriculum as curriculum_stages
+from tasks.arithmetic.batches import ArithmeticBatches
+from tasks.arithmetic.experiment import ArithmeticExperiment
 
 PROBES = ("trace", "curriculum", "nonnegative")
+# The Glorot limit of the recurrent task's (12, 2) kernels.
+NONNEGATIVE_LIMIT = 0.65
 
 
-def trace(every):
-    """Prints the formula every `every` steps of every arithmetic run."""
-    import keras
+class PrintFormula(keras.callbacks.Callback):
+    """Prints the model's formula and the running loss every `every` steps."""
 
-    import nalu_rnn
-    from tasks.arithmetic_experiment import ArithmeticExperiment
+    def __init__(self, every):
+        super().__init__()
+        self.every = every
+        self.step = 0
 
-    class PrintFormula(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.step = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.step += 1
-            if self.step % every == 0:
-                nalu_rnn.keras_internals.sync_training_state(self.model)
-                print(f"--- step {self.step}, running loss {logs['loss']:.4g}")
-                print(nalu_rnn.formula(self.model, precision=2), flush=True)
-
-    callbacks = ArithmeticExperiment.callbacks
-    ArithmeticExperiment.callbacks = lambda self, epochs: [
-        PrintFormula(),
-        *callbacks(self, epochs),
-    ]
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            nalu_rnn.keras_internals.sync_training_state(self.model)
+            print(f"--- step {self.step}, running loss {logs['loss']:.4g}")
+            print(nalu_rnn.formula(self.model, precision=2), flush=True)
 
 
-def curriculum_batches():
+def tracing(every):
+    """The experiment that also prints its formula every `every` steps."""
+
+    class Trace(ArithmeticExperiment):
+        def callbacks(self, epochs):
+            return [PrintFormula(every), *super().callbacks(epochs)]
+
+    return Trace
+
+
+class CurriculumBatches(ArithmeticBatches):
     """`ArithmeticBatches` whose first steps run the curriculum's lengths.
 
-    Returns the class, whose constructor takes `stage_steps` (steps per
-    stage, 0 for none) after `ArithmeticBatches`'s arguments.
+    Args:
+        stage_steps: Steps per stage, 0 for none; after `ArithmeticBatches`'s
+            arguments.
     """
-    from tasks import arithmetic, mnist_experiment
 
-    class CurriculumBatches(arithmetic.ArithmeticBatches):
-        def __init__(self, task, length, batch_size, steps_per_epoch, seed,
-                     stage_steps, **kwargs):  # fmt: skip
-            super().__init__(task, length, batch_size, steps_per_epoch, seed, **kwargs)
-            self.stages = mnist_experiment.curriculum_lengths(length)
-            self.stage_steps = stage_steps
+    def __init__(self, task, length, batch_size, steps_per_epoch, seed,
+                 stage_steps, **kwargs):  # fmt: skip
+        super().__init__(task, length, batch_size, steps_per_epoch, seed, **kwargs)
+        self.stages = curriculum_stages.curriculum_lengths(length)
+        self.stage_steps = stage_steps
 
-        def length_at(self, step):
-            if not self.stage_steps:  # a budget too short for any stage
-                return self.length
-            stage = step // self.stage_steps
-            return self.stages[stage] if stage < len(self.stages) else self.length
-
-    return CurriculumBatches
+    def length_at(self, step):
+        if not self.stage_steps:  # a budget too short for any stage
+            return self.length
+        stage = step // self.stage_steps
+        return self.stages[stage] if stage < len(self.stages) else self.length
 
 
-def curriculum():
-    """Lengths 1, 2, 5 over the first 20% of the steps, then the task's."""
-    import tasks.arithmetic_experiment as experiment
-    from tasks import mnist_experiment
+class Curriculum(ArithmeticExperiment):
+    """The recipe trained on the curriculum's lengths first."""
 
-    batches_class = curriculum_batches()
-    training_data = experiment.ArithmeticExperiment.training_data
-
-    def staged(self):
-        batches, epochs, steps_per_epoch = training_data(self)
-        stages = mnist_experiment.curriculum_lengths(batches.length)
-        stage_steps = round(
-            mnist_experiment.CURRICULUM_FRACTION
-            * self.config.steps
-            / max(len(stages), 1)
-        )
-        staged = batches_class(
+    def batches(self, steps_per_epoch):
+        c = self.config
+        return CurriculumBatches(
             self.task,
-            batches.length,
-            batches.batch_size,
+            c.data.train_length,
+            c.optim.batch_size,
             steps_per_epoch,
-            batches.seed,
-            stage_steps,
+            c.run.seed,
+            curriculum_stages.stage_steps(c.data.train_length, c.optim.steps),
         )
-        return staged, epochs, steps_per_epoch
-
-    experiment.ArithmeticExperiment.training_data = staged
 
 
-def nonnegative():
-    """The registry's NALU cell with non-negative input weights at the start."""
-    import keras
+class Nonnegative(ArithmeticExperiment):
+    """The recipe with the cell's input weights started non-negative."""
 
-    import nalu_rnn
-    from nalu_rnn import models
-
-    def start(value):
-        base = keras.initializers.RandomUniform(0.0, 0.65)
-        return {"kernel_initializer": nalu_rnn.StateIdentity(value, base=base)}
-
-    models.CELLS["nalu"] = dataclasses.replace(
-        models.CELLS["nalu"], identity_kwargs=start
-    )
+    def cell_start(self):
+        base = keras.initializers.RandomUniform(0.0, NONNEGATIVE_LIMIT)
+        return {"kernel_initializer": nalu_rnn.StateIdentity(3.0, base=base)}
 
 
 USAGE = f"usage: div_probes.py {{{','.join(PROBES)}}} [--every N] TRAIN_ARGS..."
@@ -138,21 +125,14 @@ def main(argv):
         print(USAGE, file=sys.stderr)
         return 2
     probe, rest = argv[0], argv[1:]
-    from runner.quiet import quiet_start
-
-    quiet_start(rest)
     if probe == "trace":
         every = 1000
         if rest[:1] == ["--every"]:
             every, rest = int(rest[1]), rest[2:]
-        trace(every)
-    elif probe == "curriculum":
-        curriculum()
+        experiment = tracing(every)
     else:
-        nonnegative()
-    from runner.cli import main as train_main
-
-    return train_main(rest)
+        experiment = {"curriculum": Curriculum, "nonnegative": Nonnegative}[probe]
+    return train_main(rest, experiment=experiment)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ fixed at the exact solution: the NAC's running sum, or for `mnist_product`
 the NMU's running product; only the encoder trained; `runner.sweeps`,
 `--jobs` at a time, each on its own core with one thread, resuming finished
 seeds), then writes every seed's test MSE per length, with this command, to
-`--write` (by default the `tasks/mnist_reference.json` that
-`tasks.mnist_thresholds` reads). Entries of other tasks and encoders already
+`--write` (by default the `tasks/mnist/reference.json` that
+`tasks.mnist.thresholds` reads). Entries of other tasks and encoders already
 in that file are kept, so one task can be measured on its own. Each
 length's threshold is then the one-sided 99% upper confidence bound of the
 reference's mean MSE over the seeds.
@@ -22,11 +22,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner.cli import name_list
-from runner.config import MNIST_ENCODERS
+from runner.config import name_list
 from runner.results import write_json
 from runner.sweeps import run_sweep
-from tasks import mnist, mnist_thresholds
+from tasks import mnist
+from tasks.mnist import thresholds as mnist_thresholds
+from tasks.mnist.recipes import MNIST_ENCODERS
 
 # Measured by default; every MNIST task (`--tasks`) is accepted.
 TASKS = ("mnist_count", "mnist_add")
@@ -106,7 +107,7 @@ def main(argv=None):
             "description": "Test MSE by length of the MNIST reference model "
             "(train.py --solved-head: the task's default head fixed at the "
             "exact running sum or product, only the encoder trained), one "
-            "value per seed; tasks/mnist_thresholds.py turns them into "
+            "value per seed; tasks/mnist/thresholds.py turns them into "
             "success thresholds. `command` is the latest run; each entry "
             "names the command that measured it.",
             "command": command.strip(),

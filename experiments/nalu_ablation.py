@@ -1,9 +1,9 @@
 """What each part of the NALU recipe buys: the recipe with one part undone.
 
-The registry's NALU (`nalu_rnn.models.CELLS["nalu"]`, README "The NALU
-recipe") is the paper's NALU with seven changes. Each variant below undoes
-one of them, registers itself as a cell under its own name with the NALU's
-recipe (`runner.config.ARITHMETIC_CELL_RECIPES["nalu"]`: rate 0.1, batches
+The registry's NALU (`tasks.cells.CELLS["nalu"]`, docs/recipes.md) is the
+paper's NALU with seven changes. Each variant below undoes one of them,
+registers itself as a cell under its own name with the NALU's recipe
+(`tasks.arithmetic.recipes.ARITHMETIC_CELL_RECIPES["nalu"]`: rate 0.1, batches
 of 512; sparsity 0.05 from 30% of training, hardening), and trains on the
 recurrent tasks in this process, for `--steps` (default 10^4, a third of
 the recipe's budget so that the ablation fits a CPU; `--batch-size`
@@ -37,22 +37,23 @@ so a stopped run resumes) and `OUT/nalu_ablation.md`, the success counts.
 import argparse
 import functools
 import json
+import sys
 from pathlib import Path
 
-import keras
+from runner.quiet import quiet_start
+
+# Before Keras is imported: TensorFlow's start-up notices hidden, as train.py.
+quiet_start(sys.argv[1:])
+
+import keras  # noqa: E402
 
 import nalu_rnn
-from nalu_rnn.models import (
-    NALU_GATE_START,
-    NALU_MAX_EXP,
-    CellSpec,
-    get_cell_spec,
-    register_cell,
-)
 from runner import cli
-from runner.cli import name_list
-from runner.config import ARITHMETIC_CELL_RECIPES
+from runner.config import name_list, non_negative_int, positive_int
 from runner.results import table
+from tasks.arithmetic.recipes import ARITHMETIC_CELL_RECIPES
+from tasks.cell_builders import nalu_cell_arguments, nalu_readout_arguments
+from tasks.cells import CellSpec, get_cell_spec, register_cell
 
 RECIPE = get_cell_spec("nalu")
 OPS = ("add", "sub", "mul", "square")
@@ -95,17 +96,11 @@ class UnfoldedNALU(nalu_rnn.NALU):
 
 def _cell(cell_class=nalu_rnn.NALUCell, **changes):
     # The registry's own cell arguments, so the recipe is written once.
-    return functools.partial(cell_class, **{**RECIPE.make_cell.keywords, **changes})
+    return functools.partial(cell_class, **{**nalu_cell_arguments(), **changes})
 
 
 def _readout(unit_class=nalu_rnn.NALU, **changes):
-    kwargs = {
-        "shared_weights": False,
-        "max_exp": NALU_MAX_EXP,
-        "gate": "unit",
-        "gate_initializer": keras.initializers.Constant(NALU_GATE_START),
-    }
-    return functools.partial(unit_class, **{**kwargs, **changes})
+    return functools.partial(unit_class, **{**nalu_readout_arguments(), **changes})
 
 
 VARIANTS = {
@@ -152,12 +147,10 @@ def main(argv=None):
     )
     parser.add_argument("--variants", type=name_list, default=tuple(VARIANTS))
     parser.add_argument("--ops", type=name_list, default=("add", "mul"))
-    parser.add_argument("--seeds", type=cli.positive_int, default=5)
-    parser.add_argument("--seed", type=cli.non_negative_int, default=0)
-    parser.add_argument("--steps", type=cli.positive_int, default=10000)
-    parser.add_argument(
-        "--batch-size", type=cli.positive_int, help="default: the recipe's"
-    )
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--steps", type=positive_int, default=10000)
+    parser.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
     parser.add_argument(
         "--out", default=str(Path(__file__).resolve().parent / "runs/nalu_ablation")
     )

@@ -29,7 +29,11 @@ import time
 from pathlib import Path
 
 from runner import cli
+from runner.config import name_list, non_negative_int, positive_int
+from runner.quiet import quiet_start
 from runner.results import table, write_json
+from tasks.cells import CELLS
+from tasks.registry import get_task, task_names
 
 
 def default_tasks():
@@ -38,32 +42,28 @@ def default_tasks():
     In the order: the tasks with a static variant (the arithmetic ops),
     their static variants, then the others (the MNIST tasks).
     """
-    from tasks.base import get_task, task_names
-
     static = [name for name in task_names() if get_task(name).static]
     others = [name for name in task_names() if name not in static]
     return (*static, *(f"{name}-static" for name in static), *others)
 
 
 def build_parser():
-    from nalu_rnn.models import CELLS
-
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--tasks",
-        type=cli.name_list,
+        type=name_list,
         default=default_tasks(),
         help="task names; `<op>-static` is the op with --static",
     )
-    parser.add_argument("--cells", type=cli.name_list, default=tuple(sorted(CELLS)))
-    parser.add_argument("--seeds", type=cli.positive_int, default=20)
-    parser.add_argument("--seed", type=cli.non_negative_int, default=0)
+    parser.add_argument("--cells", type=name_list, default=tuple(sorted(CELLS)))
+    parser.add_argument("--seeds", type=positive_int, default=20)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument(
         "--steps",
-        type=cli.positive_int,
+        type=positive_int,
         default=None,
         help="training steps of every run; default: train.py's per task",
     )
@@ -93,7 +93,7 @@ def run_one(argv):
     from runner import run
 
     config = cli.parse_args(argv)
-    cli.set_determinism(config.deterministic)
+    cli.set_determinism(config.infra.deterministic)
     keras.backend.clear_session()
     started = time.perf_counter()
     try:
@@ -157,14 +157,14 @@ def _unknown_name(kind, names, valid):
 
 def main(argv=None):
     options = build_parser().parse_args(argv)
-    from nalu_rnn.models import CELLS
-
     unknown = _unknown_name("task", options.tasks, default_tasks()) or (
         _unknown_name("cell", options.cells, CELLS)
     )
     if unknown:
         print(f"nan_sweep.py: error: {unknown}", file=sys.stderr)
         return 2
+    # Before Keras is imported by the first run: its start-up notices hidden.
+    quiet_start([])
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"

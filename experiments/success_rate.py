@@ -11,9 +11,9 @@ sparsity error, and the median training time per seed.
 Static task: Madsen & Johansen's (input 100, subsets 25 with overlap 12,
 interpolation U[1, 2], extrapolation U[2, 6]); recurrent task:
 `tasks.arithmetic`'s (length 10, extrapolation 100, 1000). Models are the
-registry's (`nalu_rnn.models.CELLS`: e.g. static NAU -> NMU, NALU -> NALU).
+registry's (`tasks.cells.CELLS`: e.g. static NAU -> NMU, NALU -> NALU).
 Step budgets are train.py's defaults (10^4 steps; for the static NAU and
-NMU `runner.config.STATIC_RECIPES`: 10^4 and 3 * 10^4 steps, against the
+NMU `tasks.arithmetic.recipes.STATIC_RECIPES`: 10^4 and 3 * 10^4 steps, against the
 paper's 5 * 10^6) unless `--steps` is given.
 
     python experiments/success_rate.py --jobs 2             # the full table
@@ -25,7 +25,7 @@ import argparse
 import json
 from pathlib import Path
 
-from runner.cli import name_list
+from runner.config import name_list
 from runner.results import summarize, table, write_json
 from runner.sweeps import run_sweep
 

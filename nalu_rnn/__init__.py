@@ -1,13 +1,15 @@
 """nalu_rnn: neural arithmetic units as Keras 3 layers and recurrent cells."""
 
+import importlib
+
 from nalu_rnn import (
     callbacks,
-    digits,
     formulas,
+    hardening,
     initializers,
-    models,
     optimizers,
     regularizers,
+    time_folding,
     units,
 )
 from nalu_rnn.formulas import formula
@@ -15,6 +17,7 @@ from nalu_rnn.hardening import harden
 from nalu_rnn.initializers import StateIdentity
 from nalu_rnn.regularizers import SparsityRegularizer
 from nalu_rnn.rnn import ArithmeticRNN
+from nalu_rnn.time_folding import FoldTime, UnfoldTime
 from nalu_rnn.units import (
     INALU,
     NAC,
@@ -46,6 +49,7 @@ __all__ = [
     "ArithmeticCell",
     "ArithmeticRNN",
     "ArithmeticUnit",
+    "FoldTime",
     "INALUCell",
     "NACCell",
     "NALUCell",
@@ -56,15 +60,26 @@ __all__ = [
     "RealNPUCell",
     "SparsityRegularizer",
     "StateIdentity",
+    "UnfoldTime",
     "formula",
     "harden",
     "callbacks",
-    "digits",
     "formulas",
+    "hardening",
     "initializers",
-    "models",
     "optimizers",
     "regularizers",
+    "time_folding",
     "units",
     "__version__",
 ]
+
+# Modules that moved out of the library, importable here for one more minor
+# version (each warns with a DeprecationWarning when first imported).
+_DEPRECATED_MODULES = ("digits", "models")
+
+
+def __getattr__(name):
+    if name in _DEPRECATED_MODULES:
+        return importlib.import_module(f"nalu_rnn.{name}")
+    raise AttributeError(f"module 'nalu_rnn' has no attribute {name!r}")

@@ -7,6 +7,8 @@ model, and `largest_discrete_distance` measures how far a model still is
 from them.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 
@@ -18,12 +20,15 @@ from nalu_rnn.units.base import SnappedWeight
 from nalu_rnn.units.cell import ArithmeticCell
 
 __all__ = [
+    "HardeningStep",
     "SnappedWeight",
     "arithmetic_units",
     "distance_to_discrete",
     "fold_linear_readout",
     "gate_decisions",
     "harden",
+    "harden_cells",
+    "harden_with_rollback",
     "largest_discrete_distance",
     "restore_weights",
     "snap_unit_gates",
@@ -95,6 +100,53 @@ def harden(model, tolerance=0.1):
     report = []
     for unit in arithmetic_units(model):
         report.extend(unit.snap_arithmetic_weights(tolerance))
+    return report
+
+
+def harden_cells(model, tolerance=0.2, rows="state"):
+    """Snaps a subset of the kernel rows of recurrent arithmetic cells.
+
+    Like `nalu_rnn.harden`, effective weights within `tolerance` of one of
+    their unit's discrete values (-1, 0 or 1 for a NAC) are set to exactly
+    that value (`ArithmeticUnit.snap_arithmetic_weights`), but only in the
+    rows chosen by `rows` of each `ArithmeticCell` kernel (input rows first,
+    state rows last); other arithmetic layers are left alone. The state
+    block should be exact, since any error compounds over 1000 steps, while
+    an input block may hold small learnt off-diagonal values that cancel an
+    encoder's leakage between classes, which snapping would undo; deciding
+    per block (against validation error) keeps the one without the other.
+
+    Args:
+        model: A Keras model or layer holding arithmetic cells.
+        tolerance: Largest distance to a discrete value that is snapped,
+            in [0, 0.5]. Defaults to `0.2`.
+        rows: `"state"` (default) for the state-to-state rows, `"input"` for
+            the input rows, `"all"` for both.
+
+    Returns:
+        A list of `nalu_rnn.hardening.SnappedWeight`, one per effective
+        weight matrix.
+
+    Example:
+
+    ```python
+    report = nalu_rnn.hardening.harden_cells(model, 0.2, rows="state")
+    ```
+    """
+    tolerance = validate_tolerance(tolerance, "tolerance", "harden_cells")
+    if rows not in ("state", "input", "all"):
+        raise ValueError(
+            f"`rows` must be 'state', 'input' or 'all'; received rows={rows!r}"
+        )
+    cells = [
+        layer for layer in flatten_layers(model) if isinstance(layer, ArithmeticCell)
+    ]
+    report = []
+    for cell in cells:
+        rows_total = cell.unit.weights[0].shape[0]
+        is_state = np.arange(rows_total) >= rows_total - cell.units
+        mask = {"state": is_state, "input": ~is_state, "all": None}[rows]
+        report.extend(cell.unit.snap_arithmetic_weights(tolerance, row_mask=mask))
     return report
 
 
@@ -212,3 +264,60 @@ def fold_linear_readout(cell, readout):
     cell.unit.assign_discrete_weight("W", folded)
     readout.assign_discrete_weight("W", identity)
     return True
+
+
+@dataclasses.dataclass(frozen=True)
+class HardeningStep:
+    """What `harden_with_rollback` did.
+
+    Args:
+        applied: Whether the hardened weights were kept.
+        error_before: Validation error before hardening.
+        error_after: Validation error of the hardened weights (kept or not).
+        snapped: The snapped weights, as dicts of `SnappedWeight`.
+    """
+
+    applied: bool
+    error_before: float
+    error_after: float
+    snapped: list
+
+
+def harden_with_rollback(model, harden, validation_error, error_before=None):
+    """Hardens `model` and keeps it only if validation error does not rise.
+
+    Args:
+        model: The trained Keras model, changed in place.
+        harden: Callable `harden(model)` that snaps weights and returns the
+            list of snapped weights (the report of `nalu_rnn.harden` or
+            `harden_cells`).
+        validation_error: Callable `validation_error(model)`, a float (a
+            non-finite error after hardening rolls it back).
+        error_before: The error of the model as it is, when the caller
+            measured it already. Defaults to `None` (measured here).
+
+    Returns:
+        A `HardeningStep`.
+
+    Example:
+
+    ```python
+    step = nalu_rnn.hardening.harden_with_rollback(
+        model, lambda m: nalu_rnn.harden(m, 0.2), lambda m: m.evaluate(x, y)
+    )
+    ```
+    """
+    if error_before is None:
+        error_before = validation_error(model)
+    snapshot = weights_snapshot(model)
+    report = harden(model)
+    error_after = validation_error(model)
+    applied = error_after <= error_before
+    if not applied:
+        restore_weights(model, snapshot)
+    return HardeningStep(
+        applied=bool(applied),
+        error_before=error_before,
+        error_after=error_after,
+        snapped=[dataclasses.asdict(r) for r in report],
+    )

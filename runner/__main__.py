@@ -2,11 +2,6 @@
 
 import sys
 
-from runner.quiet import quiet_start
-
-# Before Keras or TensorFlow is imported (see `runner.quiet`).
-quiet_start(sys.argv[1:])
-
-from runner.cli import main  # noqa: E402
+from runner.cli import main
 
 sys.exit(main())

@@ -1,551 +1,616 @@
-"""The configuration of one `train.py` run, and every default it starts from.
+"""The configuration of one `train.py` run, in groups, each field with its help.
 
-`RunConfig` holds every option of a run, frozen: the CLI builds it once
-(`runner.cli.parse_args`), the runner derives each seed's copy with
-`dataclasses.replace`, and nothing changes it afterwards. Its field defaults
-are the task-independent defaults; a `Recipe` declares what a task family,
-a cell or the `--static` variant changes, each with the reason it was
-chosen. `RunConfig.for_task` resolves them, in this order, later winning:
+`RunConfig` holds every option of a run, frozen, in seven groups: `run`
+(what runs and where it writes), `data`, `model`, `optim` (the optimiser
+and its budget), `regularization`, `evaluation` and `infra`
+(infrastructure). Each field carries its flag's help and parser; the
+`train.py` parser is generated from them (`runner.cli`). Build one with
+`RunConfig.for_task`, which resolves, later winning:
 
-1. the field defaults of `RunConfig`;
-2. the recipe of the task's family (`TASK_RECIPES`, named by the task's
-   registry entry, `tasks.base.TaskSpec.recipe`), then the task's own
-   recipe in that family where it has one (`mnist_product`'s lengths);
-3. the cell's recipe in that family (for the arithmetic tasks: its
-   learning rate, `ARITHMETIC_CELL_RECIPES`, or the `BASELINE_RECIPE` of a
-   cell without arithmetic units);
-4. with `static=True`, the cell's `STATIC_RECIPES` entry;
-5. the overrides: the flags given on the command line, or the keywords a
-   test passes.
+1. the field defaults below;
+2. the task family's recipe, the cell's recipe in that family, the
+   `--static` recipe of the cell, then the task's own recipe
+   (`tasks.recipes`);
+3. the overrides: the flags given, or the keywords a test passes, by
+   their flag names (`steps=500`).
 
-The cell itself, when none is given, is the task's registered
-`default_cell` (`tasks.base.register_task`), else `DEFAULT_CELL`.
+The cell itself, when none is given, is the task's registered default cell,
+else `tasks.cells.DEFAULT_CELL`. Nothing here imports Keras.
 """
 
+import argparse
 import dataclasses
+import math
 import os
-from collections.abc import Mapping
 
-DEFAULT_CELL = "nac"
+from tasks.cells import CELLS, DEFAULT_CELL, get_cell_spec
+from tasks.registry import families, get_task, task_names
+
+# `--optimizer`: the names `nalu_rnn.optimizers.get_optimizer` takes (a
+# test keeps the two equal; importing the library here would import Keras).
+OPTIMIZER_NAMES = ("adam", "common_mode_adam", "spike_clipped_adam")
+# `--strategy` (runner.distribution).
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
+# ------------------------------------------------------------ flag values
+
+
+def _number_type(cast, accept, expectation):
+    """An argparse `type` that casts, then checks `accept(value)`."""
+
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expectation}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: 0 < v < math.inf, "a positive number")
+non_negative_float = _number_type(float, lambda v: 0 <= v < math.inf, "a number >= 0")
+fraction = _number_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+snap_tolerance = _number_type(float, lambda v: 0 <= v <= 0.5, "a number in [0, 0.5]")
+
+
+def name_list(text):
+    """The non-empty, stripped items of a comma-separated flag value."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _lengths(text):
+    return tuple(int(v) for v in name_list(text)) or None
+
+
+length_list = _number_type(
+    _lengths,
+    lambda values: all(v > 0 for v in values),
+    "comma-separated positive integers",
+)
+
+
+# ------------------------------------------------------------ fields
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
-    """Defaults a task family or cell sets, with the reason they were chosen.
+class Flag:
+    """How one `RunConfig` field is given on the command line.
 
     Args:
-        reason: One line on why these values.
-        values: `RunConfig` field names to values. An `eval_lengths` value
-            may be a function of the run's `train_length`.
-        notes: The measurements behind the values, where one line is too
-            short. Defaults to `""`.
+        help: What the field does, without its default (the parser adds it).
+        kind: `"value"` (`--flag VALUE`), `"switch"` (`--flag` sets it),
+            `"toggle"` (`--flag` / `--no-flag`) or `"optional"` (`--flag`
+            alone gives `const`, `--flag VALUE` the value). Defaults to
+            `"value"`.
+        type: The argparse `type` of a value. Defaults to `None` (text).
+        choices: The values accepted, or a callable returning them (read
+            when the parser is built). Defaults to `None`.
+        metavar: The value's name in `--help`. Defaults to `None`.
+        unset: What the default `None` means, for `--help`. Defaults to
+            `"off"`.
+        needs: `"arithmetic"` when only a cell with arithmetic units uses
+            the field, `"gated"` when only one whose units have learnt
+            gates does; given for another cell it exits with status 2.
+            Defaults to `None` (every cell).
+        const: The value of an `"optional"` flag given alone. Defaults to
+            `None`.
     """
 
-    reason: str
-    values: Mapping
-    notes: str = ""
+    help: str
+    kind: str = "value"
+    type: object = None
+    choices: object = None
+    metavar: str | None = None
+    unset: str = "off"
+    needs: str | None = None
+    const: object = None
 
 
-def lengths_from_train_length(*lengths):
-    """An `eval_lengths` recipe: the training length, then the longer of these.
-
-    `lengths_from_train_length(10, 100, 1000)` gives `(10, 100, 1000)` at
-    `train_length=10` and `(20, 100, 1000)` at 20: the first entry is the
-    interpolation set, the longer ones extrapolate.
-    """
-
-    def resolve(train_length):
-        return (train_length, *(n for n in lengths if n > train_length))
-
-    return resolve
+def option(default, help, **flag):
+    """A `RunConfig` field with its `Flag` (see there for `flag`'s keys)."""
+    return dataclasses.field(
+        default=default, metadata={"flag": Flag(help=help, **flag)}
+    )
 
 
-ARITHMETIC_RECIPE = Recipe(
-    "Trask et al.'s recurrent task (README, Table 1): 10^4 steps of 64 fresh "
-    "sequences; two state units, one running sum for a, one for b.",
-    {
-        "steps": 10000,
-        "batch_size": 64,
-        "units": 2,
-        "eval_lengths": lengths_from_train_length(10, 100, 1000),
-    },
-)
-
-ARITHMETIC_CELL_RECIPES = {
-    "nac": Recipe(
-        "The NAC's rate in the README's Table 1 recipe.",
-        {"learning_rate": 0.1},
-    ),
-    "nalu": Recipe(
-        "The NAC's rate, and 3 * 10^4 steps of 512 sequences (about 48 s on "
-        "one core): the read-out's product needs the cell's two sums apart, "
-        "and the larger batch moves a stray input out of a sum within the "
-        "budget where batches of 64 sometimes leave it half-found; gradient "
-        "spikes clipped, and the read-out's pull started after the cell's, "
-        "so that neither a rare batch nor the pull's start throws a "
-        "near-solution onto a constant (docs/nalu.md, the recipe and its "
-        "measurements).",
-        {
-            "learning_rate": 0.1,
-            "steps": 30000,
-            "batch_size": 512,
-            "optimizer": "spike_clipped_adam",
-            "readout_sparsity_start": 0.6,
-        },
-        notes="""\
-Recurrent div, the four seeds (0, 3, 5, 9) of ten that failed, traced: seeds
-3 and 9 collapse onto a constant after one batch whose loss is thousands of
-times the running mean (steps 3631 and 8273); seed 0 collapses when the pull
-starts at 30%, sending the read-out's exponents (below 1/2 over the cell's
-mixed sums) to 0. Spike clipping alone (SpikeClippedAdam, factor 5) solved
-seed 9; the read-out's pull at 60% alone solved seed 0; both solved 0, 3
-and 9 (solved steps 24900, 20600, 18800), not 5 (it stays near the affine
-fit of a / b). Also tried on seeds 0 and 9, each failing: no pull, a pull of
-0.005, ramps to 60% and 100%, the pull from 50%, cosine decay, clipnorm 0.1,
-rate 0.03, no gate pull; and no read-out pull at all (solved 0 only).
-Ten seeds with both (experiments/success_rate.py --units nalu): div 9/10 on
-0-9 but 5/10 on 10-19, where the recipe before them solved 6/10, then 8/10
-on 20-29 and 5/10 on 30-39 (27/40; every failure on 10-39 keeps the sums'
-difference in a cell unit: the affine fit of a / b); mul and square 10/10
-on 0-9, 10-19 and 20-29 (before: seeds 19 and 23 failed both). Tried
-against that trap, each solving some failed seeds of 10-19 and losing
-solved ones on the next block: four state units (7/10, then 4/10 on 20-29
-where this recipe solves 8/10), eight (1 of 4 failed seeds), a short-length
-curriculum (4/10), non-negative starting input weights in the cell (7/10,
-then 3/6 on 20-25 where this recipe solves 4/6); experiments/div_probes.py.
-
-Recurrent mul, the two seeds (1, 4) of ten that failed at 3 * 10^4 steps of
-64 sequences with every gate started additive (scaled error at length 1000:
-7.5, 5.4; their cells each hold an input of the other sum at 0.2-0.9 and
-move it out slowly), one change at a time: 6 * 10^4 steps solved both (the
-former recipe, median solved step 41650 over ten seeds); cosine decay of
-the rate (--lr-decay) 4167, 4299; the sparsity pull from 60% of training
-5.7, 6.1; rate 0.2 8.5, 7e6; batch 128 solved seed 1, not 4 (5e5); batch
-256 solved seed 1, seed 4 overflowed (with --lr-decay: 1.5e5); four state
-units 2e7, 2e6; CommonModeAdam 531, 23; batch 512 solved both (solved
-steps 22300, 26300). A step of 512 sequences costs about twice one of 64
-on one core.""",
-    ),
-    "inalu": Recipe(
-        "Schlör et al.'s iNALU training aids: gradients clipped per entry and "
-        "their saturation penalty on the raw weights once the loss is below 1; "
-        "the later units' rate.",
-        {"learning_rate": 0.03, "clipvalue": 1.0, "saturation": 0.05},
-        notes="""\
-Recurrent add/sub/mul, seeds 0-3, 10^4 steps (JAX; docs/beyond-nalu.md):
-their clip of 0.1 with our rate 0.03 solved add 1/4, sub 1/4 (at rate 0.1:
-0/4, 3/4), while a clip of 1.0 solved add 3/4, sub 3/4; the saturation
-penalty alone add 3/4, sub 2/4. No variant solved mul (0/4). Their clip was
-set for their rate (1e-3) and loss scale; at ours it flattens Adam's steps
-into sign steps on the long sequences' large gradients.""",
-    ),
-    "realnpu": Recipe(
-        "The later units' rate and 3 * 10^4 steps: the relevances of the "
-        "inputs the root does not use need the time to settle at 0 or 1.",
-        {"learning_rate": 0.03, "steps": 30000},
-        notes="""\
-Recurrent sqrt and div, seeds 0-9, exponents hardened to multiples of 1/2
-(experiments/success_rate.py --units realnpu --ops sqrt,div): at 10^4 steps
-sqrt 6/10, div 0/10; at 3 * 10^4 steps sqrt 8/10 (seeds 2 and 7 fail:
-`y = rel(h[0], 0.255)^0.874`), div 0/10 (a near-constant read-out). Seeds
-10-39 of sqrt: 7, 6, 7 of 10 (28/40 in all); every failure ends at a
-fractional relevance near 0.3, whose 1 - g is a free constant. Probes, not
-kept: relevances started at 1 instead of 0.5, 28/40 again (it solved 2, 7,
-12, 13, 15 and lost 5, 6, 8, 18, 19); the relevance gate removed (every
-relevance 1), 3 of the 10 seeds either start failed.""",
-    ),
-    "later_units": Recipe(
-        "The rate of the NALU before its unit gates, which the later "
-        "arithmetic units (NAU, NMU, iNALU, NPUs) were measured with.",
-        {"learning_rate": 0.03},
-    ),
-}
-
-BASELINE_RECIPE = Recipe(
-    "The baselines of Table 1 (LSTM, GRU, plain RNNs): 32 state units and "
-    "Adam's usual rate.",
-    {"units": 32, "learning_rate": 1e-3},
-)
-
-COMPRESSED_RAMP = Recipe(
-    "Madsen & Johansen's static add/sub (NAU -> NAU) in a CPU budget: a high, "
-    "decaying rate and their sparsity ramp compressed into 10^4 steps.",
-    {
-        "steps": 10000,
-        "batch_size": 128,
-        "learning_rate": 0.03,
-        "lr_decay": True,
-        "sparsity": 1.0,
-        "sparsity_start": 0.1,
-        "sparsity_end": 0.5,
-        "sparsity_stop": 0.8,
-    },
-    notes="""\
-10^4 steps at batch 128 against their 5 * 10^6, so a higher rate (0.03
-against 1e-3, cosine-decayed to 1% so the weights settle to the precision of
-the success criterion) and their sparsity ramp compressed: 0 for the first
-10% of steps, rising linearly to full strength at 50%, and off again for the
-last 20%, so that the weights the pull could not make discrete (an add/sub
-weight split between the two hidden units) settle on the exact fit instead
-of the biased one it holds them at. Hardening then snaps what is discrete if
-that keeps validation error.""",
-)
-
-COMMON_MODE_RAMP = Recipe(
-    "Madsen & Johansen's static mul (NAU -> NMU): CommonModeAdam breaks the "
-    "NAU's tie fast, then their sparsity pull (strength 10), ramped in late.",
-    {
-        "steps": 30000,
-        "batch_size": 512,
-        "learning_rate": 0.01,
-        "lr_decay": True,
-        "optimizer": "common_mode_adam",
-        "sparsity": 10.0,
-        "sparsity_start": 0.4,
-        "sparsity_end": 0.7,
-        "sparsity_stop": None,
-    },
-    notes="""\
-With plain Adam the NAU's weights crawl (about 10^6 steps) out of a tie in
-which both hidden units hold (a + b) / 2, because the inputs' shared mean
-(U[1, 2]) dominates every gradient entry. CommonModeAdam gives that mean its
-own coordinate, so the tie is reached within a few thousand steps; Madsen &
-Johansen's sparsity pull (strength 10, as theirs), ramped in from 40% to 70%
-of training, then breaks it. 3 * 10^4 steps at batch 512.""",
-)
-
-# `--static`, by the cell the static model ends in (its NAU -> NAU or
-# NAU -> NMU); other cells keep the arithmetic recipe.
-STATIC_RECIPES = {"nau": COMPRESSED_RAMP, "nmu": COMMON_MODE_RAMP}
-
-MNIST_RECIPE = Recipe(
-    "The budget the README's Table 2 was measured with (3 seeds, every target "
-    "met): 2000 steps of 64 x 10 images, 140-200 s on one core; longer budgets "
-    "are untested.",
-    {
-        "steps": 2000,
-        "batch_size": 64,
-        "learning_rate": 1e-3,
-        # `None`: the experiment's k (10 counts, 1 sum) or its baseline width.
-        "units": None,
-        "eval_lengths": (1, 10, 100, 1000),
-        # The paper's: the final target only, so training never sees a
-        # per-image label (every-step targets reveal each digit as the
-        # difference of two consecutive ones); as good with the class-vector
-        # encoder (2000-step probes, length 1000: counting MAE 0.91 vs 0.96,
-        # addition relative error 0.26% vs 0.29%).
-        "supervision": "final",
-        # The better of the two encoders (README, Table 2); its prior is
-        # named in MNIST_ENCODERS.
-        "encoder": "classes",
-        # Lengths 1, 2, 5 over the first 20% of the steps: the encoder first
-        # learns from nearly single-image targets.
-        "curriculum": True,
-    },
-)
-
-MNIST_PRODUCT_RECIPE = Recipe(
-    "Madsen & Johansen's sequential MNIST product: trained on pairs of "
-    "digits, evaluated at every length 1 to 20 (9^20 still fits float32); "
-    "5000 steps, the best of four one-seed probes, 2-4 min on one thread.",
-    {
-        "train_length": 2,
-        "eval_lengths": tuple(range(1, 21)),
-        "steps": 5000,
-    },
-    notes="""\
-Probes on seed 0, one thread each, the rest of the MNIST recipe (batch 64,
-Adam 1e-3 with cosine decay, final-target supervision); test accuracy at
-lengths 1 / 2 and MSE at length 20:
-2000 steps: 0.969 / 0.805, 2.4e26 (84 s of training);
-5000 steps: 0.983 / 0.882, 2.1e26 (132 s);
-5000 steps at rate 3e-3: 0.882 / 0.614, 8.1e26;
-5000 steps with every-step supervision (theirs): 0.979 / 0.871, 1.7e26.
-A sixth, 6000 steps, ran out of its 5-minute cap beside the test suite.
-The MSE at length 20 is dominated by the few sequences without a zero digit
-(their products reach 1e19) and by a zero image's small leak times the
-product of the rest, so it varies a lot between runs; the short lengths show
-the encoder's accuracy, which the longer budget improved.""",
-)
-
-MNIST_BASELINE_RECIPE = Recipe(
-    "The recurrent baselines (LSTM, GRU, plain RNNs) fitted at the training "
-    "length, so that their failure beyond it is the paper's point: the "
-    "paper's linear encoder, a read-out at the training targets' scale, no "
-    "short-length curriculum, 5000 steps (about 12 min on one busy core).",
-    {
-        "encoder": "linear",
-        "scale_targets": True,
-        "curriculum": False,
-        "steps": 5000,
-    },
-    notes="""\
-LSTM, seed 0, one thread, test set at length 10 (counting exact-match
-accuracy / addition relative error), 2000 steps unless said:
-the MNIST recipe as it is (classes encoder, curriculum): 0.003 / 17.2%
-  (Table 2, 3 seeds; addition predicts about the mean);
-linear encoder: 0.900 / 29.2%;
-linear + scaled read-out: 0.681 / 17.1%;
-  + forget-gate bias 3, rate 3e-3 or clipnorm 1: addition 17.1-17.2%;
-linear + scaled read-out, no curriculum: 0.871 / 2.17%;
-the same at 4000 steps: 0.909 / 1.68% (580 s of training beside another
-run). 5000 steps for some margin over 0.9 and 2%, still within 15 minutes.
-At 5000 steps, seeds 0-2 (experiments/mnist_table.py --rows lstm): counting
-0.914, 0.923, 0.877; addition 1.51%, 1.41%, 1.71% (635-744 s each, beside
-another run). Seed 2's counting: 0.879 at 6000 steps, 0.905 with 64 units.
-On JAX (a lent H200, NumPy pipeline), seeds 0-2: 32 units counted 0.909,
-0.922, 0.907; 64 units 0.918, 0.931, 0.897 and added 1.62%, 1.53%, 1.68%:
-no margin bought, so 32 units. GRU, seeds 0-2 on JAX: 0.912, 0.915, 0.906;
-1.64%, 1.37%, 1.61%.
-With the curriculum the addition encoder ran away: its 10 outputs reached a
-spread of about 60 (saturating every LSTM gate) and 75% of the ConvNet's
-hidden units were dead. The short stages' targets (length 1: about 4.5) lie
-far from the read-out's training-length scale (45 +- 9), or, unscaled, the
-read-out must grow to 45 at Adam's pace; either way every step pushes the
-state the same way, and the unbounded linear embedding gets there first.
-The classes encoder's softmax cannot run away, but the LSTM did not learn
-to count through it (accuracy 0.003).""",
-)
-
-# The digit encoders of the MNIST tasks (`--encoder`), with the prior each
-# gives the head.
-MNIST_ENCODERS = {
-    "classes": "a softmax over 10 classes (the model is told there are ten "
-    "symbols), then for addition a Dense(1) started at the digit values 0..9",
-    "linear": "the paper's: a linear read-out of the ConvNet's 500 units, "
-    "no class structure and no digit-value start",
-}
-
-# Flags that only the arithmetic tasks read; given for an MNIST task they exit 2.
-ARITHMETIC_ONLY_FIELDS = ("readout_sparsity_start",)
-
-# Flags that only the MNIST tasks read; given for another task they exit 2.
-MNIST_ONLY_FIELDS = (
-    "encoder",
-    "supervision",
-    "solved_head",
-    "scale_targets",
-    "curriculum",
-)
+def _cell_names():
+    return sorted(CELLS)
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskRecipes:
-    """The recipes of one task family, for `RunConfig.for_task`.
+class RunOptions:
+    """What runs, and where its outputs go."""
 
-    Args:
-        task: The family's `Recipe`.
-        cells: Cell name to the `Recipe` of that arithmetic cell. Defaults
-            to none.
-        fallback_cell: The entry of `cells` an arithmetic cell not listed
-            there uses. Defaults to `None` (no cell recipe).
-        baseline: The `Recipe` of a cell without arithmetic units (an LSTM).
-            Defaults to `None`.
-        static: Cell name to the `Recipe` of that cell with `static=True`.
-            Defaults to none.
-        tasks: Task name to the `Recipe` of that one task of the family,
-            applied after the family's and the cell's. Defaults to none.
-    """
-
-    task: Recipe
-    cells: Mapping = dataclasses.field(default_factory=dict)
-    fallback_cell: str | None = None
-    baseline: Recipe | None = None
-    static: Mapping = dataclasses.field(default_factory=dict)
-    tasks: Mapping = dataclasses.field(default_factory=dict)
-
-    def recipes(self, task, cell, static):
-        """The recipes `task` with `cell` (and `static`) apply, in order,
-        later winning."""
-        from nalu_rnn.models import get_cell_spec
-
-        chosen = [self.task]
-        if get_cell_spec(cell).arithmetic:
-            recipe = self.cells.get(cell, self.cells.get(self.fallback_cell))
-        else:
-            recipe = self.baseline
-        chosen += [recipe] if recipe is not None else []
-        # A task's own lengths and budget hold for every cell.
-        if task in self.tasks:
-            chosen.append(self.tasks[task])
-        if static and cell in self.static:
-            chosen.append(self.static[cell])
-        return chosen
+    task: str | None = option(
+        None,
+        "the task (required, except with --evaluate PATH of a model that "
+        "records its task)",
+        choices=task_names,
+        unset="required",
+    )
+    cell: str | None = option(
+        None,
+        "the recurrent cell (registry: tasks.cells.CELLS)",
+        choices=_cell_names,
+        unset="the task's registered default cell, else nac; with --evaluate "
+        "the model's",
+    )
+    seed: int = option(0, "the seed of data, weights and order", type=non_negative_int)
+    seeds: int | None = option(
+        None,
+        "run seeds SEED..SEED+N-1 into OUT/seed_<K>/ and write OUT/summary.json",
+        type=positive_int,
+        metavar="N",
+        unset="one seed",
+    )
+    out: str | None = option(
+        None, "the output folder", metavar="DIR", unset="runs/<task>-<cell>"
+    )
+    evaluate: str | None = option(
+        None,
+        "evaluate a saved model instead of training one",
+        metavar="PATH",
+        unset="train",
+    )
+    force: bool = option(
+        False,
+        "overwrite a finished run in --out (an interrupted one resumes)",
+        kind="switch",
+    )
 
 
-MNIST_CELL_RECIPES = {
-    "nalu": Recipe(
-        "The NALU head's unit gates, decided early, are snapped exact at half "
-        "of training, so the encoder learns under the head it is evaluated "
-        "with (docs/nalu.md).",
-        {"gate_snap": 0.5},
-        notes="""\
-mnist_add, seed 0, 2000 steps: without the snap the cell's gate stayed at
-0.995 and the encoder fitted the 0.5% multiplicative share it let through;
-hardening then made the head exact but left a 7% bias in the digit values
-(relative error 6.83% at length 1000). Snapped at step 1000 (gate 0.9947 ->
-1): 0.29% at length 1000.""",
-    ),
-}
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """What the model learns from."""
 
-# By task family, the name a task registers with (`tasks.base.register_task`).
-TASK_RECIPES = {
-    "arithmetic": TaskRecipes(
-        ARITHMETIC_RECIPE,
-        cells=ARITHMETIC_CELL_RECIPES,
-        fallback_cell="later_units",
-        baseline=BASELINE_RECIPE,
-        static=STATIC_RECIPES,
-    ),
-    "mnist": TaskRecipes(
-        MNIST_RECIPE,
-        cells=MNIST_CELL_RECIPES,
-        baseline=MNIST_BASELINE_RECIPE,
-        tasks={"mnist_product": MNIST_PRODUCT_RECIPE},
-    ),
-}
+    train_length: int = option(
+        10, "length of the training sequences", type=positive_int
+    )
+    static: bool = option(
+        False,
+        "arithmetic without a time axis (one vector per example)",
+        kind="switch",
+    )
+    supervision: str | None = option(
+        None,
+        "MNIST: supervise the final target only (the paper) or the running "
+        "target at every step (Madsen & Johansen)",
+        choices=("final", "every_step"),
+        unset="none (an arithmetic task)",
+    )
+    curriculum: bool = option(
+        False,
+        "MNIST: train on a few shorter lengths first (1, 2, 5 for length 10) "
+        "over the first 20%% of the steps",
+        kind="toggle",
+    )
+    data_dir: str | None = option(
+        None,
+        "MNIST: folder of the four MNIST IDX files",
+        metavar="DIR",
+        unset="$NALU_MNIST_DIR, else tensorflow-datasets' mnist (--tfds-dir)",
+    )
+    tfds_dir: str | None = option(
+        None,
+        "MNIST: tensorflow-datasets folder MNIST is read from, or downloaded "
+        "into once, without --data-dir",
+        metavar="DIR",
+        unset="$TFDS_DATA_DIR, else ~/tensorflow_datasets",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """The network."""
+
+    units: int | None = option(
+        None,
+        "recurrent state size",
+        type=positive_int,
+        unset="MNIST: the head's output size (10 counts or 1 sum), 32 for "
+        "the baselines",
+    )
+    encoder: str | None = option(
+        None,
+        "MNIST: the digit encoder's output; classes: a softmax over 10 "
+        "classes, then for addition a Dense(1) started at the digit values "
+        "0..9; linear: the paper's linear read-out of the ConvNet's 500 "
+        "units, no class structure",
+        choices=("classes", "linear"),
+        unset="none (an arithmetic task)",
+    )
+    solved_head: bool = option(
+        False,
+        "MNIST: fix the arithmetic head at the exact running sum (product "
+        "for mnist_product) and train only the encoder: Madsen & Johansen's "
+        "reference for the success thresholds",
+        kind="switch",
+    )
+    scale_targets: bool = option(
+        False,
+        "MNIST, cells without arithmetic units: the read-out's output is "
+        "scaled by the standard deviation and shifted by the mean of the "
+        "training targets, so that it starts at their scale",
+        kind="toggle",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerOptions:
+    """The optimiser and its budget."""
+
+    steps: int = option(10000, "training steps", type=positive_int)
+    batch_size: int = option(
+        64,
+        "sequences per step (the global batch under --strategy)",
+        type=positive_int,
+    )
+    learning_rate: float = option(1e-3, "the learning rate", type=positive_float)
+    lr_decay: bool = option(
+        False,
+        "cosine-decay the learning rate over training (to 1%% of it on the "
+        "arithmetic tasks, 5%% on MNIST)",
+        kind="toggle",
+    )
+    optimizer: str = option(
+        "adam",
+        "adam; common_mode_adam (Adam with each kernel's fan-in mean as its "
+        "own coordinate); spike_clipped_adam (a gradient whose norm exceeds "
+        "5x its running mean is scaled down to it)",
+        choices=OPTIMIZER_NAMES,
+    )
+    clipnorm: float | None = option(
+        None, "clip each gradient to this norm", type=positive_float
+    )
+    clipvalue: float | None = option(
+        None,
+        "clip each gradient entry to [-v, v] (the iNALU authors' 0.1)",
+        type=positive_float,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RegularizationOptions:
+    """The pulls towards discrete weights, and hardening after training."""
+
+    sparsity: float = option(
+        0.05,
+        "strength of the sparsity regulariser on arithmetic weights (0: off)",
+        type=non_negative_float,
+        needs="arithmetic",
+    )
+    sparsity_start: float = option(
+        0.3,
+        "fraction of training before the sparsity regulariser starts",
+        type=fraction,
+        needs="arithmetic",
+    )
+    sparsity_end: float | None = option(
+        None,
+        "fraction of training at which the regulariser reaches full strength, "
+        "rising linearly from --sparsity-start (Madsen & Johansen's schedule)",
+        type=fraction,
+        needs="arithmetic",
+        unset="full strength at once, from the first epoch at the start",
+    )
+    sparsity_stop: float | None = option(
+        None,
+        "fraction of training from which the regulariser is off again (needs "
+        "--sparsity-end)",
+        type=fraction,
+        needs="arithmetic",
+        unset="on to the end",
+    )
+    readout_sparsity_start: float | None = option(
+        None,
+        "arithmetic tasks: fraction of training before the read-out's pull "
+        "(its weights and gate) starts, later than the cell's so that the "
+        "cell's sums are discrete first",
+        type=fraction,
+        needs="arithmetic",
+        unset="with the cell's (--sparsity-start)",
+    )
+    saturation: float = option(
+        0.0,
+        "strength of the iNALU authors' saturation penalty on the raw kernels "
+        "and gates, mean(max(20 - |w|, 0)), switched on once the training "
+        "loss is below 1 (0: off)",
+        type=non_negative_float,
+        needs="arithmetic",
+    )
+    gate_snap: float | None = option(
+        None,
+        "fraction of training after which the unit gates (NALU, iNALU) within "
+        "--harden-tolerance of 0 or 1 are snapped exact",
+        type=fraction,
+        needs="gated",
+    )
+    harden: bool = option(
+        True,
+        "snap arithmetic weights to their discrete values after training if "
+        "validation error does not rise",
+        kind="toggle",
+        needs="arithmetic",
+    )
+    harden_tolerance: float = option(
+        0.2,
+        "largest distance to a discrete value that hardening snaps",
+        type=snap_tolerance,
+        needs="arithmetic",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationOptions:
+    """What the trained model is measured on."""
+
+    eval_lengths: tuple = option(
+        (10, 100, 1000),
+        "comma-separated evaluation lengths",
+        type=length_list,
+        metavar="L,L,...",
+    )
+    eval_sequences: int = option(
+        1000, "sequences per evaluation set", type=positive_int
+    )
+    check_every: int = option(
+        100,
+        "steps between checks of the success criterion (arithmetic: the "
+        "solved step) and of the saturation penalty's loss gate",
+        type=positive_int,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class InfrastructureOptions:
+    """Where and how the run executes, and what it reports."""
+
+    strategy: str = option(
+        "none",
+        "data-parallel training: mirrored over this machine's GPUs "
+        "(TensorFlow's MirroredStrategy, or keras.distribution.DataParallel "
+        "on JAX), or multiworker over the machines in TF_CONFIG (TensorFlow "
+        "only)",
+        choices=STRATEGIES,
+    )
+    deterministic: bool = option(
+        True,
+        "TensorFlow backend: deterministic ops, so that a seed reproduces a "
+        "run exactly",
+        kind="toggle",
+    )
+    quiet: bool = option(False, "no progress bar or table", kind="switch")
+    verbose: bool = option(
+        False,
+        "keep TensorFlow's start-up notices, hidden unless TF_CPP_MIN_LOG_LEVEL is set",
+        kind="switch",
+    )
+    tensorboard: str | None = option(
+        None,
+        "write TensorBoard logs (losses, the arithmetic weights' distance to "
+        "their discrete values, per-length metrics) to DIR; without DIR to "
+        "OUT/tensorboard (with --seeds: DIR/seed_<K> or OUT/seed_<K>/tensorboard)",
+        kind="optional",
+        const="",
+        metavar="DIR",
+    )
+    export: bool = option(
+        False,
+        "also export the model for serving as a TensorFlow SavedModel in OUT/serving",
+        kind="switch",
+    )
+
+
+# The groups of `RunConfig`, in `--help` order: attribute, class, title.
+GROUPS = (
+    ("run", RunOptions, "run"),
+    ("data", DataOptions, "data"),
+    ("model", ModelOptions, "model"),
+    ("optim", OptimizerOptions, "optimiser"),
+    ("regularization", RegularizationOptions, "regularisation"),
+    ("evaluation", EvaluationOptions, "evaluation"),
+    ("infra", InfrastructureOptions, "infrastructure"),
+)
+
+
+def flag_fields():
+    """`(group attribute, dataclasses.Field)` of every field, in order."""
+    return [
+        (attribute, field)
+        for attribute, group, _ in GROUPS
+        for field in dataclasses.fields(group)
+    ]
+
+
+# Field name -> group attribute; every name is unique across the groups.
+FIELD_GROUPS = {field.name: attribute for attribute, field in flag_fields()}
+# The default of every field, by its name.
+FIELD_DEFAULTS = {field.name: field.default for _, field in flag_fields()}
+
+
+class ConfigError(ValueError):
+    """Options that do not go together: one line for the user, exit 2."""
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Every option of one run; `train.py --help` describes each flag.
+    """Every option of one run, in groups; `train.py --help` describes each.
 
-    Build one with `RunConfig.for_task` (defaults and recipes applied) or
-    `runner.cli.parse_args` (the same from command-line flags). Fields are
-    those of the flags, `--eval-lengths` as a tuple of ints.
+    Build one with `RunConfig.for_task` (defaults, recipes, then overrides)
+    or `runner.cli.parse_args` (the same from command-line flags).
 
     Example:
 
     ```python
     config = runner.config.RunConfig.for_task("add", cell="nalu", steps=500)
-    seed_3 = dataclasses.replace(config, seed=3)
+    config.optim.steps  # 500
+    seed_3 = config.replace(seed=3)
     ```
     """
 
-    task: str
-    cell: str = DEFAULT_CELL
-    seed: int = 0
-    seeds: int | None = None
-    train_length: int = 10
-    eval_lengths: tuple = (10, 100, 1000)
-    eval_sequences: int = 1000
-    steps: int = 10000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    clipnorm: float | None = None
-    clipvalue: float | None = None
-    optimizer: str = "adam"
-    units: int | None = None
-    static: bool = False
-    sparsity: float = 0.05
-    saturation: float = 0.0
-    sparsity_start: float = 0.3
-    sparsity_end: float | None = None
-    sparsity_stop: float | None = None
-    readout_sparsity_start: float | None = None
-    lr_decay: bool = False
-    gate_snap: float | None = None
-    check_every: int = 100
-    harden: bool = True
-    harden_tolerance: float = 0.2
-    supervision: str | None = None
-    encoder: str | None = None
-    solved_head: bool = False
-    scale_targets: bool = False
-    curriculum: bool = False
-    out: str | None = None
-    data_dir: str | None = None
-    tfds_dir: str | None = None
-    evaluate: str | None = None
-    strategy: str = "none"
-    quiet: bool = False
-    verbose: bool = False
-    tensorboard: str | None = None
-    export: bool = False
-    deterministic: bool = True
-    force: bool = False
+    run: RunOptions = dataclasses.field(default_factory=RunOptions)
+    data: DataOptions = dataclasses.field(default_factory=DataOptions)
+    model: ModelOptions = dataclasses.field(default_factory=ModelOptions)
+    optim: OptimizerOptions = dataclasses.field(default_factory=OptimizerOptions)
+    regularization: RegularizationOptions = dataclasses.field(
+        default_factory=RegularizationOptions
+    )
+    evaluation: EvaluationOptions = dataclasses.field(default_factory=EvaluationOptions)
+    infra: InfrastructureOptions = dataclasses.field(
+        default_factory=InfrastructureOptions
+    )
+
+    @classmethod
+    def from_values(cls, values):
+        """A `RunConfig` from `{field name: value}`; missing fields default."""
+        unknown = set(values) - set(FIELD_GROUPS)
+        if unknown:
+            raise TypeError(f"unknown RunConfig fields: {', '.join(sorted(unknown))}")
+        groups = {}
+        for attribute, group, _ in GROUPS:
+            names = {f.name for f in dataclasses.fields(group)}
+            groups[attribute] = group(**{k: v for k, v in values.items() if k in names})
+        return cls(**groups)
+
+    def values(self):
+        """`{field name: value}` of every field (the flags' names)."""
+        return {
+            field.name: getattr(getattr(self, attribute), field.name)
+            for attribute, field in flag_fields()
+        }
+
+    def as_dict(self):
+        """`{group: {field: value}}`, JSON-ready (tuples as lists)."""
+        return {
+            attribute: {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(getattr(self, attribute)).items()
+            }
+            for attribute, _, _ in GROUPS
+        }
+
+    def replace(self, **changes):
+        """A copy with the fields named (by their flag names) changed."""
+        return RunConfig.from_values({**self.values(), **changes})
 
     @classmethod
     def for_task(cls, task, cell=None, **overrides):
         """The configuration of `task` with `cell`: recipes, then `overrides`.
 
         Args:
-            task: A registered task name (`tasks.base.TASKS`).
-            cell: A registered cell name (`nalu_rnn.models.CELLS`), or `None`
-                for the task's registered default cell (`TaskSpec.cell_for`:
-                `"nmu"` for `mnist_product`, `"nalu"` for recurrent `mul`),
-                else `DEFAULT_CELL` (`"nac"`). Defaults to `None`.
-            **overrides: `RunConfig` fields, winning over every recipe.
+            task: A registered task name (`tasks.registry`).
+            cell: A registered cell name (`tasks.cells.CELLS`), or `None`
+                for the task's registered default cell, else
+                `tasks.cells.DEFAULT_CELL`. Defaults to `None`.
+            **overrides: Fields by name, winning over every recipe. A field
+                given is checked against the task and cell: one that they
+                cannot use raises `ConfigError`.
 
         Raises:
-            ValueError: for an unknown task (naming the registered ones), or
-                `static=True` for a task without a static variant.
+            ValueError: for an unknown task or cell (naming the registered
+                ones); `ConfigError` for a field this task or cell cannot
+                use, or options that do not go together.
         """
-        from tasks.base import get_task
-
         spec = get_task(task)
-        static = overrides.get("static", False)
+        static = bool(overrides.get("static"))
         if cell is None:
             cell = spec.cell_for(static) or DEFAULT_CELL
-        if static and not spec.static:
-            raise ValueError(
-                "--static applies to the arithmetic tasks only (those "
-                f"registered with static=True); task {task!r} has no static variant"
-            )
-        if spec.recipe == "mnist":
-            family, fields = "arithmetic", ARITHMETIC_ONLY_FIELDS
-            lacks = "no read-out after its recurrent head"
-        else:
-            family, fields = "MNIST", MNIST_ONLY_FIELDS
-            lacks = "no digit encoder or per-step targets"
-        # Not given: None, or False for a switch (a fraction of 0.0 is given).
-        given = [
-            f
-            for f in fields
-            if overrides.get(f) is not None and overrides.get(f) is not False
-        ]
-        if given:
-            flags = ", ".join("--" + f.replace("_", "-") for f in given)
-            raise ValueError(
-                f"{flags} applies to the {family} tasks only; task {task!r} has {lacks}"
-            )
-        from nalu_rnn.models import get_cell_spec
-
-        if overrides.get("scale_targets"):
-            if get_cell_spec(cell).arithmetic:
-                raise ValueError(
-                    "--scale-targets rescales the read-out of a cell without "
-                    "arithmetic units (lstm, gru, rnn_tanh, rnn_relu); an "
-                    f"arithmetic head's state is its output (cell {cell!r})"
-                )
-        if overrides.get("solved_head"):
-            if not get_cell_spec(cell).arithmetic or overrides.get("units"):
-                raise ValueError(
-                    "--solved-head sets an arithmetic head whose state is the "
-                    "output to the exact running sum (or product): it needs an "
-                    f"arithmetic cell and no --units (cell {cell!r})"
-                )
-            from tasks.mnist import PRODUCT_TASKS
-
-            if task in PRODUCT_TASKS and get_cell_spec(cell).make_product_cell is None:
-                raise ValueError(
-                    f"--solved-head for {task} needs a cell whose head multiplies "
-                    f"over time (nmu); cell {cell!r} can only sum"
-                )
+        cell_spec = get_cell_spec(cell)
+        given = {k for k, v in overrides.items() if v is not None}
+        _check_applies(spec, cell_spec, static, given)
         values = {}
+        for recipe in spec.family.recipes.recipes(cell, static):
+            values.update(recipe.values)
         if spec.recipe is not None:
-            for recipe in TASK_RECIPES[spec.recipe].recipes(task, cell, static):
-                values.update(recipe.values)
+            values.update(spec.recipe.values)
         train_length = overrides.get(
-            "train_length", values.get("train_length", cls.train_length)
+            "train_length", values.get("train_length", FIELD_DEFAULTS["train_length"])
         )
         if callable(values.get("eval_lengths")):
             values["eval_lengths"] = values["eval_lengths"](train_length)
-        values.update(overrides)
-        values["eval_lengths"] = tuple(values.get("eval_lengths", cls.eval_lengths))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["eval_lengths"] = tuple(
+            values.get("eval_lengths", FIELD_DEFAULTS["eval_lengths"])
+        )
+        values["task"], values["cell"] = task, cell
         if values.get("out") is None:
             values["out"] = default_out(task, cell, static, values.get("evaluate"))
-        return cls(task=task, cell=cell, **values)
+        config = cls.from_values(values)
+        _check_combinations(config, spec, cell_spec)
+        return config
+
+
+def _check_applies(spec, cell_spec, static, given):
+    """Raises `ConfigError` for a field given that this task or cell ignores."""
+    if static and not spec.static:
+        raise ConfigError(
+            "--static applies to the arithmetic tasks only (those registered "
+            f"with static=True); task {spec.name!r} has no static variant"
+        )
+    others = {
+        name: family
+        for family in families()
+        if family is not spec.family
+        for name in family.flags
+        if name not in spec.family.flags
+    }
+    foreign = [name for name in given if name in others]
+    if foreign:
+        family = others[foreign[0]]
+        flags = ", ".join(_flag(name) for name in foreign)
+        raise ConfigError(
+            f"{flags} applies to the {family.title} tasks only; task "
+            f"{spec.name!r} is one of the {spec.family.title} tasks"
+        )
+    for _, field in flag_fields():
+        needs = field.metadata["flag"].needs
+        if field.name not in given or needs is None:
+            continue
+        if needs == "arithmetic" and not cell_spec.arithmetic:
+            raise ConfigError(
+                f"{_flag(field.name)} acts on arithmetic units; cell "
+                f"{cell_spec.name!r} has none"
+            )
+        if needs == "gated" and not cell_spec.gated:
+            raise ConfigError(
+                f"{_flag(field.name)} acts on units with learnt gates (nalu, "
+                f"inalu); cell {cell_spec.name!r} has none"
+            )
+
+
+def _check_combinations(config, spec, cell_spec):
+    """Raises `ConfigError` for options that do not go together."""
+    model, regularization = config.model, config.regularization
+    if regularization.sparsity_stop is not None and regularization.sparsity_end is None:
+        raise ConfigError("--sparsity-stop needs --sparsity-end (a ramp to stop)")
+    if model.scale_targets and cell_spec.arithmetic:
+        raise ConfigError(
+            "--scale-targets rescales the read-out of a cell without arithmetic "
+            "units (lstm, gru, rnn_tanh, rnn_relu); an arithmetic head's state "
+            f"is its output (cell {cell_spec.name!r})"
+        )
+    if model.solved_head:
+        if not cell_spec.arithmetic or model.units is not None:
+            raise ConfigError(
+                "--solved-head sets an arithmetic head whose state is the "
+                "output to the exact running sum (or product): it needs an "
+                f"arithmetic cell and no --units (cell {cell_spec.name!r})"
+            )
+        if spec.variant.multiplicative and cell_spec.make_product_cell is None:
+            raise ConfigError(
+                f"--solved-head for {spec.name} needs a cell whose head "
+                f"multiplies over time (nmu); cell {cell_spec.name!r} can only sum"
+            )
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
 
 
 def default_out(task, cell, static, evaluate=None):
@@ -559,9 +624,14 @@ def default_out(task, cell, static, evaluate=None):
     return os.path.join("runs", f"{task}{suffix}-{cell}")
 
 
-# The default of every field, for the flags whose default is not a recipe's.
-FIELD_DEFAULTS = {
-    field.name: field.default
-    for field in dataclasses.fields(RunConfig)
-    if field.default is not dataclasses.MISSING
-}
+def _check_family_flags():
+    # A family's flag that names no field would never be refused.
+    for family in families():
+        missing = [name for name in family.flags if name not in FIELD_GROUPS]
+        if missing:
+            raise TypeError(
+                f"the {family.name} family declares flags RunConfig lacks: {missing}"
+            )
+
+
+_check_family_flags()

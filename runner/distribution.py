@@ -28,8 +28,7 @@ import os
 import keras
 
 from nalu_rnn.keras_internals import patch_multi_worker_fit
-
-STRATEGIES = ("none", "mirrored", "multiworker")
+from runner.config import STRATEGIES
 
 TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
@@ -161,28 +160,6 @@ def scope(name):
     """
     strategy = get_strategy(name)
     return contextlib.nullcontext() if strategy is None else strategy.scope()
-
-
-@contextlib.contextmanager
-def whole_batches():
-    """Lets `predict` take batches of any size under a JAX `DataParallel`.
-
-    JAX splits every batch that `fit`, `evaluate` and `predict` take over the
-    devices in equal shares, and cannot split a batch whose size the device
-    count does not divide (the last batch of an evaluation set, say). Inside
-    this context Keras has no current distribution: a batch runs whole on
-    the replicated weights, on every device at once. Training batches keep
-    their split. A no-op on other backends and without `--strategy`.
-    """
-    current = keras.distribution.distribution()
-    if current is None:
-        yield
-        return
-    keras.distribution.set_distribution(None)
-    try:
-        yield
-    finally:
-        keras.distribution.set_distribution(current)
 
 
 def replicas(name):

@@ -16,10 +16,10 @@ ENTRY = "nalu_rnn_task.json"
 def write_record(path, config, signature):
     """Adds the task record of `config` to the `.keras` archive at `path`."""
     record = {
-        "task": config.task,
-        "static": config.static,
-        "cell": config.cell,
-        "train_length": config.train_length,
+        "task": config.run.task,
+        "static": config.data.static,
+        "cell": config.run.cell,
+        "train_length": config.data.train_length,
         **(signature.to_json() if signature is not None else {}),
     }
     with zipfile.ZipFile(path, "a") as archive:

@@ -25,13 +25,14 @@ def tensorboard_dir(config, out_dir):
     `OUT/seed_<K>/tensorboard`); with a folder, to that folder (per seed:
     `DIR/seed_<K>`, so that TensorBoard shows every seed as a run).
     """
-    if config.tensorboard is None:
+    tensorboard = config.infra.tensorboard
+    if tensorboard is None:
         return None
-    if config.tensorboard == "":
+    if tensorboard == "":
         return Path(out_dir) / "tensorboard"
-    if config.seeds:
-        return Path(config.tensorboard) / f"seed_{config.seed}"
-    return Path(config.tensorboard)
+    if config.run.seeds:
+        return Path(tensorboard) / f"seed_{config.run.seed}"
+    return Path(tensorboard)
 
 
 def training_callbacks(log_dir, steps_per_epoch):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.success import median_or_none, wilson_interval
+from tasks.success import median_or_none, wilson_interval
 
 
 def summarize(all_results):

@@ -7,7 +7,6 @@ with checkpoints, the results file, the plot, the summary over seeds) is
 shared here.
 """
 
-import dataclasses
 import json
 import os
 import time
@@ -31,7 +30,10 @@ from runner.results import (
     summarize,
     write_json,
 )
-from tasks.base import ModelSignature, make_experiment
+from tasks.cells import get_cell_spec
+from tasks.experiment import ModelSignature
+from tasks.registry import make_experiment
+from tasks.training import whole_batches
 
 
 class ModelFileError(ValueError):
@@ -60,10 +62,11 @@ def check_evaluation_fits(experiment, config):
     except (AttributeError, ValueError, OSError):
         return  # no way to know here; let the evaluation try
     if needed > memory / 2:
-        lengths = ",".join(str(n) for n in config.eval_lengths)
+        evaluation = config.evaluation
+        lengths = ",".join(str(n) for n in evaluation.eval_lengths)
         raise EvaluationTooLargeError(
             f"--eval-lengths {lengths} with --eval-sequences "
-            f"{config.eval_sequences} needs about {needed / 2**30:.1f} GiB for "
+            f"{evaluation.eval_sequences} needs about {needed / 2**30:.1f} GiB for "
             f"its evaluation sets, more than half of this machine's "
             f"{memory / 2**30:.1f} GiB; pass fewer --eval-sequences or shorter "
             "--eval-lengths"
@@ -107,15 +110,15 @@ def check_model_fits(model, experiment, config):
     given = ModelSignature.of_model(model)
     if expected.accepts(given):
         return
-    record = read_record(config.evaluate)
+    record = read_record(config.run.evaluate)
     trained = ""
     if record is not None:
         static = " --static" if record.get("static") else ""
         trained = f" (trained for --task {record['task']}{static})"
-    static = " --static" if config.static else ""
+    static = " --static" if config.data.static else ""
     raise ModelFileError(
-        f"--evaluate {config.evaluate}: the model takes {given.describe()}"
-        f"{trained}, but --task {config.task}{static} gives "
+        f"--evaluate {config.run.evaluate}: the model takes {given.describe()}"
+        f"{trained}, but --task {config.run.task}{static} gives "
         f"{expected.describe()}"
     )
 
@@ -150,7 +153,8 @@ def fit(model, experiment, config, out_dir):
     data, epochs, steps_per_epoch = experiment.training_data()
     backup = Path(out_dir) / "backup"
     resumed = resume_epoch(backup)
-    if resumed is not None and not config.quiet:
+    quiet = config.infra.quiet
+    if resumed is not None and not quiet:
         print(
             f"Resuming from the checkpoint in {backup}: epoch {resumed + 1} of "
             f"{epochs}, step {resumed * steps_per_epoch} of "
@@ -171,37 +175,40 @@ def fit(model, experiment, config, out_dir):
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         shuffle=experiment.shuffle_batches,
-        verbose=0 if config.quiet else 1,
+        verbose=0 if quiet else 1,
     )
     return epochs * steps_per_epoch, time.perf_counter() - start
 
 
-def run(config, out_dir=None):
+def run(config, out_dir=None, experiment=None):
     """Trains (or loads) and evaluates one seed; writes results to `out_dir`.
 
-    All of it runs in the scope of `config.strategy` (`--strategy`): the
-    model must be built and compiled there for its variables to live on
+    All of it runs in the scope of `config.infra.strategy` (`--strategy`):
+    the model must be built and compiled there for its variables to live on
     every replica, and its later clones and reloads belong there too.
 
     Args:
         config: The `RunConfig`.
-        out_dir: Folder of the outputs. Defaults to `config.out`.
+        out_dir: Folder of the outputs. Defaults to `config.run.out`.
+        experiment: The `tasks.experiment.Experiment` class of the run (a
+            probe's subclass), or `None` for the task family's own.
+            Defaults to `None`.
 
     Returns:
         The dict written to `results.json`.
     """
-    with distribution.scope(config.strategy):
-        return _run_in_scope(config, Path(out_dir or config.out))
+    with distribution.scope(config.infra.strategy):
+        return _run_in_scope(config, Path(out_dir or config.run.out), experiment)
 
 
-def _run_in_scope(config, out_dir):
-    if (out_dir / "results.json").exists() and not config.force:
+def _run_in_scope(config, out_dir, experiment_class):
+    if (out_dir / "results.json").exists() and not config.run.force:
         raise OutputExistsError(
             f"{out_dir} already holds a finished run (results.json); pass "
             "--force to overwrite it or choose another --out"
         )
-    keras.utils.set_random_seed(config.seed)
-    experiment = make_experiment(config)
+    keras.utils.set_random_seed(config.run.seed)
+    experiment = make_experiment(config, experiment_class)
     check_evaluation_fits(experiment, config)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -213,8 +220,8 @@ def _run_in_scope(config, out_dir):
     steps = 0
     train_seconds = 0.0
     extra = {}
-    if config.evaluate:
-        model = load_model(config.evaluate)
+    if config.run.evaluate:
+        model = load_model(config.run.evaluate)
         check_model_fits(model, experiment, config)
     else:
         model = experiment.build_model()
@@ -222,34 +229,34 @@ def _run_in_scope(config, out_dir):
         steps, train_seconds = fit(model, experiment, config, out_dir)
         # Hardening's validation set, like the evaluation sets below, need
         # not split evenly over the devices of a JAX `--strategy mirrored`.
-        with distribution.whole_batches():
+        with whole_batches():
             extra = experiment.after_training(model)
         model.save(out_dir / "model.keras")
         write_record(out_dir / "model.keras", config, experiment.model_signature())
-    if config.export:
+    if config.infra.export:
         export_for_serving(model, out_dir)
-    with distribution.whole_batches():
+    with whole_batches():
         entries = experiment.evaluate(model)
         measures = experiment.success_measures(model, entries, steps)
     write_eval_scalars(tensorboard_dir(config, out_dir), entries, steps)
-    if nalu_rnn.models.get_cell_spec(config.cell).arithmetic:
+    if get_cell_spec(config.run.cell).arithmetic:
         extra["formula"] = nalu_rnn.formula(model)
         extra["gates"] = nalu_rnn.hardening.gate_decisions(model)
-        if not config.quiet:
+        if not config.infra.quiet:
             print(extra["formula"])
     results = {
-        "task": config.task,
-        "cell": config.cell,
-        "seed": config.seed,
-        "static": config.static,
-        "train_length": config.train_length,
+        "task": config.run.task,
+        "cell": config.run.cell,
+        "seed": config.run.seed,
+        "static": config.data.static,
+        "train_length": config.data.train_length,
         "train_seconds": round(train_seconds, 2),
         "steps": steps,
-        "optimizer": config.optimizer,
-        "evaluated_model": str(config.evaluate) if config.evaluate else None,
+        "optimizer": config.optim.optimizer,
+        "evaluated_model": str(config.run.evaluate) if config.run.evaluate else None,
         "eval": entries,
         "versions": versions(),
-        "config": distribution.describe(config.strategy),
+        "config": distribution.describe(config.infra.strategy),
         **extra,
     }
     succeeded = experiment.succeeded(entries)
@@ -258,39 +265,41 @@ def _run_in_scope(config, out_dir):
     results.update(measures)
     write_json(out_dir / "results.json", results)
     plot_errors([results], out_dir / "extrapolation.png")
-    if not config.quiet:
+    if not config.infra.quiet:
         print(format_table(results))
         print(f"Wrote {out_dir / 'results.json'}")
     return results
 
 
-def run_seeds(config, out_dir=None):
+def run_seeds(config, out_dir=None, experiment=None):
     """Runs seeds `seed ... seed + seeds - 1` and writes `summary.json`.
 
-    Seed `K` runs `dataclasses.replace(config, seed=K)` into
-    `OUT/seed_<K>/`; a seed whose `results.json` exists is kept (without
-    `--force`), so a sweep stopped part-way resumes.
+    Seed `K` runs `config.replace(seed=K)` into `OUT/seed_<K>/` (with
+    `experiment`, as `run`); a seed whose `results.json` exists is kept
+    (without `--force`), so a sweep stopped part-way resumes.
     """
-    out_dir = Path(out_dir or config.out)
-    if (out_dir / "summary.json").exists() and not config.force:
+    out_dir = Path(out_dir or config.run.out)
+    force, quiet = config.run.force, config.infra.quiet
+    if (out_dir / "summary.json").exists() and not force:
         raise OutputExistsError(
             f"{out_dir} already holds a finished run (summary.json); pass "
             "--force to overwrite it or choose another --out"
         )
     all_results = []
-    for seed in range(config.seed, config.seed + config.seeds):
+    first = config.run.seed
+    for seed in range(first, first + config.run.seeds):
         seed_dir = out_dir / f"seed_{seed}"
         finished = seed_dir / "results.json"
-        if finished.exists() and not config.force:
-            if not config.quiet:
+        if finished.exists() and not force:
+            if not quiet:
                 print(f"Seed {seed} already finished in {seed_dir}; keeping it")
             all_results.append(json.loads(finished.read_text()))
             continue
-        all_results.append(run(dataclasses.replace(config, seed=seed), seed_dir))
+        all_results.append(run(config.replace(seed=seed), seed_dir, experiment))
     summary = summarize(all_results)
     write_json(out_dir / "summary.json", summary)
     plot_errors(all_results, out_dir / "extrapolation.png")
-    if not config.quiet:
+    if not quiet:
         print(format_summary(summary))
         print(f"Wrote {out_dir / 'summary.json'}")
     return summary

@@ -1,0 +1,202 @@
+"""Arithmetic tasks: learn `op(a, b)` where `a` and `b` are sums of fixed
+subsets of the input, over a sequence (recurrent) or one vector (static).
+
+Recurrent task (Trask et al. 2018, section 4.1), defaults:
+
+* each step `t` gives a vector `x_t` of `input_dim = 10` values;
+* `a = sum over t and i in A of x_t[i]`, `b` likewise over subset `B`; the
+  target is `op(a, b)` at the last step (`square` and `sqrt` use `a` alone);
+* training sequences have length `train_length = 10`, values U[0, 1];
+* interpolation test: same length and range; extrapolation tests: lengths
+  100 and 1000, same range (the sums, and so the targets, grow with length).
+
+Static task (Madsen & Johansen 2020's setting), defaults:
+
+* one vector of `input_dim = 100` values, `a`, `b` sums over `A`, `B`;
+* training and interpolation values U[1, 2], extrapolation values U[2, 6].
+
+Subsets, both tasks: a permutation `p` of the input indices drawn from
+`subset_seed = 0`; with `s = max(1, round(subset_ratio * input_dim))` and
+`o = round(overlap_ratio * s)`, `A = p[0:s]` and `B = p[s - o : 2s - o]`
+(`subset_ratio = 0.25`, `overlap_ratio = 0.5`). For `input_dim = 10` that is
+two indices each, one shared; for 100, 25 each, 12 shared. The subsets depend
+on `subset_seed` only, so every training seed faces the same problem.
+
+Data is drawn with `numpy.random.default_rng`, so the same seed gives the
+same arrays on every backend.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tasks.success import mse  # noqa: F401 - the tasks' error, re-exported
+
+OPS = ("add", "sub", "mul", "div", "square", "sqrt")
+
+# The exact solution of each op as read-out exponents/coefficients on (a, b):
+# additive ops are linear in (a, b); multiplicative ops are products of powers.
+_READOUT = {
+    "add": ("linear", (1.0, 1.0)),
+    "sub": ("linear", (1.0, -1.0)),
+    "mul": ("power", (1.0, 1.0)),
+    "div": ("power", (1.0, -1.0)),
+    "square": ("power", (2.0, 0.0)),
+    "sqrt": ("power", (0.5, 0.0)),
+}
+
+
+def apply_op(op, a, b):
+    """Returns `op(a, b)` elementwise (`square`/`sqrt` ignore `b`)."""
+    if op == "add":
+        return a + b
+    if op == "sub":
+        return a - b
+    if op == "mul":
+        return a * b
+    if op == "div":
+        return a / b
+    if op == "square":
+        return a * a
+    if op == "sqrt":
+        return np.sqrt(a)
+    raise ValueError(f"Unknown op {op!r}; valid ops are: {', '.join(OPS)}")
+
+
+def subsets(input_dim, subset_ratio=0.25, overlap_ratio=0.5, subset_seed=0):
+    """Returns the index arrays `(A, B)` described in the module docstring."""
+    if not 0 < subset_ratio <= 0.5:
+        raise ValueError(
+            f"`subset_ratio` must be in (0, 0.5]; received subset_ratio={subset_ratio}"
+        )
+    if not 0 <= overlap_ratio < 1:
+        raise ValueError(
+            f"`overlap_ratio` must be in [0, 1); received overlap_ratio={overlap_ratio}"
+        )
+    size = max(1, round(subset_ratio * input_dim))
+    overlap = round(overlap_ratio * size)
+    if 2 * size - overlap > input_dim:
+        raise ValueError(
+            f"input_dim={input_dim} is too small for subsets of {size} indices "
+            f"overlapping by {overlap}"
+        )
+    perm = np.random.default_rng(subset_seed).permutation(input_dim)
+    return np.sort(perm[:size]), np.sort(perm[size - overlap : 2 * size - overlap])
+
+
+@dataclasses.dataclass
+class ArithmeticTask:
+    """One arithmetic problem: an op, the subsets and the value ranges.
+
+    Attributes:
+        op: One of `OPS`.
+        static: Whether there is no time axis. Defaults to `False`.
+        input_dim: Size of each input vector; `None` means 10 (recurrent)
+            or 100 (static).
+        train_range: `(low, high)` of training/interpolation values; `None`
+            means (0, 1) (recurrent) or (1, 2) (static).
+        extrapolation_range: Values of the static extrapolation set; `None`
+            means (2, 6). The recurrent task extrapolates in length instead.
+        subset_ratio, overlap_ratio, subset_seed: Define `A` and `B`.
+    """
+
+    op: str
+    static: bool = False
+    input_dim: int = None
+    train_range: tuple = None
+    extrapolation_range: tuple = None
+    subset_ratio: float = 0.25
+    overlap_ratio: float = 0.5
+    subset_seed: int = 0
+
+    def __post_init__(self):
+        if self.op not in OPS:
+            raise ValueError(f"Unknown op {self.op!r}; valid ops are: {', '.join(OPS)}")
+        if self.input_dim is None:
+            self.input_dim = 100 if self.static else 10
+        if self.train_range is None:
+            self.train_range = (1.0, 2.0) if self.static else (0.0, 1.0)
+        if self.extrapolation_range is None:
+            self.extrapolation_range = (2.0, 6.0)
+        self.subset_a, self.subset_b = subsets(
+            self.input_dim, self.subset_ratio, self.overlap_ratio, self.subset_seed
+        )
+
+    @property
+    def name(self):
+        return self.op
+
+    def sums(self, x):
+        """`(a, b)` for inputs `x` of shape (n, [time,] input_dim)."""
+        x = np.asarray(x, dtype=np.float64)
+        axes = tuple(range(1, x.ndim - 1))
+        totals = x.sum(axis=axes) if axes else x
+        return totals[:, self.subset_a].sum(-1), totals[:, self.subset_b].sum(-1)
+
+    def targets(self, x):
+        """The exact targets `op(a, b)`, shape (n, 1), float32."""
+        a, b = self.sums(x)
+        return apply_op(self.op, a, b)[:, None].astype("float32")
+
+    def sample(self, num, length, value_range, rng):
+        """`(x, y)` with `num` examples; `length` is ignored when static."""
+        shape = (num, self.input_dim) if self.static else (num, length, self.input_dim)
+        x = rng.uniform(*value_range, size=shape).astype("float32")
+        return x, self.targets(x)
+
+    def test_sets(self, lengths, num, seed):
+        """Named test sets: `[(split, length, value_range, x, y), ...]`.
+
+        Recurrent: one set per length, U[train_range]; the split is
+        `interpolation` at `lengths[0]` and `extrapolation` after it. Static:
+        an interpolation and an extrapolation set by value range. Test seeds
+        are offset from training seeds so the two never share draws.
+        """
+        rng = np.random.default_rng([seed, 1])
+        if self.static:
+            plans = [
+                ("interpolation", 1, self.train_range),
+                ("extrapolation", 1, self.extrapolation_range),
+            ]
+        else:
+            plans = [
+                (
+                    "interpolation" if i == 0 else "extrapolation",
+                    length,
+                    self.train_range,
+                )
+                for i, length in enumerate(lengths)
+            ]
+        return [
+            (split, length, value_range, *self.sample(num, length, value_range, rng))
+            for split, length, value_range in plans
+        ]
+
+    def perturbed_solution_mse(self, x, epsilon=1e-5):
+        """MSE of the exact solution with every weight moved by `epsilon`.
+
+        Madsen & Johansen's success threshold. Every selection weight (1 on
+        the subsets, 0 elsewhere), every state-to-state weight of the
+        recurrence (1 on the diagonal, 0 off it) and every read-out weight is
+        moved by `+epsilon`; the result is computed in float64.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        selection = np.full((self.input_dim, 2), epsilon)
+        selection[self.subset_a, 0] += 1.0
+        selection[self.subset_b, 1] += 1.0
+        if x.ndim == 2:
+            state = x @ selection
+        else:
+            recurrence = np.eye(2) + epsilon
+            state = np.zeros((x.shape[0], 2))
+            for t in range(x.shape[1]):
+                state = state @ recurrence + x[:, t] @ selection
+        a, b = state[:, 0], state[:, 1]
+        kind, (ca, cb) = _READOUT[self.op]
+        ca = ca + epsilon * np.sign(ca) if ca else epsilon
+        cb = cb + epsilon * np.sign(cb) if cb else epsilon
+        if kind == "linear":
+            prediction = ca * a + cb * b
+        else:
+            prediction = np.abs(a) ** ca * np.abs(b) ** cb
+        return float(np.mean((prediction - self.targets(x)[:, 0]) ** 2))

@@ -1,0 +1,116 @@
+"""The arithmetic family's recipes and default cells.
+
+The reason for each value is its recipe's one line; the measurements behind
+it are in docs/recipes.md, under the section its `docs` names.
+"""
+
+from tasks.recipes import Recipe, TaskRecipes, lengths_from_train_length
+
+ARITHMETIC_RECIPE = Recipe(
+    "Trask et al.'s recurrent task (Table 1): 10^4 steps of 64 fresh "
+    "sequences; two state units, one running sum for a, one for b.",
+    {
+        "steps": 10000,
+        "batch_size": 64,
+        "units": 2,
+        "eval_lengths": lengths_from_train_length(10, 100, 1000),
+    },
+    docs="arithmetic",
+)
+
+ARITHMETIC_CELL_RECIPES = {
+    "nac": Recipe(
+        "The NAC's rate in Table 1's recipe.",
+        {"learning_rate": 0.1},
+        docs="arithmetic",
+    ),
+    "nalu": Recipe(
+        "The NAC's rate; 3 * 10^4 steps of 512 sequences, so that a stray "
+        "input leaves a sum within the budget; gradient spikes clipped and "
+        "the read-out's pull after the cell's, so that neither a rare batch "
+        "nor the pull's start throws a near-solution onto a constant.",
+        {
+            "learning_rate": 0.1,
+            "steps": 30000,
+            "batch_size": 512,
+            "optimizer": "spike_clipped_adam",
+            "readout_sparsity_start": 0.6,
+        },
+        docs="the-nalu-arithmetic",
+    ),
+    "inalu": Recipe(
+        "Schlör et al.'s iNALU training aids: gradients clipped per entry and "
+        "their saturation penalty once the loss is below 1; the later units' "
+        "rate.",
+        {"learning_rate": 0.03, "clipvalue": 1.0, "saturation": 0.05},
+        docs="the-inalu-arithmetic",
+    ),
+    "realnpu": Recipe(
+        "The later units' rate and 3 * 10^4 steps: the relevances of the "
+        "inputs the root does not use need the time to settle at 0 or 1.",
+        {"learning_rate": 0.03, "steps": 30000},
+        docs="the-realnpu-arithmetic",
+    ),
+    "later_units": Recipe(
+        "The rate the later arithmetic units (NAU, NMU, NPUs) were measured with.",
+        {"learning_rate": 0.03},
+        docs="arithmetic",
+    ),
+}
+
+BASELINE_RECIPE = Recipe(
+    "The baselines of Table 1 (LSTM, GRU, plain RNNs): 32 state units and "
+    "Adam's usual rate.",
+    {"units": 32, "learning_rate": 1e-3},
+    docs="arithmetic",
+)
+
+COMPRESSED_RAMP = Recipe(
+    "Madsen & Johansen's static add/sub (NAU -> NAU) in a CPU budget: a high, "
+    "decaying rate and their sparsity ramp compressed into 10^4 steps.",
+    {
+        "steps": 10000,
+        "batch_size": 128,
+        "learning_rate": 0.03,
+        "lr_decay": True,
+        "sparsity": 1.0,
+        "sparsity_start": 0.1,
+        "sparsity_end": 0.5,
+        "sparsity_stop": 0.8,
+    },
+    docs="static-nau",
+)
+
+COMMON_MODE_RAMP = Recipe(
+    "Madsen & Johansen's static mul (NAU -> NMU): CommonModeAdam breaks the "
+    "NAU's tie fast, then their sparsity pull (strength 10), ramped in late.",
+    {
+        "steps": 30000,
+        "batch_size": 512,
+        "learning_rate": 0.01,
+        "lr_decay": True,
+        "optimizer": "common_mode_adam",
+        "sparsity": 10.0,
+        "sparsity_start": 0.4,
+        "sparsity_end": 0.7,
+        "sparsity_stop": None,
+    },
+    docs="static-nmu",
+)
+
+# `--static`, by the cell the static model ends in (its NAU -> NAU or
+# NAU -> NMU); other cells keep the arithmetic recipe.
+STATIC_RECIPES = {"nau": COMPRESSED_RAMP, "nmu": COMMON_MODE_RAMP}
+
+RECIPES = TaskRecipes(
+    ARITHMETIC_RECIPE,
+    cells=ARITHMETIC_CELL_RECIPES,
+    fallback_cell="later_units",
+    baseline=BASELINE_RECIPE,
+    static=STATIC_RECIPES,
+)
+
+# The cell of a run without `--cell`, by op, where the best measured one is
+# not the NAC (docs/recipes.md, "Default cells").
+DEFAULT_CELLS = {"mul": "nalu", "square": "nalu", "sqrt": "realnpu", "div": "nalu"}
+STATIC_DEFAULT_CELLS = {"mul": "nmu", "div": "realnpu"}

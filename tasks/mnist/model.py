@@ -1,0 +1,344 @@
+"""The MNIST sequence models: a ConvNet digit encoder applied to every image
+of a sequence, followed by a recurrent head.
+
+A sequence model is built from two named parts so that a saved model can be
+evaluated *encode-once*: `model.get_layer("encoder")` maps single images to
+embeddings and `model.get_layer("head")` maps a sequence of embeddings to the
+output. Encoding the 10000 test images once and gathering their embeddings
+makes length-1000 sequences as cheap to evaluate as length-10 ones
+(`encode_images`, `predict_from_embeddings`).
+"""
+
+import keras
+import numpy as np
+
+from nalu_rnn._validation import validate_array, validate_positive_int
+from nalu_rnn.initializers import BlockIdentity
+from nalu_rnn.rnn import recurrent_layer
+from nalu_rnn.time_folding import FoldTime, UnfoldTime
+from tasks.cells import get_cell_spec, regularizer_kwargs
+
+IMAGE_INPUT_SHAPE = (28, 28, 1)
+
+
+def digit_encoder(
+    output_dim,
+    conv_filters=(20, 50),
+    kernel_size=5,
+    dense_units=500,
+    digit_classes=False,
+):
+    """The ConvNet that maps one MNIST image to an embedding.
+
+    `Conv(kernel_size, conv_filters[0], relu) -> MaxPool 2x2 -> Conv(...,
+    conv_filters[1], relu) -> MaxPool 2x2 -> Dense(dense_units, relu) ->
+    Dense(output_dim)`, the LeNet-style setup of the paper's MNIST
+    experiments. By default the last layer is linear: for an arithmetic head
+    the embedding is what gets added up (a digit value, or a one-hot-like
+    class vector), so it must not be squashed.
+
+    With `digit_classes=True` the image is classified first: the last layer
+    is a softmax over the 10 digits, followed, when `output_dim != 10`, by a
+    bias-free `Dense(output_dim)` named `"digit_value"` whose kernel starts
+    at the digit values 0..9 in every column. A class vector sums to exactly
+    1 per image and a confident one is exactly one-hot, so a running sum of
+    it cannot drift the way a sum of unconstrained regressions does.
+
+    Args:
+        output_dim: Positive integer, size of the embedding.
+        conv_filters: Filters of each convolution, in order; one pooling
+            layer follows each. Defaults to `(20, 50)`.
+        kernel_size: Side of the square convolution kernels. Defaults to `5`.
+        dense_units: Width of the hidden dense layer. Defaults to `500`.
+        digit_classes: Whether the embedding goes through a softmax over the
+            10 digit classes (see above). Defaults to `False`.
+
+    Returns:
+        A `keras.Model` named `"encoder"` from `(batch, 28, 28, 1)` float
+        images in [0, 1] to `(batch, output_dim)`.
+
+    Example:
+
+    ```python
+    encoder = tasks.mnist.model.digit_encoder(10)
+    z = encoder(np.zeros((4, 28, 28, 1), "float32"))  # shape (4, 10)
+    ```
+
+    Reference:
+        - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
+    """
+    output_dim = validate_positive_int(output_dim, "output_dim", "digit_encoder")
+    inputs = keras.Input(IMAGE_INPUT_SHAPE, name="image")
+    x = inputs
+    for i, filters in enumerate(conv_filters):
+        x = keras.layers.Conv2D(
+            filters, kernel_size, activation="relu", name=f"conv_{i}"
+        )(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="hidden")(x)
+    if not digit_classes:
+        outputs = keras.layers.Dense(output_dim, name="embedding")(x)
+        return keras.Model(inputs, outputs, name="encoder")
+    outputs = keras.layers.Dense(10, activation="softmax", name="embedding")(x)
+    if output_dim != 10:
+        value = keras.layers.Dense(output_dim, use_bias=False, name="digit_value")
+        outputs = value(outputs)
+        # Set once here rather than by an initializer: the start is data
+        # (the digit values), and the saved weights carry it from then on.
+        value.kernel.assign(
+            np.tile(np.arange(10, dtype="float32")[:, None], (1, output_dim))
+        )
+    return keras.Model(inputs, outputs, name="encoder")
+
+
+def _has_gated_kernels(make_cell, input_dim):
+    """Whether the cell's weights are `tanh(W_hat) * sigmoid(M_hat)` (NAC,
+    NALU, iNALU) rather than used directly (NAU, NMU and the cells built on
+    them)."""
+    probe = make_cell(1)
+    probe.build((None, input_dim))
+    return bool(probe.unit.gated_pairs())
+
+
+def sequence_head(
+    cell,
+    embed_dim,
+    output_dim,
+    units=None,
+    return_sequences=False,
+    arithmetic_regularizer=None,
+    identity_value=10.0,
+    raw_regularizer=None,
+    multiplicative=False,
+    target_scale=None,
+):
+    """The recurrent part of a sequence model: `RNN(cell)` and its read-out.
+
+    For an arithmetic cell the kernels start at `BlockIdentity(identity_value)`
+    (a running sum of the embeddings; cells whose kernel is used directly,
+    such as NAU, start at `BlockIdentity(1.0)`), and when `units == output_dim` the
+    state is the output: the running count or sum *is* the target, and a
+    read-out would be one more weight that has to be learnt as exactly 1 to
+    extrapolate. Otherwise the cell's registered read-out follows (a `NAC`
+    for arithmetic cells, a `Dense` for the baselines).
+
+    With `multiplicative=True` (a running product, `mnist_product`) the cell
+    is the entry's `make_product_cell` where it has one: an `NMUCell` with
+    initial state 1, whose `BlockIdentity(1.0)` start is the exact running
+    product `h_t = h_{t-1} * x_t`. An entry without one keeps its usual
+    cell, which can only do what that cell can (a NAC head sums).
+
+    Args:
+        cell: A registered cell name (`tasks.cells.CELLS`).
+        embed_dim: Size of each step's embedding.
+        output_dim: Size of the output (10 for counting, 1 for addition).
+        units: State size; `None` (default) uses `output_dim` for arithmetic
+            cells and 32 for the baselines.
+        return_sequences: Whether to output every step `(batch, time,
+            output_dim)` instead of the last one. Defaults to `False`.
+        arithmetic_regularizer: Regularizer of the effective arithmetic
+            weights (arithmetic cells only). Defaults to `None`.
+        identity_value: Diagonal value of `BlockIdentity` for arithmetic
+            cells; `None` keeps the cell's default initializer. Defaults to
+            `10.0`.
+        raw_regularizer: Regularizer of the arithmetic layers' raw kernels
+            and gates (`tasks.cells.regularizer_kwargs`). Defaults to
+            `None`.
+        multiplicative: Whether the target is a product over time, so that
+            the entry's cell that multiplies over time is used (see above).
+            Defaults to `False`.
+
+    Returns:
+        A `keras.Model` named `"head"` from `(batch, time, embed_dim)`.
+
+    Example:
+
+    ```python
+    head = tasks.mnist.model.sequence_head("nac", embed_dim=1, output_dim=1)
+    y = head(np.ones((2, 5, 1), "float32"))  # about 5.0
+    ```
+    """
+    spec = get_cell_spec(cell)
+    embed_dim = validate_positive_int(embed_dim, "embed_dim", "sequence_head")
+    output_dim = validate_positive_int(output_dim, "output_dim", "sequence_head")
+    if units is None:
+        units = output_dim if spec.arithmetic else 32
+    readout_kwargs = regularizer_kwargs(spec, arithmetic_regularizer, raw_regularizer)
+    cell_kwargs = dict(readout_kwargs)
+    make_cell = spec.make_cell
+    if multiplicative and spec.make_product_cell is not None:
+        make_cell = spec.make_product_cell
+    if spec.arithmetic:
+        if identity_value is not None:
+            cell_kwargs["kernel_initializer"] = BlockIdentity(
+                identity_value if _has_gated_kernels(make_cell, embed_dim) else 1.0
+            )
+    inputs = keras.Input((None, embed_dim), name="embeddings")
+    layer = recurrent_layer(
+        make_cell(units, **cell_kwargs),
+        return_sequences=return_sequences,
+        name="recurrent",
+    )
+    outputs = layer(inputs)
+    has_readout = not (spec.arithmetic and units == output_dim)
+    if has_readout:
+        readout = spec.make_readout(output_dim, **readout_kwargs)
+        outputs = readout(outputs)
+    if target_scale is not None:
+        if not has_readout:
+            raise ValueError(
+                "sequence_head: target_scale needs a read-out; the state of "
+                f"this {cell!r} head is its output"
+            )
+        offset, scale = (_per_output(v, output_dim) for v in target_scale)
+        outputs = keras.layers.Rescaling(scale, offset, name="target_scale")(outputs)
+    return keras.Model(inputs, outputs, name="head")
+
+
+def _per_output(values, output_dim):
+    """A list of `output_dim` floats from a scalar or a sequence of them."""
+    values = np.broadcast_to(np.asarray(values, "float64"), (output_dim,))
+    return [float(v) for v in values]
+
+
+def sequence_model(
+    cell,
+    task_output_dim,
+    embed_dim=None,
+    units=None,
+    return_sequences=False,
+    arithmetic_regularizer=None,
+    identity_value=10.0,
+    encoder_kwargs=None,
+    raw_regularizer=None,
+    multiplicative=False,
+    target_scale=None,
+):
+    """A digit encoder applied to every image, then a recurrent head.
+
+    `images (batch, time, 28, 28, 1) -> FoldTime -> encoder -> UnfoldTime
+    -> head`. The encoder runs on all `batch * time` images in one call;
+    `model.get_layer("encoder")` and `model.get_layer("head")` return the
+    two parts (also after `keras.models.load_model`) for encode-once
+    evaluation.
+
+    Args:
+        cell: A registered cell name (`tasks.cells.CELLS`).
+        task_output_dim: Size of the target (10 for `mnist_count`, 1 for
+            `mnist_add` and `mnist_product`).
+        embed_dim: Size of the encoder output; `None` (default) uses
+            `task_output_dim` for arithmetic cells (a class vector to count,
+            or a digit value to add or multiply) and 10 for the baselines.
+        units: State size of the cell; see `sequence_head`. Defaults to
+            `None`.
+        return_sequences: Whether the model outputs every step (for
+            every-step supervision). Defaults to `False`.
+        arithmetic_regularizer: See `sequence_head`. Defaults to `None`.
+        identity_value: See `sequence_head`. Defaults to `10.0`.
+        encoder_kwargs: Dict of extra arguments of `digit_encoder`.
+            Defaults to `None`.
+        raw_regularizer: See `sequence_head`. Defaults to `None`.
+        multiplicative: Whether the target is a product over time; see
+            `sequence_head`. Defaults to `False`.
+        target_scale: See `sequence_head`. Defaults to `None`.
+
+    Returns:
+        An uncompiled `keras.Model` named `"{cell}_digits"`.
+
+    Example:
+
+    ```python
+    model = tasks.mnist.model.sequence_model("nac", 10)
+    y = model(np.zeros((2, 7, 28, 28, 1), "float32"))  # shape (2, 10)
+    ```
+
+    Reference:
+        - [Trask et al., 2018](https://arxiv.org/abs/1808.00508)
+    """
+    spec = get_cell_spec(cell)
+    task_output_dim = validate_positive_int(
+        task_output_dim, "task_output_dim", "sequence_model"
+    )
+    if embed_dim is None:
+        embed_dim = task_output_dim if spec.arithmetic else 10
+    encoder = digit_encoder(embed_dim, **(encoder_kwargs or {}))
+    head = sequence_head(
+        cell,
+        embed_dim,
+        task_output_dim,
+        units=units,
+        return_sequences=return_sequences,
+        arithmetic_regularizer=arithmetic_regularizer,
+        identity_value=identity_value,
+        raw_regularizer=raw_regularizer,
+        multiplicative=multiplicative,
+        target_scale=target_scale,
+    )
+    images = keras.Input((None,) + IMAGE_INPUT_SHAPE, name="images")
+    folded = FoldTime(name="fold_time")(images)
+    embeddings = UnfoldTime(name="unfold_time")([encoder(folded), images])
+    return keras.Model(images, head(embeddings), name=f"{cell}_digits")
+
+
+def encode_images(model, images, batch_size=1000):
+    """Embeds single images with the encoder of a sequence model.
+
+    Args:
+        model: A model from `sequence_model` (or its encoder itself).
+        images: uint8 array `(N, 28, 28)` (scaled by 1/255 here, as the
+            training pipelines do) or float array `(N, 28, 28, 1)` in [0, 1].
+        batch_size: Images per forward pass. Defaults to `1000`.
+
+    Returns:
+        float32 NumPy array `(N, embed_dim)`.
+    """
+    encoder = model if model.name == "encoder" else model.get_layer("encoder")
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = validate_array(
+            images, "images", "encode_images", 3, "integer", "(N, 28, 28) of uint8"
+        )
+        images = images.astype("float32")[..., None] / 255.0
+    else:
+        images = validate_array(
+            images, "images", "encode_images", 4, "float", "(N, 28, 28, 1)"
+        )
+    return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0))
+
+
+def predict_from_embeddings(model, embeddings, indices, batch_size=250):
+    """Final outputs of sequences given as indices into precomputed embeddings.
+
+    Runs only the head over `embeddings[indices]`; equal (up to float
+    rounding) to running the whole model on the gathered images.
+
+    Args:
+        model: A model from `sequence_model` (or its head itself).
+        embeddings: Array `(N, embed_dim)` from `encode_images`.
+        indices: Integer array `(num_sequences, length)` into `embeddings`.
+        batch_size: Sequences per forward pass. Defaults to `250`.
+
+    Returns:
+        float32 NumPy array `(num_sequences, output_dim)`, the output after
+        the last step (also for heads built with `return_sequences=True`).
+    """
+    head = model if model.name == "head" else model.get_layer("head")
+    owner = "predict_from_embeddings"
+    embeddings = validate_array(
+        embeddings, "embeddings", owner, 2, "float", "(N, embed_dim)"
+    )
+    indices = validate_array(
+        indices, "indices", owner, 2, "integer", "(num_sequences, length)"
+    )
+    if indices.size and not 0 <= indices.min() <= indices.max() < len(embeddings):
+        raise ValueError(
+            f"`indices` of {owner} must lie in [0, {len(embeddings)}) (rows of "
+            f"`embeddings`); received indices in [{indices.min()}, "
+            f"{indices.max()}]"
+        )
+    x = embeddings[indices]
+    # `predict` compiles the head once per length; eager calls would run a
+    # 1000-step loop op by op on some backends.
+    y = np.asarray(head.predict(x, batch_size=batch_size, verbose=0))
+    return y[:, -1] if y.ndim == 3 else y

@@ -1,0 +1,81 @@
+"""Madsen & Johansen's success thresholds of the MNIST tasks.
+
+Their criterion (Madsen & Johansen 2020, appendix "Sequential MNIST"): a
+reference model whose arithmetic layer is fixed at the exact solution, with
+only the image encoder trained, is run over several seeds; at each length,
+the one-sided 99% upper confidence bound of its mean test MSE is the
+threshold (`tasks.success.reference_threshold`). A model succeeds at a
+length when its test MSE there is below it.
+
+The reference MSEs are measured by `experiments/mnist_reference.py` (the
+command is stored beside them) and kept in `reference.json`, by task
+and encoder. A model is judged against the reference of its own encoder
+where one was measured, else against that of `BAR_ENCODER` (the default
+encoder, whose exact-head error is the lowest measured): every row of a
+table then meets the same bar, and no encoder gets a looser one for being
+worse. A task or length without measurements has no threshold, and its
+results carry no `success`.
+"""
+
+import json
+import os
+
+from tasks.success import reference_threshold
+
+REFERENCE_FILE = os.path.join(os.path.dirname(__file__), "reference.json")
+# One-sided level of the bound, theirs.
+ALPHA = 0.01
+# The encoder whose reference judges an encoder without its own.
+BAR_ENCODER = "classes"
+
+
+def read_reference(path=None):
+    """The measured entries, `{task: {encoder: ...}}`; `{}` without a file.
+
+    Args:
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+    """
+    path = REFERENCE_FILE if path is None else path
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)["reference"]
+
+
+def reference_encoder(task, encoder, path=None):
+    """The encoder whose reference judges `task` with `encoder`: its own if
+    measured, else `BAR_ENCODER` if that is, else `None`.
+
+    Args:
+        task: A MNIST task name.
+        encoder: `"classes"` or `"linear"` (`--encoder`).
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+    """
+    return _judge(read_reference(path).get(task, {}), encoder)
+
+
+def thresholds(task, encoder, path=None):
+    """`{length: threshold MSE}` for `task` with `encoder` (judged by the
+    reference `reference_encoder` names); `{}` if there is none.
+
+    Args:
+        task: A MNIST task name.
+        encoder: `"classes"` or `"linear"` (`--encoder`).
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+    """
+    measured = read_reference(path).get(task, {})
+    judge = _judge(measured, encoder)
+    if judge is None:
+        return {}
+    return {
+        int(length): reference_threshold(errors, ALPHA)
+        for length, errors in measured[judge]["mse"].items()
+    }
+
+
+def _judge(measured, encoder):
+    """Of one task's `{encoder: entry}`, the encoder that judges `encoder`."""
+    for candidate in (encoder, BAR_ENCODER):
+        if candidate in measured:
+            return candidate
+    return None

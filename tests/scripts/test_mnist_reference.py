@@ -1,0 +1,60 @@
+"""`experiments/mnist_reference.py`: the reference runs behind the MNIST
+success thresholds (`tasks.mnist.thresholds`), here without training."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.mnist import thresholds
+from tests.support.scripts import load_script
+
+
+@pytest.fixture(scope="module")
+def mnist_reference():
+    return load_script("experiments/mnist_reference.py")
+
+
+def _fake_sweep(runs, jobs=1, pin_cores=False):
+    """Writes what `train.py --solved-head` would, without training."""
+    for out, flags in runs:
+        seed = int(flags[flags.index("--seed") + 1])
+        task = flags[flags.index("--task") + 1]
+        run = Path(out) / f"seed_{seed}"
+        run.mkdir(parents=True)
+        evals = [{"length": n, "mse": 0.1 * n + seed} for n in (1, 2)]
+        results = {
+            "steps": 5,
+            "cell": "nmu" if task == "mnist_product" else "nac",
+            "eval": evals,
+        }
+        (run / "results.json").write_text(json.dumps(results))
+
+
+def test_reference_script_measures_the_product_and_keeps_other_entries(
+    mnist_reference, tmp_path, monkeypatch
+):
+    path = tmp_path / "reference.json"
+    kept = {"mnist_add": {"classes": {"mse": {"1": [0.1, 0.2]}}}}
+    path.write_text(json.dumps({"command": "earlier", "reference": kept}))
+    monkeypatch.setattr(mnist_reference, "run_sweep", _fake_sweep)
+    argv = ["--tasks", "mnist_product", "--encoders", "classes", "--seeds", "2"]
+    mnist_reference.main([*argv, "--out", str(tmp_path / "runs"), "--write", str(path)])
+    written = json.loads(path.read_text())["reference"]
+    assert written["mnist_add"] == kept["mnist_add"]
+    entry = written["mnist_product"]["classes"]
+    assert entry["cell"] == "nmu" and entry["seeds"] == [0, 1]
+    assert (
+        entry["mse"]["2"] == [0.2, 1.2] and "--tasks mnist_product" in entry["command"]
+    )
+    assert set(thresholds.thresholds("mnist_product", "classes", path=str(path))) == {
+        1,
+        2,
+    }
+
+
+def test_reference_script_refuses_an_unknown_task(mnist_reference, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        mnist_reference.main(["--tasks", "mnist_mul", "--write", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "unknown MNIST task mnist_mul" in err

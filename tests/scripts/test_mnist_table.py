@@ -1,0 +1,39 @@
+"""`experiments/mnist_table.py`: the MNIST table from the runs' summaries."""
+
+import json
+
+import pytest
+
+from tests.support.scripts import load_script
+
+# Slow (a script): TensorFlow only in CI.
+pytestmark = pytest.mark.slow
+
+
+def test_mnist_table_reports_success_per_length(tmp_path):
+    table = load_script("experiments/mnist_table.py")
+
+    def write(row, lengths, successes):
+        entries = []
+        for n, ok in zip(lengths, successes, strict=True):
+            entry = {"length": n, "median_mae": 1.0, "median_relative_error": 0.5}
+            if ok is not None:
+                entry["successes"] = ok
+            entries.append(entry)
+        folder = tmp_path / f"mnist_add-{row}"
+        folder.mkdir()
+        summary = {"eval": entries, "seeds": [0, 1], "median_train_seconds": 3.0}
+        summary["versions"] = {"backend": "jax" if row == "lstm" else "tensorflow"}
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+    write("nac", (1, 10), ([True, True], [True, False]))
+    write("lstm", (1, 10), (None, [False, False]))
+    rows = table.select_rows("lstm,nac")
+    assert [row.name for row in rows] == ["nac", "lstm"]  # the table's order
+    text = table.tables(tmp_path, rows)
+    nac_line = next(line for line in text.splitlines() if "NAC" in line)
+    lstm_line = next(line for line in text.splitlines() if "LSTM" in line)
+    assert "| 2/2 | 1/2 | 2 | tensorflow |" in nac_line
+    assert "| - | 0/2 | 2 | jax |" in lstm_line
+    with pytest.raises(SystemExit, match="unknown row"):
+        table.select_rows("nac,transformer")

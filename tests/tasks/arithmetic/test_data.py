@@ -1,0 +1,112 @@
+"""The arithmetic problems and their sets (`tasks.arithmetic.data`)."""
+
+import numpy as np
+import pytest
+
+from tasks.arithmetic import data as arithmetic
+from tasks.arithmetic.data import ArithmeticTask
+from tests.support.arrays import assert_array_equal
+
+
+def _direct_target(op, x, subset_a, subset_b):
+    a = b = 0.0
+    for step in x.reshape(-1, x.shape[-1]):
+        a += sum(float(step[i]) for i in subset_a)
+        b += sum(float(step[i]) for i in subset_b)
+    return {
+        "add": a + b,
+        "sub": a - b,
+        "mul": a * b,
+        "div": a / b,
+        "square": a * a,
+        "sqrt": a**0.5,
+    }[op]
+
+
+@pytest.mark.parametrize(
+    "input_dim, size, overlap", [(10, 2, 1), (100, 25, 12), (4, 1, 0)]
+)
+def test_subsets_sizes_and_overlap(input_dim, size, overlap):
+    a, b = arithmetic.subsets(input_dim)
+    assert len(a) == len(b) == size
+    assert len(np.intersect1d(a, b)) == overlap
+    assert a.max() < input_dim and b.max() < input_dim
+    assert_array_equal(a, arithmetic.subsets(input_dim)[0])
+
+
+def test_subsets_do_not_depend_on_training_seed():
+    first = ArithmeticTask("add")
+    second = ArithmeticTask("add")
+    assert_array_equal(first.subset_a, second.subset_a)
+    other = ArithmeticTask("add", subset_seed=1)
+    assert not (
+        np.array_equal(first.subset_a, other.subset_a)
+        and np.array_equal(first.subset_b, other.subset_b)
+    )
+
+
+@pytest.mark.parametrize("op", arithmetic.OPS)
+@pytest.mark.parametrize("static", [False, True])
+def test_targets_equal_direct_computation(op, static):
+    task = ArithmeticTask(op, static=static)
+    x, y = task.sample(5, 7, task.train_range, np.random.default_rng(0))
+    assert y.shape == (5, 1) and y.dtype == np.float32
+    for i in range(5):
+        expected = _direct_target(op, x[i], task.subset_a, task.subset_b)
+        assert y[i, 0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_defaults_shapes_and_ranges():
+    recurrent = ArithmeticTask("add")
+    assert recurrent.input_dim == 10 and recurrent.train_range == (0.0, 1.0)
+    x, _ = recurrent.sample(8, 10, recurrent.train_range, np.random.default_rng(1))
+    assert x.shape == (8, 10, 10) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    static = ArithmeticTask("mul", static=True)
+    assert static.input_dim == 100 and static.train_range == (1.0, 2.0)
+    sets = static.test_sets([10], 50, seed=0)
+    assert [s[0] for s in sets] == ["interpolation", "extrapolation"]
+    extrapolation_x = sets[1][3]
+    assert extrapolation_x.shape == (50, 100)
+    assert extrapolation_x.min() >= 2.0 and extrapolation_x.max() <= 6.0
+
+
+def test_test_sets_lengths_and_determinism():
+    task = ArithmeticTask("sub")
+    sets = task.test_sets([10, 100, 1000], 20, seed=3)
+    assert [(s[0], s[1], s[3].shape) for s in sets] == [
+        ("interpolation", 10, (20, 10, 10)),
+        ("extrapolation", 100, (20, 100, 10)),
+        ("extrapolation", 1000, (20, 1000, 10)),
+    ]
+    again = task.test_sets([10, 100, 1000], 20, seed=3)
+    for first, second in zip(sets, again, strict=True):
+        assert_array_equal(first[3], second[3])
+    other = task.test_sets([10], 20, seed=4)
+    assert not np.array_equal(sets[0][3], other[0][3])
+
+
+def test_perturbed_solution_threshold():
+    task = ArithmeticTask("add")
+    x_short = task.test_sets([10], 50, seed=0)[0][3]
+    x_long = task.test_sets([1000], 50, seed=0)[0][3]
+    assert task.perturbed_solution_mse(x_short, epsilon=0.0) == pytest.approx(
+        0.0,
+        abs=1e-10,  # float32 rounding of the targets
+    )
+    short = task.perturbed_solution_mse(x_short)
+    assert 0 < short < task.perturbed_solution_mse(x_long)
+    for op in arithmetic.OPS:
+        value = ArithmeticTask(op).perturbed_solution_mse(x_short)
+        assert np.isfinite(value) and value > 0
+
+
+def test_unknown_op_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid ops are: add, sub, mul"):
+        ArithmeticTask("pow")
+
+
+def test_mse_reports_overflow_as_inf():
+    assert arithmetic.mse([[1.0]], [[3.0]]) == 4.0
+    assert arithmetic.mse([[1.0]], [[np.inf]]) == float("inf")
+    assert arithmetic.mse([[1.0]], [[np.nan]]) == float("inf")

@@ -1,0 +1,233 @@
+"""The MNIST sequence models (`tasks.mnist.model`): the digit encoder, the
+recurrent head, the whole model, and encode-once evaluation. Random images:
+no MNIST needed."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import nalu_rnn
+from tasks.cells import CELLS
+from tasks.mnist.model import (
+    digit_encoder,
+    encode_images,
+    predict_from_embeddings,
+    sequence_head,
+    sequence_model,
+)
+from tasks.spec import deferred, resolve
+from tests.support.arrays import assert_allclose, assert_array_equal
+from tests.support.scripts import ROOT
+
+
+def _images(batch, steps, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(size=(batch, steps, 28, 28, 1)).astype("float32")
+
+
+def _head_cell(model):
+    head = model if model.name == "head" else model.get_layer("head")
+    return head.get_layer("recurrent").cell
+
+
+@pytest.mark.parametrize(
+    "cell, output_dim, return_sequences, expected",
+    [
+        ("nac", 10, False, (2, 10)),
+        ("nac", 1, False, (2, 1)),
+        ("nac", 10, True, (2, 3, 10)),
+        ("nalu", 1, True, (2, 3, 1)),
+        ("lstm", 10, False, (2, 10)),
+    ],
+)
+def test_sequence_model_output_shapes(cell, output_dim, return_sequences, expected):
+    model = sequence_model(cell, output_dim, return_sequences=return_sequences)
+    assert tuple(model(_images(2, 3)).shape) == expected
+    # The time axis is not fixed by the first call.
+    longer = model(_images(2, 5))
+    assert tuple(longer.shape)[0] == 2 and tuple(longer.shape)[-1] == output_dim
+
+
+def test_encoder_architecture():
+    encoder = digit_encoder(7)
+    assert encoder.name == "encoder"
+    assert tuple(encoder.output.shape) == (None, 7)
+    kinds = [type(layer).__name__ for layer in encoder.layers[1:]]
+    assert kinds == [
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ]
+    assert encoder.get_layer("hidden").units == 500
+
+
+def test_encoder_digit_classes():
+    counts = digit_encoder(10, digit_classes=True)
+    z = keras.ops.convert_to_numpy(counts(_images(3, 1)[:, 0]))
+    assert_allclose(z.sum(axis=-1), 1.0, rtol=1e-5)
+    values = digit_encoder(1, digit_classes=True)
+    kernel = keras.ops.convert_to_numpy(values.get_layer("digit_value").kernel)
+    assert_array_equal(kernel[:, 0], np.arange(10))
+    z = keras.ops.convert_to_numpy(values(_images(3, 1)[:, 0]))
+    assert z.shape == (3, 1) and np.all((z >= 0) & (z <= 9))
+
+
+@pytest.mark.parametrize("cell", ["nac", "nau"])
+def test_block_identity_head_starts_as_running_sum(cell):
+    head = sequence_head(cell, embed_dim=3, output_dim=3)
+    x = np.random.default_rng(0).uniform(size=(4, 6, 3)).astype("float32")
+    assert_allclose(head(x), x.sum(axis=1), rtol=1e-3)
+
+
+def test_save_load_round_trip_without_custom_objects(tmp_path):
+    model = sequence_model("nac", 10, return_sequences=True)
+    x = _images(2, 4)
+    expected = keras.ops.convert_to_numpy(model(x))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert_allclose(loaded(x), expected, rtol=1e-6, atol=1e-6)
+    assert loaded.get_layer("encoder").name == "encoder"
+    assert loaded.get_layer("head").name == "head"
+    config = loaded.get_layer("head").get_layer("recurrent").cell.get_config()
+    assert config["kernel_initializer"]["class_name"] == "BlockIdentity"
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_encode_once_equals_naive_evaluation(return_sequences):
+    model = sequence_model("nac", 10, return_sequences=return_sequences)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    indices = rng.integers(0, 30, size=(5, 4))
+    embeddings = encode_images(model, images)
+    fast = predict_from_embeddings(model, embeddings, indices, batch_size=2)
+    naive = model.predict(images[indices][..., None] / 255.0, verbose=0)
+    if return_sequences:
+        naive = naive[:, -1]
+    assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+
+
+def test_target_scale_rescales_the_readout():
+    """`target_scale=(offset, scale)` multiplies the read-out's output by
+    `scale` and adds `offset`, per output, and keeps them in its config."""
+    head = sequence_head("lstm", 3, 2, target_scale=([45.0, -1.0], [9.0, 0.5]))
+    readout = keras.Model(head.input, head.get_layer("target_scale").input)
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype("float32")
+    raw = keras.ops.convert_to_numpy(readout(x))
+    expected = raw * np.array([9.0, 0.5]) + np.array([45.0, -1.0])
+    assert_allclose(head(x), expected, rtol=1e-6)
+    config = head.get_layer("target_scale").get_config()
+    assert config["scale"] == [9.0, 0.5] and config["offset"] == [45.0, -1.0]
+
+
+def test_target_scale_needs_a_readout():
+    with pytest.raises(ValueError, match="needs a read-out"):
+        sequence_head("nac", 10, 10, target_scale=(0.0, 1.0))
+
+
+def test_load_needs_only_import_nalu_rnn(tmp_path):
+    """A fresh process loads a saved model after a bare `import nalu_rnn`."""
+    path = tmp_path / "model.keras"
+    sequence_model("nac", 1).save(path)
+    code = (
+        "import keras, nalu_rnn; "
+        f"m = keras.models.load_model({str(path)!r}); "
+        "print(m.get_layer('head').name)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("head")
+
+
+def test_nmu_head_multiplies_over_time_exactly():
+    head = sequence_head("nmu", embed_dim=1, output_dim=1, multiplicative=True)
+    cell = _head_cell(head)
+    assert isinstance(cell, nalu_rnn.NMUCell)
+    z = np.random.default_rng(0).uniform(0, 9, (3, 6, 1)).astype("float32")
+    z[1, 2, 0] = 0.0
+    y = keras.ops.convert_to_numpy(head(z))
+    np.testing.assert_allclose(y, np.prod(z, axis=1), rtol=1e-5)
+    assert y[1, 0] == 0.0
+    # Any weights: each step multiplies (w*x + 1 - w) over [z_t, h_{t-1}].
+    w = np.array([[0.5], [0.75]], dtype="float32")
+    cell.unit.W.assign(w)
+    h = np.ones((3, 1))
+    for t in range(z.shape[1]):
+        h = (w[0] * z[:, t] + 1 - w[0]) * (w[1] * h + 1 - w[1])
+    y = keras.ops.convert_to_numpy(head(z))
+    np.testing.assert_allclose(y, h, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_every_registered_cell_builds_a_product_model(cell):
+    model = sequence_model(cell, 1, multiplicative=True)
+    y = keras.ops.convert_to_numpy(model(np.zeros((2, 3, 28, 28, 1), "float32")))
+    assert y.shape == (2, 1)
+    recurrent = _head_cell(model)
+    product = CELLS[cell].make_product_cell
+    if product is not None:
+        # The registry names its builders lazily (`tasks.spec.deferred`).
+        if isinstance(product, deferred):
+            product = resolve(product.path)
+        assert isinstance(recurrent, product)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: digit_encoder(0), "output_dim"),
+        (lambda: digit_encoder(2.5), "output_dim"),
+        (lambda: sequence_head("nac", 0, 1), "embed_dim"),
+        (lambda: sequence_head("nac", 1, -1), "output_dim"),
+        (lambda: sequence_model("nac", 0), "task_output_dim"),
+    ],
+)
+def test_model_sizes_must_be_positive_integers(call, name):
+    with pytest.raises(ValueError, match=f"`{name}` of .*positive integer"):
+        call()
+
+
+def test_sequence_model_refuses_images_without_a_time_axis():
+    model = sequence_model("nac", 1)
+    with pytest.raises(ValueError, match="incompatible"):
+        model(np.zeros((2, 28, 28, 1), "float32"))
+
+
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (np.zeros((28, 28), "uint8"), r"`images` .*rank 3 .*received images of shape"),
+        (np.zeros((2, 28, 28), "float32"), r"`images` .*rank 4 .*\(2, 28, 28\)"),
+        (np.full((1, 28, 28, 1), np.nan, "float32"), r"`images` .*finite"),
+        (np.array([["a"]]), r"`images` .*dtype <U1"),
+    ],
+)
+def test_encode_images_checks_rank_dtype_and_finiteness(images, match):
+    encoder = digit_encoder(10, conv_filters=(2, 2), dense_units=4)
+    with pytest.raises(ValueError, match=match):
+        encode_images(encoder, images)
+
+
+@pytest.mark.parametrize(
+    "embeddings, indices, match",
+    [
+        (np.zeros((5,), "float32"), np.zeros((2, 3), "int64"), "`embeddings`"),
+        (np.full((5, 1), np.inf, "float32"), np.zeros((2, 3), "int64"), "finite"),
+        (np.zeros((5, 1), "float32"), np.zeros((2, 3), "float32"), "`indices`"),
+        (np.zeros((5, 1), "float32"), np.zeros((3,), "int64"), r"`indices`.*\(3,\)"),
+        (np.zeros((5, 1), "float32"), np.full((2, 3), 7), r"\[0, 5\).*\[7, 7\]"),
+    ],
+)
+def test_predict_from_embeddings_checks_its_arrays(embeddings, indices, match):
+    head = sequence_head("nac", 1, 1)
+    with pytest.raises(ValueError, match=match):
+        predict_from_embeddings(head, embeddings, indices)

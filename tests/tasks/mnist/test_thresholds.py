@@ -1,0 +1,41 @@
+"""Madsen & Johansen's MNIST success thresholds (`tasks.mnist.thresholds`),
+from the reference measurements in `reference.json`."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.mnist import thresholds
+from tasks.success import reference_threshold
+
+
+def test_mnist_thresholds_come_from_the_reference_file(tmp_path):
+    path = tmp_path / "reference.json"
+    mse = {"1": [0.1, 0.2, 0.3], "10": [1.0, 1.5, 2.0]}
+    reference = {"mnist_add": {"classes": {"steps": 5, "seeds": [0, 1, 2], "mse": mse}}}
+    path.write_text(json.dumps({"reference": reference}))
+    found = thresholds.thresholds("mnist_add", "classes", path=str(path))
+    assert found == {
+        1: pytest.approx(reference_threshold(mse["1"])),
+        10: pytest.approx(reference_threshold(mse["10"])),
+    }
+    # An encoder without its own reference meets the default encoder's bar.
+    assert thresholds.thresholds("mnist_add", "linear", path=str(path)) == found
+    assert thresholds.reference_encoder("mnist_add", "linear", str(path)) == ("classes")
+    linear = {"linear": {"mse": {"1": [1.0, 2.0]}}}
+    reference["mnist_add"].update(linear)
+    path.write_text(json.dumps({"reference": reference}))
+    assert set(thresholds.thresholds("mnist_add", "linear", str(path))) == {1}
+    assert thresholds.thresholds("mnist_count", "classes", str(path)) == {}
+    assert thresholds.thresholds("mnist_add", "classes", str(tmp_path)) == {}
+
+
+def test_the_packaged_reference_gives_thresholds_to_the_default_encoder():
+    # The file ships beside the module (setup.cfg's package data).
+    where = Path(thresholds.REFERENCE_FILE).parts[-3:]
+    assert where == ("tasks", "mnist", "reference.json")
+    for task in ("mnist_count", "mnist_add"):
+        found = thresholds.thresholds(task, "classes")
+        assert found and all(value > 0 for value in found.values())
+        assert thresholds.reference_encoder(task, "linear") == "classes"

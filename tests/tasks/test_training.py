@@ -1,0 +1,257 @@
+"""Training steps every experiment shares (`tasks.training`): compiling,
+the regularisers' schedule, and the solved-step monitor."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import nalu_rnn
+from nalu_rnn.callbacks import GateSnap, LossGatedRegularization, SparsityWarmup
+from runner.cli import main
+from runner.config import ConfigError, RunConfig
+from tasks.registry import make_experiment
+from tasks.training import (
+    SolvedStepMonitor,
+    TrainingSchedule,
+    compile_model,
+    whole_batches,
+)
+from tests.support.arrays import assert_allclose
+from tests.support.exact_models import exact_static_model
+
+
+def _model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.layers[0].kernel.assign([[0.9], [0.1]])
+    return model
+
+
+def test_compile_model_decays_the_rate_only_when_asked():
+    config = RunConfig.from_values({"learning_rate": 0.5, "clipnorm": 1.0})
+    model = _model()
+    compile_model(model, config.optim)
+    assert float(model.optimizer.learning_rate) == 0.5
+    assert model.optimizer.clipnorm == 1.0
+    assert model.optimizer.clipvalue is None
+    compile_model(model, RunConfig.from_values({"clipvalue": 0.1}).optim)
+    assert model.optimizer.clipvalue == 0.1
+    compile_model(model, config.optim, decay_steps=10, final_fraction=0.05)
+    schedule = model.optimizer.get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay"
+    assert schedule["config"]["alpha"] == 0.05
+    assert schedule["config"]["decay_steps"] == 10
+
+
+def test_no_saturation_penalty_at_zero_strength_or_for_baselines():
+    schedule = TrainingSchedule(RunConfig(), arithmetic=True)
+    assert schedule.saturation is None
+    switches = [
+        c for c in schedule.callbacks(10) if isinstance(c, LossGatedRegularization)
+    ]
+    assert switches == []
+    config = RunConfig.from_values({"saturation": 0.05})
+    baseline = TrainingSchedule(config, arithmetic=False)
+    assert baseline.saturation is None
+    # Nothing at all is scheduled for a cell without arithmetic units.
+    assert baseline.callbacks(10) == []
+
+
+def _penalty(model):
+    return float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_saturation_penalty_reaches_every_raw_inalu_kernel_and_gate(static):
+    config = RunConfig.for_task("add", cell="inalu", saturation=0.05, static=static)
+    # The sparsity pull starts at 0 too, so the penalty is the saturation's.
+    experiment = make_experiment(config)
+    model = experiment.build_model()
+    dim = experiment.task.input_dim
+    model(np.ones((1, dim) if static else (1, 3, dim), "float32"))
+    regularizer = experiment.training_schedule.saturation
+    assert isinstance(regularizer, nalu_rnn.regularizers.SaturationRegularizer)
+    # Every weight of an iNALU is a raw kernel (W_hat, M_hat and their
+    # separate multiplicative copies) or its gate: 5 per layer.
+    raw = model.trainable_variables
+    assert len(raw) == 10 and all(v.regularizer is not None for v in raw)
+    # Off until the switch raises it; then every raw weight below 20 counts.
+    assert _penalty(model) == 0.0
+    regularizer.strength = 0.05
+    expected = sum(0.05 * np.mean(np.maximum(20 - np.abs(v.numpy()), 0)) for v in raw)
+    assert_allclose(_penalty(model), expected, rtol=1e-5)
+
+
+def test_saturation_switch_follows_the_config():
+    config = RunConfig.for_task("add", cell="inalu", saturation=0.2, steps=3000)
+    experiment = make_experiment(config)
+    (switch,) = [
+        c
+        for c in experiment.callbacks(epochs=3)
+        if isinstance(c, LossGatedRegularization)
+    ]
+    assert switch.regularizer is experiment.training_schedule.saturation
+    assert (switch.strength, switch.threshold, switch.start_step) == (0.2, 1.0, 300)
+
+
+def _pulls(experiment, epochs):
+    return {
+        c.regularizer: c
+        for c in experiment.callbacks(epochs)
+        if isinstance(c, SparsityWarmup)
+    }
+
+
+def test_the_readout_pull_starts_on_its_own_schedule():
+    # The NALU recipe: the cell's pull from 30% of training, the read-out's
+    # from 60%, each at full strength from its first epoch.
+    experiment = make_experiment(RunConfig.for_task("div", cell="nalu"))
+    pulls = _pulls(experiment, epochs=30)
+    assert len(pulls) == 2
+    schedule = experiment.training_schedule
+    cell, readout = pulls[schedule.sparsity], pulls[schedule.readout_sparsity]
+    assert (cell.start_epoch, readout.start_epoch) == (9, 18)
+    assert cell.strength == readout.strength == 0.05
+    # With Madsen & Johansen's ramp, the read-out ramps and stops as much later.
+    config = RunConfig.for_task(
+        "mul", cell="nalu", steps=1000, sparsity_end=0.5, sparsity_stop=0.7
+    )
+    experiment = make_experiment(config)
+    pulls = _pulls(experiment, epochs=1)
+    schedule = experiment.training_schedule
+    cell, readout = pulls[schedule.sparsity], pulls[schedule.readout_sparsity]
+    assert (cell.start_step, cell.end_step, cell.stop_step) == (300, 500, 700)
+    assert (readout.start_step, readout.end_step, readout.stop_step) == (600, 800, 1000)
+    # Without it, one regulariser and one schedule for every layer.
+    shared = make_experiment(RunConfig.for_task("mul", cell="nac"))
+    assert shared.training_schedule.readout_sparsity is None
+    assert list(_pulls(shared, epochs=10)) == [shared.training_schedule.sparsity]
+
+
+def test_the_readout_regulariser_reaches_the_readout_only():
+    dim = make_experiment(RunConfig.for_task("div")).task.input_dim
+    x = np.ones((1, 3, dim), "float32")
+
+    def penalty(config, cell_strength, readout_strength):
+        experiment = make_experiment(config)
+        keras.utils.set_random_seed(0)
+        model = experiment.build_model()
+        model(x)
+        schedule = experiment.training_schedule
+        schedule.sparsity.strength = cell_strength
+        if schedule.readout_sparsity is not None:
+            schedule.readout_sparsity.strength = readout_strength
+        return _penalty(model)
+
+    staged = RunConfig.for_task("div", cell="nalu")
+    cell_only = penalty(staged, 0.05, 0.0)
+    readout_only = penalty(staged, 0.0, 0.05)
+    assert cell_only > 0 and readout_only > 0
+    assert_allclose(penalty(staged, 0.05, 0.05), cell_only + readout_only, rtol=1e-5)
+    # Shared, one strength pulls both layers.
+    shared = staged.replace(readout_sparsity_start=None)
+    assert_allclose(penalty(shared, 0.05, None), cell_only + readout_only, rtol=1e-5)
+
+
+def test_gate_snap_follows_the_config_and_is_recorded(tmp_path):
+    config = RunConfig.for_task("add", cell="nalu", gate_snap=0.5, steps=1000)
+    (snap,) = [
+        c
+        for c in make_experiment(config).callbacks(epochs=1)
+        if isinstance(c, GateSnap)
+    ]
+    assert (snap.step, snap.tolerance) == (500, config.regularization.harden_tolerance)
+    # A cell without learnt gates: the configuration refuses the snap, and a
+    # schedule never makes one for it.
+    with pytest.raises(ConfigError, match="learnt gates"):
+        RunConfig.for_task("add", cell="lstm", gate_snap=0.5)
+    lstm = RunConfig.for_task("add", cell="lstm").replace(gate_snap=0.5)
+    assert make_experiment(lstm).training_schedule.gate_snap is None
+
+    out = tmp_path / "run"
+    argv = ["--task", "add", "--cell", "nalu", "--steps", "40", "--gate-snap",
+            "0.5", "--eval-sequences", "20", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["gate_snap"]["step"] == 20
+    # Both NALUs have a unit gate, so both are in the record.
+    assert len(results["gate_snap"]["snapped"]) == 2
+
+
+def _monitor_fit(model, task, every, steps):
+    rng = np.random.default_rng(0)
+    x, y = task.sample(64, 1, task.extrapolation_range, rng)
+    monitor = SolvedStepMonitor([(x, y, task.perturbed_solution_mse(x))], every=every)
+    # A zero learning rate keeps the weights, so the answer is known.
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    xt, yt = task.sample(steps * 8, 1, task.train_range, rng)
+    model.fit(xt, yt, batch_size=8, epochs=1, callbacks=[monitor], verbose=0)
+    return monitor
+
+
+def test_solved_step_monitor_records_the_first_check_that_passes():
+    task, model = exact_static_model("sub")
+    monitor = _monitor_fit(model, task, every=3, steps=10)
+    assert monitor.step == 10
+    assert monitor.solved_step == 3
+
+
+def test_solved_step_monitor_leaves_an_unsolved_run_at_none():
+    task, model = exact_static_model("add", offset=0.01)
+    monitor = _monitor_fit(model, task, every=3, steps=10)
+    assert monitor.solved_step is None
+
+
+def test_whole_batches_is_a_no_op_without_a_distribution():
+    assert keras.distribution.distribution() is None
+    with whole_batches():
+        assert keras.distribution.distribution() is None
+    assert keras.distribution.distribution() is None
+
+
+def _trained_weights(task, cell, steps, **flags):
+    """The weights after `steps` of training `task`, through the experiment's
+    own data and callbacks (what `runner.run.fit` gives `model.fit`)."""
+    keras.utils.set_random_seed(0)
+    config = RunConfig.for_task(task, cell=cell, steps=steps, **flags)
+    experiment = make_experiment(config)
+    model = experiment.build_model()
+    experiment.compile(model)
+    data, epochs, steps_per_epoch = experiment.training_data()
+    model.fit(
+        data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=experiment.callbacks(epochs),
+        shuffle=experiment.shuffle_batches,
+        verbose=0,
+    )
+    return np.concatenate([np.ravel(w) for w in model.get_weights()])
+
+
+def _assert_ramp_and_stop_change_training(task, cell, steps, **flags):
+    # In one epoch a pull from 20% never starts without a ramp (it starts
+    # at an epoch), starts at step 20% with one, and stops at 70% with both.
+    flags = {"sparsity": 1.0, "sparsity_start": 0.2, **flags}
+    plain = _trained_weights(task, cell, steps, **flags)
+    ramp = _trained_weights(task, cell, steps, sparsity_end=0.5, **flags)
+    stopped = _trained_weights(
+        task, cell, steps, sparsity_end=0.5, sparsity_stop=0.7, **flags
+    )
+    assert not np.array_equal(plain, ramp)
+    assert not np.array_equal(ramp, stopped)
+    again = _trained_weights(task, cell, steps, sparsity_end=0.5, **flags)
+    assert_allclose(ramp, again)
+
+
+def test_sparsity_end_and_stop_change_arithmetic_training():
+    _assert_ramp_and_stop_change_training("add", "nac", 40)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_mnist
+def test_sparsity_end_and_stop_change_mnist_training(mnist_dir):
+    _assert_ramp_and_stop_change_training(
+        "mnist_count", "nac", 12, data_dir=mnist_dir, curriculum=False
+    )
