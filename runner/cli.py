@@ -151,6 +151,8 @@ def build_parser(argv=None):
             elif flag.kind == "toggle":
                 kwargs["action"] = argparse.BooleanOptionalAction
             else:
+                if flag.kind == "repeat":
+                    kwargs["action"] = "append"
                 if flag.kind == "optional":
                     kwargs.update(nargs="?", const=flag.const)
                 choices = flag.choices() if callable(flag.choices) else flag.choices

@@ -64,6 +64,25 @@ def name_list(text):
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def value_range(text):
+    """`LOW,HIGH` as a pair of floats with `LOW < HIGH`, for argparse."""
+    values = name_list(text)
+    try:
+        low, high = (float(v) for v in values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LOW,HIGH (two numbers), got {text!r}"
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise argparse.ArgumentTypeError(
+            f"expected LOW,HIGH with finite LOW < HIGH, got {text!r}"
+        )
+    return low, high
+
+
+unit_ratio = _number_type(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
 def _lengths(text):
     return tuple(int(v) for v in name_list(text)) or None
 
@@ -85,9 +104,10 @@ class Flag:
     Args:
         help: What the field does, without its default (the parser adds it).
         kind: `"value"` (`--flag VALUE`), `"switch"` (`--flag` sets it),
-            `"toggle"` (`--flag` / `--no-flag`) or `"optional"` (`--flag`
-            alone gives `const`, `--flag VALUE` the value). Defaults to
-            `"value"`.
+            `"toggle"` (`--flag` / `--no-flag`), `"optional"` (`--flag`
+            alone gives `const`, `--flag VALUE` the value) or `"repeat"`
+            (`--flag VALUE` as often as wanted, a tuple of the values).
+            Defaults to `"value"`.
         type: The argparse `type` of a value. Defaults to `None` (text).
         choices: The values accepted, or a callable returning them (read
             when the parser is built). Defaults to `None`.
@@ -176,6 +196,47 @@ class DataOptions:
         False,
         "arithmetic without a time axis (one vector per example)",
         kind="switch",
+    )
+    input_size: int | None = option(
+        None,
+        "arithmetic: the number of inputs (per step)",
+        type=positive_int,
+        unset="10, or 100 with --static",
+    )
+    subset_ratio: float = option(
+        0.25,
+        "arithmetic: the fraction of the inputs summed into each of a and b",
+        type=unit_ratio,
+    )
+    overlap_ratio: float = option(
+        0.5,
+        "arithmetic: the fraction of a subset that a and b share",
+        type=fraction,
+    )
+    subset_seed: int | None = option(
+        None,
+        "arithmetic: pins the problem instance (which inputs make a and b) "
+        "to this seed",
+        type=non_negative_int,
+        unset="the run's --seed: a problem of its own per seed",
+    )
+    train_range: tuple | None = option(
+        None,
+        "arithmetic: the range of the training (and interpolation) values; "
+        "write --train-range=LOW,HIGH for negative values",
+        type=value_range,
+        metavar="LOW,HIGH",
+        unset="0,1, or 1,2 with --static",
+    )
+    extrapolation_range: tuple | None = option(
+        None,
+        "arithmetic: the range of the extrapolation values; repeat it for a "
+        "union of ranges (each value uniform over the union)",
+        kind="repeat",
+        type=value_range,
+        metavar="LOW,HIGH",
+        unset="2,6 with --static; the training range otherwise (the "
+        "recurrent task extrapolates in length)",
     )
     supervision: str | None = option(
         None,
@@ -434,6 +495,10 @@ FIELD_GROUPS = {field.name: attribute for attribute, field in flag_fields()}
 FIELD_DEFAULTS = {field.name: field.default for _, field in flag_fields()}
 
 
+def _listed(value):
+    return [_listed(v) for v in value] if isinstance(value, tuple) else value
+
+
 class ConfigError(ValueError):
     """Options that do not go together: one line for the user, exit 2."""
 
@@ -489,11 +554,25 @@ class RunConfig:
         """`{group: {field: value}}`, JSON-ready (tuples as lists)."""
         return {
             attribute: {
-                k: list(v) if isinstance(v, tuple) else v
+                k: _listed(v)
                 for k, v in dataclasses.asdict(getattr(self, attribute)).items()
             }
             for attribute, _, _ in GROUPS
         }
+
+    @classmethod
+    def from_record(cls, record):
+        """The `RunConfig` of `as_dict()`'s output, as results.json's
+        `run_config` holds it (lists back to tuples)."""
+        values = {k: v for group in record.values() for k, v in group.items()}
+        for name in ("eval_lengths", "train_range"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        if values.get("extrapolation_range") is not None:
+            values["extrapolation_range"] = tuple(
+                tuple(r) for r in values["extrapolation_range"]
+            )
+        return cls.from_values(values)
 
     def replace(self, **changes):
         """A copy with the fields named (by their flag names) changed."""
@@ -538,11 +617,23 @@ class RunConfig:
         values["eval_lengths"] = tuple(
             values.get("eval_lengths", FIELD_DEFAULTS["eval_lengths"])
         )
+        if values.get("extrapolation_range") is not None:
+            ranges = values["extrapolation_range"]
+            if not isinstance(ranges[0], list | tuple):
+                ranges = (ranges,)  # one (low, high)
+            values["extrapolation_range"] = tuple(tuple(r) for r in ranges)
+        if values.get("train_range") is not None:
+            values["train_range"] = tuple(values["train_range"])
         values["task"], values["cell"] = task, cell
         if values.get("out") is None:
             values["out"] = default_out(task, cell, static, values.get("evaluate"))
         config = cls.from_values(values)
         _check_combinations(config, spec, cell_spec)
+        if spec.family.check is not None:
+            try:
+                spec.family.check(config)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
         return config
 
 

@@ -32,12 +32,11 @@ def summarize(all_results):
         ]
         for key in keys:
             row[f"median_{key}"] = _median([e.get(key) for e in entries])
-        # A per-length criterion (the MNIST tasks'): its rate over seeds.
-        if all(isinstance(e.get("success"), bool) for e in entries):
-            successes = [e["success"] for e in entries]
-            row["successes"] = successes
-            row["success_rate"] = sum(successes) / len(successes)
-            row["success_ci"] = list(wilson_interval(sum(successes), len(successes)))
+        # A per-length criterion (the MNIST tasks'): its rate over seeds,
+        # after hardening and as trained.
+        for suffix in ("", "_raw"):
+            if all(isinstance(e.get("success" + suffix), bool) for e in entries):
+                row.update(_rate([e["success" + suffix] for e in entries], suffix))
         per_length.append(row)
     summary = {
         "task": first["task"],
@@ -49,10 +48,10 @@ def summarize(all_results):
         "versions": first["versions"],
     }
     if "success" in first:
-        successes = [bool(r["success"]) for r in all_results]
-        summary["successes"] = successes
-        summary["success_rate"] = sum(successes) / len(successes)
-        summary["success_ci"] = list(wilson_interval(sum(successes), len(successes)))
+        summary.update(_rate([bool(r["success"]) for r in all_results]))
+        if all("success_raw" in r for r in all_results):
+            raw = [bool(r["success_raw"]) for r in all_results]
+            summary.update(_rate(raw, "_raw"))
         # Over the solved seeds only, as Madsen & Johansen report them.
         solved = [r for r in all_results if r["success"]]
         summary["median_solved_step"] = median_or_none(
@@ -62,6 +61,17 @@ def summarize(all_results):
             [r.get("sparsity_error") for r in solved]
         )
     return summary
+
+
+def _rate(successes, suffix=""):
+    """`successes`, `success_rate` and `success_ci` (with `suffix`) of a list
+    of booleans: the rate over seeds and its 95% Wilson interval."""
+    n = len(successes)
+    return {
+        f"successes{suffix}": successes,
+        f"success_rate{suffix}": sum(successes) / n,
+        f"success_ci{suffix}": list(wilson_interval(sum(successes), n)),
+    }
 
 
 def _is_metric(value):
@@ -105,6 +115,8 @@ def format_table(results):
     title = f"{results['task']} / {results['cell']} / seed {results['seed']}"
     if "success" in results:
         title += f" / success: {results['success']}"
+        if "success_raw" in results:
+            title += f" (as trained: {results['success_raw']})"
     return title + "\n" + _metric_table(results["eval"], prefix="")
 
 
@@ -112,9 +124,11 @@ def format_summary(summary):
     title = f"{summary['task']} / {summary['cell']} / seeds {summary['seeds']}"
     if "success_rate" in summary:
         low, high = summary["success_ci"]
+        raw = summary.get("success_rate_raw")
+        as_trained = "" if raw is None else f", as trained {raw:.2f}"
         title += (
             f" / success rate {summary['success_rate']:.2f} "
-            f"(95% CI {low:.2f}-{high:.2f}), median solved step "
+            f"(95% CI {low:.2f}-{high:.2f}{as_trained}), median solved step "
             f"{_fmt(summary['median_solved_step'])}, median sparsity error "
             f"{_fmt(summary['median_sparsity_error'])}"
         )
@@ -164,34 +178,80 @@ def table(header, rows, markdown=False):
 
 
 def plot_errors(all_results, path, metric=None):
-    """Error against length on log axes, one line per result."""
+    """Error against length on log axes: every seed, their median, the
+    success threshold per length, and the training length.
+
+    Args:
+        all_results: The `results.json` dicts of one run or of several seeds.
+        path: The image file to write.
+        metric: The error plotted; `None` for the MSE where the runs are
+            judged against a threshold (theirs is an MSE), else the MAE.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    static = all_results[0].get("static", False)
-    first = all_results[0]["eval"][0]
-    metric = metric or next(m for m in ("mae", "mse") if m in first)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    first = all_results[0]
+    static = first.get("static", False)
+    entries = first["eval"]
+    judged = any("success_threshold_mse" in e for e in entries)
+    metric = metric or (
+        "mse" if judged else next(m for m in ("mae", "mse") if m in entries[0])
+    )
+    # Static sets differ by value range, not length: one position each.
+    xs = (
+        list(range(1, len(entries) + 1))
+        if static
+        else [max(e["length"], 1) for e in entries]
+    )
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    curves = []
     for r in all_results:
-        xs = [max(e["length"], 1) for e in r["eval"]]
-        if static:
-            xs = [e["range"][1] for e in r["eval"]]
         ys = [e.get(metric) for e in r["eval"]]
         ys = [np.nan if v is None or v <= 0 else v for v in ys]
-        ax.plot(xs, ys, marker="o", label=f"seed {r['seed']}")
-    ax.set_xscale("log")
-    plotted = [v for line in ax.get_lines() for v in line.get_ydata()]
-    if any(np.isfinite(v) for v in plotted):
+        curves.append(ys)
+        several = len(all_results) > 1
+        ax.plot(
+            xs,
+            ys,
+            marker="o",
+            lw=0.8 if several else 1.5,
+            alpha=0.45 if several else 1.0,
+            label=None if several else f"seed {r['seed']}",
+        )
+    if len(all_results) > 1:
+        median = np.nanmedian(np.array(curves, dtype=float), axis=0)
+        ax.plot(xs, median, color="black", lw=2, marker="o", label="median")
+    if judged and metric == "mse":
+        thresholds = [e.get("success_threshold_mse") for e in entries]
+        ax.plot(
+            xs,
+            [np.nan if t is None else t for t in thresholds],
+            color="tab:red",
+            ls="--",
+            marker="_",
+            label="success threshold",
+        )
+    if not static:
+        if first.get("train_length") is not None:
+            ax.axvline(
+                first["train_length"], color="grey", ls=":", label="training length"
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("sequence length")
+    else:
+        ax.set_xticks(xs, [e.get("split", "") for e in entries])
+        ax.set_xlabel("value range")
+    plotted = [v for line in ax.get_lines() for v in np.ravel(line.get_ydata())]
+    if any(np.isfinite(v) and v > 0 for v in plotted):
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "every error diverged", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("upper value bound" if static else "sequence length")
     ax.set_ylabel(metric)
-    ax.set_title(f"{all_results[0]['task']} / {all_results[0]['cell']}")
-    if len(all_results) > 1:
-        ax.legend(fontsize="small")
+    seeds = "" if len(all_results) == 1 else f", {len(all_results)} seeds"
+    ax.set_title(f"{first['task']} / {first['cell']}{seeds}")
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

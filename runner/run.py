@@ -202,6 +202,27 @@ def run(config, out_dir=None, experiment=None):
 
 
 def _run_in_scope(config, out_dir, experiment_class):
+    experiment = start(config, out_dir, experiment_class)
+    if config.run.evaluate:
+        model = load_model(config.run.evaluate)
+        check_model_fits(model, experiment, config)
+        return finish(config, experiment, model, out_dir)
+    model = experiment.build_model()
+    experiment.compile(model)
+    steps, train_seconds = fit(model, experiment, config, out_dir)
+    return finish(config, experiment, model, out_dir, steps, train_seconds)
+
+
+def start(config, out_dir, experiment_class=None):
+    """Seeds everything and makes the run's experiment, before any model.
+
+    Refuses, with the errors `train.py` turns into one line, a finished run
+    in `out_dir` (without `--force`), evaluation sets too large for this
+    machine, and an output folder that cannot be made.
+
+    Returns:
+        The run's `tasks.experiment.Experiment`.
+    """
     if (out_dir / "results.json").exists() and not config.run.force:
         raise OutputExistsError(
             f"{out_dir} already holds a finished run (results.json); pass "
@@ -217,20 +238,37 @@ def _run_in_scope(config, out_dir, experiment_class):
             f"--out {out_dir}: cannot create the output folder "
             f"({error.strerror or type(error).__name__})"
         ) from error
-    steps = 0
-    train_seconds = 0.0
+    return experiment
+
+
+def finish(config, experiment, model, out_dir, steps=0, train_seconds=0.0):
+    """Judges, hardens, saves and evaluates a trained (or loaded) model.
+
+    The model is evaluated as trained first (`success_raw`, each entry's
+    `mse_raw` and `success_raw`), then hardened (`after_training`, for a
+    model trained here) and evaluated again (`success`). Writes
+    `results.json`, the plot and, for a trained model, `model.keras`.
+
+    Args:
+        config: The `RunConfig`.
+        experiment: The run's `tasks.experiment.Experiment`.
+        model: The model, trained for `steps` steps (0: loaded to evaluate).
+        out_dir: The output folder (a `pathlib.Path`).
+        steps: Training steps taken. Defaults to `0`.
+        train_seconds: Seconds of training. Defaults to `0.0`.
+
+    Returns:
+        The dict written to `results.json`.
+    """
+    trained = not config.run.evaluate
     extra = {}
-    if config.run.evaluate:
-        model = load_model(config.run.evaluate)
-        check_model_fits(model, experiment, config)
-    else:
-        model = experiment.build_model()
-        experiment.compile(model)
-        steps, train_seconds = fit(model, experiment, config, out_dir)
-        # Hardening's validation set, like the evaluation sets below, need
-        # not split evenly over the devices of a JAX `--strategy mirrored`.
-        with whole_batches():
+    # Hardening's validation set, like the evaluation sets, need not split
+    # evenly over the devices of a JAX `--strategy mirrored`.
+    with whole_batches():
+        raw_entries = experiment.evaluate(model) if trained else None
+        if trained:
             extra = experiment.after_training(model)
+    if trained:
         model.save(out_dir / "model.keras")
         write_record(out_dir / "model.keras", config, experiment.model_signature())
     if config.infra.export:
@@ -238,6 +276,11 @@ def _run_in_scope(config, out_dir, experiment_class):
     with whole_batches():
         entries = experiment.evaluate(model)
         measures = experiment.success_measures(model, entries, steps)
+    raw_entries = raw_entries or entries
+    for entry, raw in zip(entries, raw_entries, strict=True):
+        entry["mse_raw"] = raw["mse"]
+        if "success" in raw:
+            entry["success_raw"] = raw["success"]
     write_eval_scalars(tensorboard_dir(config, out_dir), entries, steps)
     if get_cell_spec(config.run.cell).arithmetic:
         extra["formula"] = nalu_rnn.formula(model)
@@ -257,11 +300,18 @@ def _run_in_scope(config, out_dir, experiment_class):
         "eval": entries,
         "versions": versions(),
         "config": distribution.describe(config.infra.strategy),
+        # Every option after recipes and flags: the run, repeatable from it
+        # alone (`RunConfig.from_record`).
+        "run_config": config.as_dict(),
         **extra,
     }
+    problem = experiment.problem()
+    if problem is not None:
+        results["problem"] = problem
     succeeded = experiment.succeeded(entries)
     if succeeded is not None:
         results["success"] = succeeded
+        results["success_raw"] = experiment.succeeded(raw_entries)
     results.update(measures)
     write_json(out_dir / "results.json", results)
     plot_errors([results], out_dir / "extrapolation.png")

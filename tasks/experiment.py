@@ -115,6 +115,11 @@ class Experiment:
         """Further results.json entries of a finished run (`solved_step`)."""
         return {}
 
+    def problem(self):
+        """results.json's `problem`: the instance this run learns, or `None`
+        where the task alone says it."""
+        return None
+
     def evaluation_bytes(self):
         """About how many bytes the evaluation sets take at once, or 0.
 

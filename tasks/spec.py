@@ -65,6 +65,9 @@ class Family:
             another family given one of them exits with status 2. Defaults
             to none.
         title: The family's name in messages. Defaults to `name`.
+        check: Callable taking a resolved `RunConfig`, raising `ValueError`
+            (one line for the user) when the family cannot run it, or
+            `None`. Defaults to `None`.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Family:
     recipes: object
     flags: tuple = ()
     title: str = ""
+    check: object = None
 
     def __post_init__(self):
         if not self.title:

@@ -16,11 +16,16 @@ Static task (Madsen & Johansen 2020's setting), defaults:
 * training and interpolation values U[1, 2], extrapolation values U[2, 6].
 
 Subsets, both tasks: a permutation `p` of the input indices drawn from
-`subset_seed = 0`; with `s = max(1, round(subset_ratio * input_dim))` and
+`subset_seed`; with `s = max(1, round(subset_ratio * input_dim))` and
 `o = round(overlap_ratio * s)`, `A = p[0:s]` and `B = p[s - o : 2s - o]`
 (`subset_ratio = 0.25`, `overlap_ratio = 0.5`). For `input_dim = 10` that is
-two indices each, one shared; for 100, 25 each, 12 shared. The subsets depend
-on `subset_seed` only, so every training seed faces the same problem.
+two indices each, one shared; for 100, 25 each, 12 shared. A run's
+`subset_seed` is its own seed unless `--subset-seed` pins one (as
+stable-nalu draws each run's subsets from its seed), so every seed faces a
+problem instance of its own.
+
+Value ranges: any `train_range`, and one or several extrapolation ranges
+(their union), signed or not (`uniform_over`).
 
 Data is drawn with `numpy.random.default_rng`, so the same seed gives the
 same arrays on every backend.
@@ -63,25 +68,71 @@ def apply_op(op, a, b):
     raise ValueError(f"Unknown op {op!r}; valid ops are: {', '.join(OPS)}")
 
 
-def subsets(input_dim, subset_ratio=0.25, overlap_ratio=0.5, subset_seed=0):
-    """Returns the index arrays `(A, B)` described in the module docstring."""
-    if not 0 < subset_ratio <= 0.5:
+def check_subsets(input_dim, subset_ratio=0.25, overlap_ratio=0.5):
+    """`(subset size, overlap)` of the problem; `ValueError` when it cannot be.
+
+    Args:
+        input_dim: Positive number of inputs.
+        subset_ratio: Fraction of the inputs in each subset, in (0, 1].
+        overlap_ratio: Fraction of a subset the two share, in [0, 1].
+    """
+    if isinstance(input_dim, bool) or not isinstance(input_dim, int) or input_dim < 1:
         raise ValueError(
-            f"`subset_ratio` must be in (0, 0.5]; received subset_ratio={subset_ratio}"
+            f"the input size must be a positive integer; received {input_dim!r}"
         )
-    if not 0 <= overlap_ratio < 1:
+    if not 0 < subset_ratio <= 1:
         raise ValueError(
-            f"`overlap_ratio` must be in [0, 1); received overlap_ratio={overlap_ratio}"
+            f"the subset ratio must be in (0, 1]; received {subset_ratio!r}"
+        )
+    if not 0 <= overlap_ratio <= 1:
+        raise ValueError(
+            f"the overlap ratio must be in [0, 1]; received {overlap_ratio!r}"
         )
     size = max(1, round(subset_ratio * input_dim))
     overlap = round(overlap_ratio * size)
     if 2 * size - overlap > input_dim:
         raise ValueError(
-            f"input_dim={input_dim} is too small for subsets of {size} indices "
-            f"overlapping by {overlap}"
+            f"an input of {input_dim} is too small for two subsets of {size} "
+            f"inputs sharing {overlap} (subset ratio {subset_ratio}, overlap "
+            f"ratio {overlap_ratio})"
         )
+    return size, overlap
+
+
+def subsets(input_dim, subset_ratio=0.25, overlap_ratio=0.5, subset_seed=0):
+    """Returns the index arrays `(A, B)` described in the module docstring."""
+    size, overlap = check_subsets(input_dim, subset_ratio, overlap_ratio)
     perm = np.random.default_rng(subset_seed).permutation(input_dim)
     return np.sort(perm[:size]), np.sort(perm[size - overlap : 2 * size - overlap])
+
+
+def check_range(value_range):
+    """`(low, high)` as floats; `ValueError` unless `low < high`, both finite."""
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"a range is two numbers LOW,HIGH; received {value_range!r}"
+        ) from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"a range needs finite LOW < HIGH; received {low:g},{high:g}")
+    return low, high
+
+
+def uniform_over(ranges, shape, rng):
+    """Values drawn uniformly over the union of `ranges` (float32).
+
+    One range draws `rng.uniform(low, high)`; several pick each value's range
+    with probability proportional to its width, then draw within it, so the
+    values are uniform over the union (for ranges of one width, as the NALM
+    benchmark's [-6, -2] and [2, 6], each range is as likely).
+    """
+    if len(ranges) == 1:
+        return rng.uniform(*ranges[0], size=shape).astype("float32")
+    lows = np.array([low for low, _ in ranges])
+    widths = np.array([high - low for low, high in ranges])
+    pick = rng.choice(len(ranges), size=shape, p=widths / widths.sum())
+    return (lows[pick] + widths[pick] * rng.uniform(size=shape)).astype("float32")
 
 
 @dataclasses.dataclass
@@ -95,8 +146,10 @@ class ArithmeticTask:
             or 100 (static).
         train_range: `(low, high)` of training/interpolation values; `None`
             means (0, 1) (recurrent) or (1, 2) (static).
-        extrapolation_range: Values of the static extrapolation set; `None`
-            means (2, 6). The recurrent task extrapolates in length instead.
+        extrapolation_range: The values of the extrapolation sets: one
+            `(low, high)`, or several whose union they are drawn from;
+            `None` means (2, 6) (static) or the training range (recurrent,
+            which extrapolates in length).
         subset_ratio, overlap_ratio, subset_seed: Define `A` and `B`.
     """
 
@@ -116,8 +169,18 @@ class ArithmeticTask:
             self.input_dim = 100 if self.static else 10
         if self.train_range is None:
             self.train_range = (1.0, 2.0) if self.static else (0.0, 1.0)
-        if self.extrapolation_range is None:
-            self.extrapolation_range = (2.0, 6.0)
+        self.train_range = check_range(self.train_range)
+        ranges = self.extrapolation_range
+        if ranges is None:
+            ranges = (2.0, 6.0) if self.static else self.train_range
+        if np.ndim(ranges) == 1:
+            ranges = (ranges,)
+        self.extrapolation_ranges = tuple(check_range(r) for r in ranges)
+        self.extrapolation_range = (
+            self.extrapolation_ranges[0]
+            if len(self.extrapolation_ranges) == 1
+            else self.extrapolation_ranges
+        )
         self.subset_a, self.subset_b = subsets(
             self.input_dim, self.subset_ratio, self.overlap_ratio, self.subset_seed
         )
@@ -125,6 +188,21 @@ class ArithmeticTask:
     @property
     def name(self):
         return self.op
+
+    def describe(self):
+        """results.json's `problem`: the instance this run learns."""
+        return {
+            "op": self.op,
+            "static": self.static,
+            "input_size": self.input_dim,
+            "subset_a": [int(i) for i in self.subset_a],
+            "subset_b": [int(i) for i in self.subset_b],
+            "subset_seed": self.subset_seed,
+            "subset_ratio": self.subset_ratio,
+            "overlap_ratio": self.overlap_ratio,
+            "train_range": list(self.train_range),
+            "extrapolation_range": [list(r) for r in self.extrapolation_ranges],
+        }
 
     def sums(self, x):
         """`(a, b)` for inputs `x` of shape (n, [time,] input_dim)."""
@@ -138,38 +216,49 @@ class ArithmeticTask:
         a, b = self.sums(x)
         return apply_op(self.op, a, b)[:, None].astype("float32")
 
-    def sample(self, num, length, value_range, rng):
-        """`(x, y)` with `num` examples; `length` is ignored when static."""
+    def sample(self, num, length, value_ranges, rng):
+        """`(x, y)` with `num` examples; `length` is ignored when static.
+
+        `value_ranges` is one `(low, high)` or a tuple of them (their union).
+        """
         shape = (num, self.input_dim) if self.static else (num, length, self.input_dim)
-        x = rng.uniform(*value_range, size=shape).astype("float32")
+        if np.ndim(value_ranges) == 1:
+            value_ranges = (value_ranges,)
+        x = uniform_over(value_ranges, shape, rng)
         return x, self.targets(x)
 
     def test_sets(self, lengths, num, seed):
         """Named test sets: `[(split, length, value_range, x, y), ...]`.
 
-        Recurrent: one set per length, U[train_range]; the split is
-        `interpolation` at `lengths[0]` and `extrapolation` after it. Static:
-        an interpolation and an extrapolation set by value range. Test seeds
-        are offset from training seeds so the two never share draws.
+        Recurrent: one set per length, the interpolation set at
+        `lengths[0]` from the training range, the longer ones from the
+        extrapolation range (by default the training range: the recurrent
+        task extrapolates in length). Static: an interpolation and an
+        extrapolation set by value range. Test seeds are offset from training
+        seeds so the two never share draws.
         """
         rng = np.random.default_rng([seed, 1])
+        extrapolation = self.extrapolation_ranges
         if self.static:
             plans = [
-                ("interpolation", 1, self.train_range),
-                ("extrapolation", 1, self.extrapolation_range),
+                ("interpolation", 1, (self.train_range,)),
+                ("extrapolation", 1, extrapolation),
             ]
         else:
             plans = [
-                (
-                    "interpolation" if i == 0 else "extrapolation",
-                    length,
-                    self.train_range,
-                )
+                ("interpolation", length, (self.train_range,))
+                if i == 0
+                else ("extrapolation", length, extrapolation)
                 for i, length in enumerate(lengths)
             ]
         return [
-            (split, length, value_range, *self.sample(num, length, value_range, rng))
-            for split, length, value_range in plans
+            (
+                split,
+                length,
+                ranges[0] if len(ranges) == 1 else ranges,
+                *self.sample(num, length, ranges, rng),
+            )
+            for split, length, ranges in plans
         ]
 
     def perturbed_solution_mse(self, x, epsilon=1e-5):
@@ -198,5 +287,8 @@ class ArithmeticTask:
         if kind == "linear":
             prediction = ca * a + cb * b
         else:
-            prediction = np.abs(a) ** ca * np.abs(b) ** cb
+            # The sign of a power with an integer exponent, which the
+            # magnitudes below drop (a product of signed sums).
+            sign = np.sign(a) ** round(abs(ca)) * np.sign(b) ** round(abs(cb))
+            prediction = sign * np.abs(a) ** ca * np.abs(b) ** cb
         return float(np.mean((prediction - self.targets(x)[:, 0]) ** 2))

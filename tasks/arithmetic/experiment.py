@@ -65,7 +65,18 @@ class ArithmeticExperiment(Experiment):
 
     def __init__(self, config, spec):
         super().__init__(config, spec)
-        self.task = ArithmeticTask(spec.variant, static=config.data.static)
+        data = config.data
+        subset_seed = config.run.seed if data.subset_seed is None else data.subset_seed
+        self.task = ArithmeticTask(
+            spec.variant,
+            static=data.static,
+            input_dim=data.input_size,
+            train_range=data.train_range,
+            extrapolation_range=data.extrapolation_range,
+            subset_ratio=data.subset_ratio,
+            overlap_ratio=data.overlap_ratio,
+            subset_seed=subset_seed,
+        )
         self.arithmetic = get_cell_spec(config.run.cell).arithmetic
         self.training_schedule = TrainingSchedule(config, self.arithmetic)
         self.monitor = None
@@ -88,6 +99,9 @@ class ArithmeticExperiment(Experiment):
             readout_regularizer=schedule.readout_sparsity,
             cell_start=self.cell_start(),
         )
+
+    def problem(self):
+        return self.task.describe()
 
     def evaluation_bytes(self):
         # Every set at once: float32 inputs, and the float64 copy the exact

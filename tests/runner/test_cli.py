@@ -351,3 +351,36 @@ def test_parsing_imports_no_backend():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_the_data_flags_parse_into_the_problem():
+    config = parse_args(
+        ["--task", "div", "--static", "--input-size", "10", "--subset-ratio",
+         "0.1", "--overlap-ratio", "0", "--train-range=-2,-1",
+         "--extrapolation-range=-6,-2", "--extrapolation-range", "2,6",
+         "--subset-seed", "7"]
+    )  # fmt: skip
+    data = config.data
+    assert (data.input_size, data.subset_ratio, data.overlap_ratio) == (10, 0.1, 0.0)
+    assert data.train_range == (-2.0, -1.0) and data.subset_seed == 7
+    assert data.extrapolation_range == ((-6.0, -2.0), (2.0, 6.0))
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--task", "add", "--train-range", "2,1"], "LOW < HIGH"),
+        (["--task", "add", "--train-range", "1"], "LOW,HIGH"),
+        (["--task", "add", "--extrapolation-range", "3,3"], "LOW < HIGH"),
+        (["--task", "add", "--subset-ratio", "0"], "(0, 1]"),
+        (["--task", "add", "--subset-ratio", "1.5"], "(0, 1]"),
+        (["--task", "add", "--overlap-ratio", "2"], "[0, 1]"),
+        (["--task", "add", "--input-size", "3", "--subset-ratio", "0.9"], "too small"),
+        (["--task", "mnist_add", "--train-range", "0,1"], "arithmetic tasks only"),
+    ],
+)
+def test_impossible_data_flags_exit_2_with_one_line(argv, words, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(argv)
+    assert info.value.code == 2
+    assert words in _error_line(capsys)

@@ -242,7 +242,9 @@ def test_every_field_carries_its_flag():
         for field in dataclasses.fields(group):
             flag = field.metadata["flag"]
             assert isinstance(flag, Flag) and flag.help, field.name
-            assert flag.kind in ("value", "switch", "toggle", "optional"), field.name
+            assert flag.kind in ("value", "switch", "toggle", "optional", "repeat"), (
+                field.name
+            )
             assert flag.needs in (None, "arithmetic", "gated"), field.name
             if flag.kind in ("switch", "toggle"):
                 assert isinstance(field.default, bool), field.name

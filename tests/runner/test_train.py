@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import nalu_rnn
-from runner.cli import main
+from runner.cli import main, parse_args
+from runner.config import RunConfig
 from runner.model_record import read_record
 from tasks.arithmetic.data import ArithmeticTask
 from tasks.arithmetic.experiment import ArithmeticExperiment
@@ -54,6 +55,32 @@ def test_results_json_follows_the_spec(tmp_path):
     assert (out / "extrapolation.png").stat().st_size > 1000
 
 
+def test_results_record_the_problem_the_config_and_raw_success(tmp_path):
+    out = _quick(tmp_path, "--seed", "3")
+    results = _load(out / "results.json")
+    # The problem of seed 3, drawn from it.
+    task = ArithmeticTask("add", subset_seed=3)
+    assert results["problem"]["subset_a"] == task.subset_a.tolist()
+    assert results["problem"]["subset_b"] == task.subset_b.tolist()
+    assert results["problem"]["subset_seed"] == 3
+    # Every option: the run repeats from the record alone.
+    config = RunConfig.from_record(results["run_config"])
+    assert config == parse_args(
+        ["--task", "add", "--cell", "nac", "--steps", "30", "--batch-size", "8",
+         "--eval-sequences", "16", "--out", str(out), "--quiet", "--seed", "3"]
+    )  # fmt: skip
+    # Success as trained beside success after hardening, overall and per set.
+    assert isinstance(results["success_raw"], bool)
+    for entry in results["eval"]:
+        assert isinstance(entry["success_raw"], bool) and "mse_raw" in entry
+    repeat = tmp_path / "repeat"
+    assert main(["--task", "add", "--evaluate", str(out / "model.keras"),
+                 "--out", str(repeat), "--quiet"]) == 0  # fmt: skip
+    evaluated = _load(repeat / "results.json")
+    # A loaded model is judged as it is: raw and hardened are one model.
+    assert evaluated["success_raw"] == evaluated["success"]
+
+
 def test_evaluate_reproduces_the_metrics(tmp_path):
     out = _quick(tmp_path, "--eval-lengths", "10,50")
     trained = _load(out / "results.json")
@@ -80,6 +107,7 @@ def test_seeds_write_a_summary(tmp_path):
     summary = _load(out / "summary.json")
     assert summary["seeds"] == [5, 6]
     assert 0.0 <= summary["success_rate"] <= 1.0
+    assert len(summary["successes_raw"]) == 2 and "success_ci_raw" in summary
     assert [e["length"] for e in summary["eval"]] == [10, 20]
     assert "median_scaled_error" in summary["eval"][0]
     assert (out / "seed_5" / "results.json").is_file()

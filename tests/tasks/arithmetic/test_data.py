@@ -110,3 +110,76 @@ def test_mse_reports_overflow_as_inf():
     assert arithmetic.mse([[1.0]], [[3.0]]) == 4.0
     assert arithmetic.mse([[1.0]], [[np.inf]]) == float("inf")
     assert arithmetic.mse([[1.0]], [[np.nan]]) == float("inf")
+
+
+def test_values_are_uniform_over_a_union_of_ranges():
+    task = ArithmeticTask(
+        "mul", static=True, input_dim=2, subset_ratio=0.5, overlap_ratio=0.0
+    )
+    rng = np.random.default_rng(0)
+    x, _ = task.sample(20000, 1, ((-6.0, -2.0), (2.0, 6.0)), rng)
+    assert ((x >= -6) & (x <= -2) | (x >= 2) & (x <= 6)).all()
+    # Equal widths: each range half of the values.
+    assert abs(float(np.mean(x < 0)) - 0.5) < 0.02
+    # Unequal widths: by width (uniform over the union).
+    x, _ = task.sample(20000, 1, ((0.0, 1.0), (10.0, 13.0)), rng)
+    assert abs(float(np.mean(x < 5)) - 0.25) < 0.02
+
+
+def test_extrapolation_ranges_and_the_recorded_problem():
+    task = ArithmeticTask(
+        "div",
+        static=True,
+        input_dim=10,
+        subset_ratio=0.1,
+        overlap_ratio=0.0,
+        train_range=(-2.0, 2.0),
+        extrapolation_range=((-6.0, -2.0), (2.0, 6.0)),
+        subset_seed=3,
+    )
+    sets = task.test_sets([10], 50, seed=0)
+    assert [s[0] for s in sets] == ["interpolation", "extrapolation"]
+    assert sets[1][2] == ((-6.0, -2.0), (2.0, 6.0))
+    problem = task.describe()
+    assert problem["input_size"] == 10 and len(problem["subset_a"]) == 1
+    assert problem["extrapolation_range"] == [[-6.0, -2.0], [2.0, 6.0]]
+    assert problem["train_range"] == [-2.0, 2.0] and problem["subset_seed"] == 3
+    # The recurrent task extrapolates in length, from the training range.
+    recurrent = ArithmeticTask("add")
+    assert recurrent.extrapolation_ranges == ((0.0, 1.0),)
+    assert [s[2] for s in recurrent.test_sets([10, 100], 5, 0)] == [(0.0, 1.0)] * 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"train_range": (2.0, 1.0)}, "LOW < HIGH"),
+        ({"train_range": (1.0,)}, "two numbers"),
+        ({"extrapolation_range": ((0.0, 1.0), (3.0, 3.0))}, "LOW < HIGH"),
+        ({"subset_ratio": 0.0}, "subset ratio"),
+        ({"subset_ratio": 1.5}, "subset ratio"),
+        ({"overlap_ratio": -0.1}, "overlap ratio"),
+        ({"input_dim": 3, "subset_ratio": 0.9}, "too small"),
+    ],
+)
+def test_impossible_problems_say_why(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        ArithmeticTask("add", **kwargs)
+
+
+@pytest.mark.parametrize("op", ["mul", "div", "square", "add", "sub"])
+def test_the_threshold_keeps_the_sign_of_signed_inputs(op):
+    # The exact solution is below the threshold and the threshold small
+    # beside the targets: a sign dropped would put the perturbed solution
+    # at twice the target where a * b < 0.
+    task = ArithmeticTask(
+        op,
+        static=True,
+        input_dim=2,
+        subset_ratio=0.5,
+        overlap_ratio=0.0,
+        extrapolation_range=((-6.0, -2.0), (2.0, 6.0)),
+    )
+    ((_, _, _, x, y),) = task.test_sets([1], 2000, seed=0)[1:]
+    threshold = task.perturbed_solution_mse(x)
+    assert 0 < threshold < 1e-4 * float(np.mean(y.astype("float64") ** 2))

@@ -103,3 +103,31 @@ def test_a_subclass_changes_the_stream_and_the_start_through_its_hooks():
     plain = make_experiment(config).build_model()
     w = as_numpy(plain.get_layer("recurrent").cell.arithmetic_weights()["W"])
     assert np.all(np.diag(w[10:]) > 0.9)
+
+
+def test_each_seed_draws_its_own_problem_unless_one_is_pinned():
+    def problem(**flags):
+        return make_experiment(RunConfig.for_task("mul", **flags)).problem()
+
+    seeds = [problem(seed=seed) for seed in range(6)]
+    assert len({(tuple(p["subset_a"]), tuple(p["subset_b"])) for p in seeds}) > 1
+    assert [p["subset_seed"] for p in seeds] == list(range(6))
+    pinned = [problem(seed=seed, subset_seed=4) for seed in range(3)]
+    assert all(p == seeds[4] for p in pinned)
+
+
+def test_the_data_flags_make_the_problem():
+    config = RunConfig.for_task(
+        "div",
+        static=True,
+        input_size=10,
+        subset_ratio=0.1,
+        overlap_ratio=0.0,
+        train_range=(1.0, 2.0),
+        extrapolation_range=((-6.0, -2.0), (2.0, 6.0)),
+    )
+    problem = make_experiment(config).problem()
+    assert problem["input_size"] == 10
+    assert len(problem["subset_a"]) == len(problem["subset_b"]) == 1
+    assert problem["subset_a"] != problem["subset_b"]
+    assert problem["extrapolation_range"] == [[-6.0, -2.0], [2.0, 6.0]]
