@@ -8,11 +8,90 @@ from keras import ops
 
 from nalu_rnn._validation import validate_finite_float
 
-__all__ = ["OPTIMIZERS", "CommonModeAdam", "SpikeClippedAdam", "get_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "CommonModeAdam",
+    "MultiRateAdam",
+    "SpikeClippedAdam",
+    "get_optimizer",
+]
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
-class CommonModeAdam(keras.optimizers.Adam):
+class MultiRateAdam(keras.optimizers.Adam):
+    """Adam with its learning rate multiplied for some layers' variables.
+
+    A model whose parts want different rates (a ConvNet encoder at Adam's
+    usual 1e-3 under an arithmetic head whose weights must travel to exactly
+    -1, 0 or 1, which the arithmetic tasks train at 0.03 to 0.1) gets one
+    optimizer: each variable whose path starts with a key of
+    `rate_multipliers` (a layer's name, then `/`) steps at the learning
+    rate, schedule included, times that key's value; the longest matching
+    key wins, and other variables step at the learning rate itself.
+
+    Args:
+        learning_rate: Float, schedule or callable, as for
+            `keras.optimizers.Adam`. Defaults to `0.001`.
+        rate_multipliers: Dict from a variable path prefix (a layer name,
+            such as `"recurrent"`) to a positive float. Defaults to `None`
+            (every variable at the learning rate: plain Adam).
+        **kwargs: Any other argument of `keras.optimizers.Adam`.
+
+    Example:
+
+    ```python
+    optimizer = nalu_rnn.optimizers.MultiRateAdam(
+        1e-3, rate_multipliers={"recurrent": 30.0}
+    )
+    ```
+    """
+
+    def __init__(self, learning_rate=0.001, rate_multipliers=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        multipliers = dict(rate_multipliers or {})
+        for prefix, value in multipliers.items():
+            value = validate_finite_float(
+                value, "rate_multipliers", type(self).__name__
+            )
+            if not isinstance(prefix, str) or not prefix or not value > 0:
+                raise ValueError(
+                    f"`rate_multipliers` of {type(self).__name__} maps layer names "
+                    f"to positive numbers; received {prefix!r}: {value!r}"
+                )
+            multipliers[prefix] = value
+        self.rate_multipliers = multipliers
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._variable_multipliers = [self._multiplier(v.path) for v in variables]
+
+    def _multiplier(self, path):
+        matches = [
+            prefix
+            for prefix in self.rate_multipliers
+            if path == prefix or path.startswith(prefix + "/")
+        ]
+        return self.rate_multipliers[max(matches, key=len)] if matches else 1.0
+
+    def variable_rate(self, variable, learning_rate):
+        """`learning_rate` times the multiplier of `variable`'s layer."""
+        if not self.rate_multipliers:
+            return learning_rate
+        multiplier = self._variable_multipliers[self._get_variable_index(variable)]
+        return learning_rate if multiplier == 1.0 else learning_rate * multiplier
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = self.variable_rate(variable, learning_rate)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "rate_multipliers": dict(self.rate_multipliers)}
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class CommonModeAdam(MultiRateAdam):
     """Adam with each kernel's common mode as a coordinate of its own.
 
     Adam scales every coordinate of a weight separately. When all inputs of
@@ -107,6 +186,7 @@ class CommonModeAdam(keras.optimizers.Adam):
         fan_in = self._fan_in(variable)
         if fan_in is None:
             return super().update_step(gradient, variable, learning_rate)
+        learning_rate = self.variable_rate(variable, learning_rate)
         gradient = self._reflect(ops.cast(gradient, variable.dtype), fan_in)
         lr = ops.cast(learning_rate, variable.dtype)
         local_step = ops.cast(self.iterations + 1, variable.dtype)
@@ -135,7 +215,7 @@ class CommonModeAdam(keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")
-class SpikeClippedAdam(keras.optimizers.Adam):
+class SpikeClippedAdam(MultiRateAdam):
     """Adam that scales a gradient spike down to a multiple of its recent norm.
 
     A product read-out divides by its inputs in log space, so one batch in
@@ -235,10 +315,17 @@ OPTIMIZERS = {
 }
 
 
-def get_optimizer(name, learning_rate=0.001, **kwargs):
-    """The optimizer called `name` in `OPTIMIZERS`, built with `kwargs`."""
+def get_optimizer(name, learning_rate=0.001, rate_multipliers=None, **kwargs):
+    """The optimizer called `name` in `OPTIMIZERS`, built with `kwargs`.
+
+    With `rate_multipliers` (see `MultiRateAdam`), plain `"adam"` is a
+    `MultiRateAdam`; the others take them themselves.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(
             f"Unknown optimizer {name!r}; valid names are: {', '.join(OPTIMIZERS)}"
         )
-    return OPTIMIZERS[name](learning_rate, **kwargs)
+    if not rate_multipliers:
+        return OPTIMIZERS[name](learning_rate, **kwargs)
+    optimizer_class = MultiRateAdam if name == "adam" else OPTIMIZERS[name]
+    return optimizer_class(learning_rate, rate_multipliers=rate_multipliers, **kwargs)

@@ -293,6 +293,24 @@ class ModelOptions:
         "reference for the success thresholds",
         kind="switch",
     )
+    head_init: str | None = option(
+        None,
+        "MNIST: how the arithmetic head starts: random, from the unit's own "
+        "initializer (the state block a memory of the state, see "
+        "--state-memory, and a digit-value read-out from its own random "
+        "start); exact, at the task's solution (the running sum or product "
+        "and the digit values 0..9), a warm start that knows the answer",
+        choices=("random", "exact"),
+        unset="none (an arithmetic task)",
+    )
+    state_memory: bool = option(
+        True,
+        "a recurrent arithmetic cell starts as a memory of its state: its "
+        "state-to-state block at the identity, its input block random (the "
+        "one prior both task families share)",
+        kind="toggle",
+        needs="arithmetic",
+    )
     scale_targets: bool = option(
         False,
         "MNIST, cells without arithmetic units: the read-out's output is "
@@ -313,6 +331,19 @@ class OptimizerOptions:
         type=positive_int,
     )
     learning_rate: float = option(1e-3, "the learning rate", type=positive_float)
+    warmup: float = option(
+        0.0,
+        "fraction of training over which the learning rate rises linearly "
+        "from 0 (0: off)",
+        type=fraction,
+    )
+    head_learning_rate: float | None = option(
+        None,
+        "MNIST: the learning rate of the recurrent head, its read-out and the "
+        "digit-value read-out, where the encoder takes --learning-rate",
+        type=positive_float,
+        unset="the --learning-rate",
+    )
     lr_decay: bool = option(
         False,
         "cosine-decay the learning rate over training (to 1%% of it on the "

@@ -76,27 +76,27 @@ def rnn_relu_cell(units, **kwargs):
     return keras.layers.SimpleRNNCell(units, activation="relu", **kwargs)
 
 
-def tanh_layer(units):
-    return keras.layers.Dense(units, activation="tanh")
+def tanh_layer(units, name=None):
+    return keras.layers.Dense(units, activation="tanh", name=name)
 
 
-def relu_layer(units):
-    return keras.layers.Dense(units, activation="relu")
+def relu_layer(units, name=None):
+    return keras.layers.Dense(units, activation="relu", name=name)
 
 
-def dense_readout(units):
-    return keras.layers.Dense(units)
+def dense_readout(units, name=None):
+    return keras.layers.Dense(units, name=name)
 
 
-def realnpu_readout(units, **regularizers):
+def realnpu_readout(units, name=None, **regularizers):
     """A RealNPU read-out without the regularisers: its exponents may be 2 or
     0.5 (square, root), which a pull towards {-1, 0, 1} would bias."""
-    return RealNPU(units)
+    return RealNPU(units, name=name)
 
 
-def npu_readout(units, **regularizers):
+def npu_readout(units, name=None, **regularizers):
     """An NPU read-out without the regularisers (see `realnpu_readout`)."""
-    return NPU(units)
+    return NPU(units, name=name)
 
 
 def gated_identity(value):

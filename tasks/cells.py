@@ -14,6 +14,11 @@ from tasks.spec import deferred
 
 # The cell of a run whose task registers no default cell of its own.
 DEFAULT_CELL = "nac"
+# The start of a recurrent cell as a memory of its state, the prior every
+# arithmetic cell of both families starts with (`--state-memory`): the
+# diagonal of a gated cell's `W_hat` and `M_hat` state block, so that its
+# state weight starts at tanh(3) * sigmoid(3) = 0.95 (a direct cell's at 1).
+MEMORY_START = 3.0
 
 
 @dataclasses.dataclass(frozen=True)

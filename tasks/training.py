@@ -22,7 +22,14 @@ SATURATION_LOSS = 1.0
 SATURATION_START_FRACTION = 0.1
 
 
-def compile_model(model, optim, decay_steps=None, final_fraction=0.01):
+def compile_model(
+    model,
+    optim,
+    decay_steps=None,
+    final_fraction=0.01,
+    warmup_steps=0,
+    rate_multipliers=None,
+):
     """Compiles `model` with MSE and the optimiser of `optim`.
 
     Args:
@@ -36,15 +43,32 @@ def compile_model(model, optim, decay_steps=None, final_fraction=0.01):
         final_fraction: The decayed rate's end, as a fraction of
             `learning_rate` (Keras's `CosineDecay(alpha=)`). Defaults to
             `0.01`.
+        warmup_steps: Steps over which the rate first rises linearly from 0
+            (then decays over the rest of `decay_steps`, if given). Defaults
+            to `0`.
+        rate_multipliers: Layer name to the factor its variables' rate is
+            multiplied by (`nalu_rnn.optimizers.MultiRateAdam`), or `None`.
+            Defaults to `None`.
     """
     learning_rate = optim.learning_rate
-    if decay_steps is not None:
+    if warmup_steps:
+        # Keras's cosine schedule warms up from `initial_learning_rate` to
+        # `warmup_target`; without decay, alpha=1 holds the target after.
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            decay_steps=max(1, (decay_steps or warmup_steps) - warmup_steps),
+            alpha=final_fraction if decay_steps is not None else 1.0,
+            warmup_target=optim.learning_rate,
+            warmup_steps=warmup_steps,
+        )
+    elif decay_steps is not None:
         learning_rate = keras.optimizers.schedules.CosineDecay(
             optim.learning_rate, decay_steps=decay_steps, alpha=final_fraction
         )
     optimizer = nalu_rnn.optimizers.get_optimizer(
         optim.optimizer,
         learning_rate,
+        rate_multipliers=rate_multipliers,
         clipnorm=optim.clipnorm,
         clipvalue=optim.clipvalue,
     )

@@ -16,7 +16,7 @@ from nalu_rnn.hardening import harden_with_rollback, largest_discrete_distance
 from tasks.arithmetic.batches import ArithmeticBatches
 from tasks.arithmetic.data import ArithmeticTask, mse
 from tasks.arithmetic.model import arithmetic_model
-from tasks.cells import get_cell_spec
+from tasks.cells import MEMORY_START, get_cell_spec
 from tasks.experiment import Experiment, ModelSignature
 from tasks.training import SolvedStepMonitor, TrainingSchedule, compile_model
 
@@ -97,6 +97,7 @@ class ArithmeticExperiment(Experiment):
             arithmetic_regularizer=schedule.sparsity,
             raw_regularizer=schedule.saturation,
             readout_regularizer=schedule.readout_sparsity,
+            state_identity=MEMORY_START if c.model.state_memory else None,
             cell_start=self.cell_start(),
         )
 
@@ -120,6 +121,7 @@ class ArithmeticExperiment(Experiment):
             optim,
             decay_steps=optim.steps if optim.lr_decay else None,
             final_fraction=FINAL_LEARNING_RATE_FRACTION,
+            warmup_steps=round(optim.warmup * optim.steps),
         )
 
     def batches(self, steps_per_epoch):

@@ -57,6 +57,8 @@ FLAGS = (
     "curriculum",
     "data_dir",
     "tfds_dir",
+    "head_init",
+    "head_learning_rate",
 )
 
 FAMILY = Family(

@@ -45,6 +45,13 @@ BASELINE_UNITS = 32
 # Cosine decay ends at this fraction of the initial learning rate.
 FINAL_LEARNING_RATE_FRACTION = 0.05
 HARDEN_ROWS = ("state", "input")
+# The diagonal of the exact head's `BlockIdentity` start (`--head-init exact`
+# and the reference's frozen head): tanh(10) * sigmoid(10) = 0.99995 for the
+# gated cells, hardened to 1; direct cells start at exactly 1.
+EXACT_START = 10.0
+# The layers `--head-learning-rate` applies to: the recurrent head, its
+# read-out, and the encoder's digit-value read-out that feeds it.
+HEAD_LAYERS = ("recurrent", "readout", "digit_value")
 VALIDATION_SEQUENCES = 1000
 TARGET_STATISTICS_SEQUENCES = 4096
 
@@ -176,6 +183,12 @@ class MNISTExperiment(Experiment):
 
     def build_model(self):
         c, schedule = self.config, self.training_schedule
+        # A judged head starts at the solution only as a named warm start
+        # (`--head-init exact`, the digit values with it); the reference's
+        # head is the solution, frozen, and its encoder, digit values
+        # included, learns as a judged run's does.
+        warm = c.model.head_init == "exact"
+        exact = warm or c.model.solved_head
         if c.model.scale_targets:
             self.target_scale = self.training_target_statistics()
         model = mnist_model.sequence_model(
@@ -186,10 +199,15 @@ class MNISTExperiment(Experiment):
             arithmetic_regularizer=schedule.sparsity if self.arithmetic else None,
             # `classes`: softmax over the 10 digits before the head sums;
             # see `tasks.mnist.model.digit_encoder(digit_classes=)`.
-            encoder_kwargs={"digit_classes": c.model.encoder == "classes"},
+            encoder_kwargs={
+                "digit_classes": c.model.encoder == "classes",
+                "digit_values": warm,
+            },
             raw_regularizer=schedule.saturation,
             multiplicative=self.target.multiplicative,
             target_scale=self.target_scale,
+            identity_value=EXACT_START if exact else None,
+            state_memory=c.model.state_memory,
         )
         if c.model.solved_head:
             # Madsen & Johansen's reference: the head is the exact running
@@ -215,14 +233,20 @@ class MNISTExperiment(Experiment):
         return ModelSignature((None, *loading.IMAGE_SHAPE, 1), self.output_dim)
 
     def compile(self, model):
+        optim = self.config.optim
         epochs, steps_per_epoch = self.schedule()
+        steps = epochs * steps_per_epoch
+        multipliers = None
+        if optim.head_learning_rate is not None:
+            factor = optim.head_learning_rate / optim.learning_rate
+            multipliers = dict.fromkeys(HEAD_LAYERS, factor)
         compile_model(
             model,
-            self.config.optim,
-            decay_steps=epochs * steps_per_epoch
-            if self.config.optim.lr_decay
-            else None,
+            optim,
+            decay_steps=steps if optim.lr_decay else None,
             final_fraction=FINAL_LEARNING_RATE_FRACTION,
+            warmup_steps=round(optim.warmup * steps),
+            rate_multipliers=multipliers,
         )
 
     def training_data(self):

@@ -13,10 +13,10 @@ import keras
 import numpy as np
 
 from nalu_rnn._validation import validate_array, validate_positive_int
-from nalu_rnn.initializers import BlockIdentity
+from nalu_rnn.initializers import BlockIdentity, StateBlockIdentity
 from nalu_rnn.rnn import recurrent_layer
 from nalu_rnn.time_folding import FoldTime, UnfoldTime
-from tasks.cells import get_cell_spec, regularizer_kwargs
+from tasks.cells import MEMORY_START, get_cell_spec, regularizer_kwargs
 
 IMAGE_INPUT_SHAPE = (28, 28, 1)
 
@@ -27,6 +27,7 @@ def digit_encoder(
     kernel_size=5,
     dense_units=500,
     digit_classes=False,
+    digit_values=False,
 ):
     """The ConvNet that maps one MNIST image to an embedding.
 
@@ -39,10 +40,12 @@ def digit_encoder(
 
     With `digit_classes=True` the image is classified first: the last layer
     is a softmax over the 10 digits, followed, when `output_dim != 10`, by a
-    bias-free `Dense(output_dim)` named `"digit_value"` whose kernel starts
-    at the digit values 0..9 in every column. A class vector sums to exactly
-    1 per image and a confident one is exactly one-hot, so a running sum of
-    it cannot drift the way a sum of unconstrained regressions does.
+    bias-free `Dense(output_dim)` named `"digit_value"`, the value each
+    class stands for, learnt from its own random start (with
+    `digit_values=True`, a warm start at the digit values 0..9: the answer).
+    A class vector sums to exactly 1 per image and a confident one is
+    exactly one-hot, so a running sum of it cannot drift the way a sum of
+    unconstrained regressions does.
 
     Args:
         output_dim: Positive integer, size of the embedding.
@@ -52,6 +55,9 @@ def digit_encoder(
         dense_units: Width of the hidden dense layer. Defaults to `500`.
         digit_classes: Whether the embedding goes through a softmax over the
             10 digit classes (see above). Defaults to `False`.
+        digit_values: Whether the `"digit_value"` read-out starts at the
+            digit values 0..9, a warm start (`--head-init exact`). Defaults
+            to `False`.
 
     Returns:
         A `keras.Model` named `"encoder"` from `(batch, 28, 28, 1)` float
@@ -84,21 +90,45 @@ def digit_encoder(
     if output_dim != 10:
         value = keras.layers.Dense(output_dim, use_bias=False, name="digit_value")
         outputs = value(outputs)
-        # Set once here rather than by an initializer: the start is data
-        # (the digit values), and the saved weights carry it from then on.
-        value.kernel.assign(
-            np.tile(np.arange(10, dtype="float32")[:, None], (1, output_dim))
-        )
+        if digit_values:
+            # Set once here rather than by an initializer: the start is data
+            # (the digit values), and the saved weights carry it from then on.
+            value.kernel.assign(
+                np.tile(np.arange(10, dtype="float32")[:, None], (1, output_dim))
+            )
     return keras.Model(inputs, outputs, name="encoder")
+
+
+def _probe_unit(make_cell, input_dim):
+    """The unit of a one-unit cell from `make_cell`, built for `input_dim`."""
+    probe = make_cell(1)
+    probe.build((None, input_dim))
+    return probe.unit
 
 
 def _has_gated_kernels(make_cell, input_dim):
     """Whether the cell's weights are `tanh(W_hat) * sigmoid(M_hat)` (NAC,
     NALU, iNALU) rather than used directly (NAU, NMU and the cells built on
     them)."""
-    probe = make_cell(1)
-    probe.build((None, input_dim))
-    return bool(probe.unit.gated_pairs())
+    return bool(_probe_unit(make_cell, input_dim).gated_pairs())
+
+
+def memory_start(spec, make_cell, input_dim):
+    """Keyword arguments that start a head's cell as a memory of its state.
+
+    The prior every arithmetic cell of both task families starts with
+    (`--state-memory`): the state-to-state block at the identity, the input
+    block from the unit's own initializer. The registry's cell gets its
+    entry's start (`CellSpec.identity_kwargs`, as in
+    `tasks.arithmetic.model.arithmetic_model`); a cell that multiplies over
+    time (`make_product_cell`) keeps its state exactly,
+    `h_t = h_{t-1} * f(x_t)`.
+    """
+    if make_cell is spec.make_cell and spec.identity_kwargs is not None:
+        return spec.identity_kwargs(MEMORY_START)
+    unit_class = type(_probe_unit(make_cell, input_dim))
+    base = unit_class.default_kernel_initializer()
+    return {"kernel_initializer": StateBlockIdentity(1.0, base=base)}
 
 
 def sequence_head(
@@ -112,16 +142,21 @@ def sequence_head(
     raw_regularizer=None,
     multiplicative=False,
     target_scale=None,
+    state_memory=True,
 ):
     """The recurrent part of a sequence model: `RNN(cell)` and its read-out.
 
-    For an arithmetic cell the kernels start at `BlockIdentity(identity_value)`
-    (a running sum of the embeddings; cells whose kernel is used directly,
-    such as NAU, start at `BlockIdentity(1.0)`), and when `units == output_dim` the
-    state is the output: the running count or sum *is* the target, and a
-    read-out would be one more weight that has to be learnt as exactly 1 to
-    extrapolate. Otherwise the cell's registered read-out follows (a `NAC`
-    for arithmetic cells, a `Dense` for the baselines).
+    With `identity_value`, an arithmetic cell's kernels start at
+    `BlockIdentity(identity_value)` (cells whose kernel is used directly,
+    such as NAU, at `BlockIdentity(1.0)`): the exact running sum of the
+    embeddings, a warm start that knows the answer (`--head-init exact`).
+    Without it they start from the unit's own initializer, the state block
+    at the identity where `state_memory` (`memory_start`). When
+    `units == output_dim` the state is the output: the running count or sum
+    *is* the target, and a read-out would be one more weight that has to be
+    learnt as exactly 1 to extrapolate. Otherwise the cell's registered
+    read-out follows, named `"readout"` (a `NAC` for arithmetic cells, a
+    `Dense` for the baselines).
 
     With `multiplicative=True` (a running product, `mnist_product`) the cell
     is the entry's `make_product_cell` where it has one: an `NMUCell` with
@@ -140,14 +175,18 @@ def sequence_head(
         arithmetic_regularizer: Regularizer of the effective arithmetic
             weights (arithmetic cells only). Defaults to `None`.
         identity_value: Diagonal value of `BlockIdentity` for arithmetic
-            cells; `None` keeps the cell's default initializer. Defaults to
-            `10.0`.
+            cells (the warm start); `None` starts from the unit's own
+            initializer. Defaults to `10.0`.
         raw_regularizer: Regularizer of the arithmetic layers' raw kernels
             and gates (`tasks.cells.regularizer_kwargs`). Defaults to
             `None`.
         multiplicative: Whether the target is a product over time, so that
             the entry's cell that multiplies over time is used (see above).
             Defaults to `False`.
+        target_scale: `(offset, scale)` of a `Rescaling` after the read-out
+            (`--scale-targets`), or `None`. Defaults to `None`.
+        state_memory: Whether a cell not started at `identity_value` starts
+            as a memory of its state (`memory_start`). Defaults to `True`.
 
     Returns:
         A `keras.Model` named `"head"` from `(batch, time, embed_dim)`.
@@ -174,6 +213,8 @@ def sequence_head(
             cell_kwargs["kernel_initializer"] = BlockIdentity(
                 identity_value if _has_gated_kernels(make_cell, embed_dim) else 1.0
             )
+        elif state_memory:
+            cell_kwargs.update(memory_start(spec, make_cell, embed_dim))
     inputs = keras.Input((None, embed_dim), name="embeddings")
     layer = recurrent_layer(
         make_cell(units, **cell_kwargs),
@@ -183,7 +224,7 @@ def sequence_head(
     outputs = layer(inputs)
     has_readout = not (spec.arithmetic and units == output_dim)
     if has_readout:
-        readout = spec.make_readout(output_dim, **readout_kwargs)
+        readout = spec.make_readout(output_dim, name="readout", **readout_kwargs)
         outputs = readout(outputs)
     if target_scale is not None:
         if not has_readout:
@@ -214,6 +255,7 @@ def sequence_model(
     raw_regularizer=None,
     multiplicative=False,
     target_scale=None,
+    state_memory=True,
 ):
     """A digit encoder applied to every image, then a recurrent head.
 
@@ -242,6 +284,7 @@ def sequence_model(
         multiplicative: Whether the target is a product over time; see
             `sequence_head`. Defaults to `False`.
         target_scale: See `sequence_head`. Defaults to `None`.
+        state_memory: See `sequence_head`. Defaults to `True`.
 
     Returns:
         An uncompiled `keras.Model` named `"{cell}_digits"`.
@@ -274,6 +317,7 @@ def sequence_model(
         raw_regularizer=raw_regularizer,
         multiplicative=multiplicative,
         target_scale=target_scale,
+        state_memory=state_memory,
     )
     images = keras.Input((None,) + IMAGE_INPUT_SHAPE, name="images")
     folded = FoldTime(name="fold_time")(images)

@@ -22,6 +22,7 @@ MNIST_RECIPE = Recipe(
         "encoder": "classes",
         # Lengths 1, 2, 5 over the first 20% of the steps.
         "curriculum": True,
+        "head_init": "random",
     },
     docs="mnist",
 )

@@ -222,3 +222,62 @@ def test_static_mul_reaches_the_tie_that_plain_adam_crawls_towards():
         losses[name] = model.evaluate(x, y, verbose=0)
     assert losses["common_mode_adam"] < 1.0
     assert losses["adam"] > 50.0
+
+
+def _adam_reference(w, gradients, lr, beta_1=0.9, beta_2=0.999, eps=1e-7):
+    m = np.zeros_like(w, dtype=np.float64)
+    v = np.zeros_like(w, dtype=np.float64)
+    w = w.astype(np.float64)
+    for t, g in enumerate(gradients, start=1):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        alpha = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        w = w - alpha * m / (np.sqrt(v) + eps)
+    return w
+
+
+def test_multi_rate_adam_steps_each_layer_at_its_rate():
+    rng = np.random.default_rng(0)
+    layers = {
+        "head": keras.layers.Dense(2, name="head"),
+        "head_extra": keras.layers.Dense(2, name="head_extra"),
+        "encoder": keras.layers.Dense(2, name="encoder"),
+    }
+    for layer in layers.values():
+        layer.build((None, 3))
+    variables = [layer.kernel for layer in layers.values()]
+    initial = [np.asarray(as_numpy(v.numpy())) for v in variables]
+    gradients = [
+        [rng.normal(size=v.shape).astype("float32") for v in variables]
+        for _ in range(4)
+    ]
+    optimizer = nalu_rnn.optimizers.MultiRateAdam(
+        0.01, rate_multipliers={"head": 30.0, "head_extra": 2.0}
+    )
+    optimizer.build(variables)
+    for step in gradients:
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in step], variables)
+    # A key names a layer: "head" does not reach "head_extra", whose own
+    # key is longer; the encoder steps at the rate itself.
+    for i, rate in enumerate((0.3, 0.02, 0.01)):
+        expected = _adam_reference(initial[i], [g[i] for g in gradients], rate)
+        assert_allclose(as_numpy(variables[i].numpy()), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_multipliers_reach_the_other_optimizers_and_round_trip():
+    multipliers = {"recurrent": 30.0}
+    for name in ("adam", "common_mode_adam", "spike_clipped_adam"):
+        optimizer = get_optimizer(name, 1e-3, rate_multipliers=multipliers)
+        assert isinstance(optimizer, nalu_rnn.optimizers.MultiRateAdam)
+        config = optimizer.get_config()
+        assert config["rate_multipliers"] == multipliers
+        restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+        assert restored.get_config() == config
+    # Without multipliers "adam" stays Keras's own.
+    assert type(get_optimizer("adam", 1e-3)) is keras.optimizers.Adam
+
+
+@pytest.mark.parametrize("multipliers", [{"": 2.0}, {"head": 0.0}, {"head": -1.0}])
+def test_multipliers_must_name_a_layer_and_be_positive(multipliers):
+    with pytest.raises(ValueError, match="rate_multipliers"):
+        nalu_rnn.optimizers.MultiRateAdam(rate_multipliers=multipliers)

@@ -255,3 +255,46 @@ def test_sparsity_end_and_stop_change_mnist_training(mnist_dir):
     _assert_ramp_and_stop_change_training(
         "mnist_count", "nac", 12, data_dir=mnist_dir, curriculum=False
     )
+
+
+def _rates(optimizer, steps):
+    """The optimizer's learning rate at each of `steps` (its schedule's)."""
+    rates = []
+    for step in steps:
+        optimizer.iterations.assign(step)
+        rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+    return rates
+
+
+def test_warmup_rises_linearly_then_holds_or_decays():
+    model = _model()
+    held = RunConfig.from_values({"learning_rate": 0.5, "warmup": 0.1}).optim
+    compile_model(model, held, warmup_steps=10)
+    model.optimizer.build(model.trainable_variables)
+    rates = _rates(model.optimizer, (0, 5, 10, 50))
+    assert_allclose(rates, [0.0, 0.25, 0.5, 0.5], atol=1e-6)
+    compile_model(model, held, decay_steps=110, final_fraction=0.05, warmup_steps=10)
+    model.optimizer.build(model.trainable_variables)
+    rates = _rates(model.optimizer, (5, 10, 110))
+    assert_allclose(rates, [0.25, 0.5, 0.025], rtol=1e-4)
+
+
+def test_the_head_rate_multiplies_the_head_layers_only():
+    config = RunConfig.for_task("mnist_add", cell="nau", head_learning_rate=0.03)
+    experiment = make_experiment(config)
+    model = experiment.build_model()
+    experiment.compile(model)
+    optimizer = model.optimizer
+    assert isinstance(optimizer, nalu_rnn.optimizers.MultiRateAdam)
+    assert optimizer.rate_multipliers == {
+        "recurrent": pytest.approx(30.0),
+        "readout": pytest.approx(30.0),
+        "digit_value": pytest.approx(30.0),
+    }
+    optimizer.build(model.trainable_variables)
+    multiplied = {
+        v.path.split("/")[0]
+        for v in model.trainable_variables
+        if optimizer.variable_rate(v, 1.0) != 1.0
+    }
+    assert multiplied == {"recurrent", "digit_value"}

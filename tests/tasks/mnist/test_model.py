@@ -19,7 +19,7 @@ from tasks.mnist.model import (
     sequence_model,
 )
 from tasks.spec import deferred, resolve
-from tests.support.arrays import assert_allclose, assert_array_equal
+from tests.support.arrays import as_numpy, assert_allclose, assert_array_equal
 from tests.support.scripts import ROOT
 
 
@@ -72,11 +72,15 @@ def test_encoder_digit_classes():
     counts = digit_encoder(10, digit_classes=True)
     z = keras.ops.convert_to_numpy(counts(_images(3, 1)[:, 0]))
     assert_allclose(z.sum(axis=-1), 1.0, rtol=1e-5)
-    values = digit_encoder(1, digit_classes=True)
+    values = digit_encoder(1, digit_classes=True, digit_values=True)
     kernel = keras.ops.convert_to_numpy(values.get_layer("digit_value").kernel)
     assert_array_equal(kernel[:, 0], np.arange(10))
     z = keras.ops.convert_to_numpy(values(_images(3, 1)[:, 0]))
     assert z.shape == (3, 1) and np.all((z >= 0) & (z <= 9))
+    # By default the values are learnt from the layer's own random start.
+    learnt = digit_encoder(1, digit_classes=True)
+    kernel = keras.ops.convert_to_numpy(learnt.get_layer("digit_value").kernel)
+    assert not np.allclose(kernel[:, 0], np.arange(10))
 
 
 @pytest.mark.parametrize("cell", ["nac", "nau"])
@@ -84,6 +88,33 @@ def test_block_identity_head_starts_as_running_sum(cell):
     head = sequence_head(cell, embed_dim=3, output_dim=3)
     x = np.random.default_rng(0).uniform(size=(4, 6, 3)).astype("float32")
     assert_allclose(head(x), x.sum(axis=1), rtol=1e-3)
+
+
+@pytest.mark.parametrize("cell", ["nac", "nau"])
+def test_a_random_head_starts_as_a_memory_of_its_state(cell):
+    # The shared prior: the state block at the identity (a gated cell's
+    # effective weight tanh(3) * sigmoid(3)), the input block random.
+    head = sequence_head(cell, embed_dim=3, output_dim=3, identity_value=None)
+    unit = head.get_layer("recurrent").cell.unit
+    weight = as_numpy(unit.arithmetic_weights()["W"])
+    state, inputs = weight[3:], weight[:3]
+    diagonal = 1.0 if cell == "nau" else np.tanh(3.0) / (1 + np.exp(-3.0))
+    assert_allclose(np.diag(state), diagonal, rtol=1e-5)
+    assert not np.allclose(inputs, np.eye(3), atol=0.05)
+    # Without the prior the state block is the unit's own random start too.
+    plain = sequence_head(
+        cell, embed_dim=3, output_dim=3, identity_value=None, state_memory=False
+    )
+    weight = as_numpy(plain.get_layer("recurrent").cell.unit.arithmetic_weights()["W"])
+    assert not np.allclose(np.diag(weight[3:]), diagonal, atol=0.05)
+
+
+def test_a_random_product_head_keeps_its_state_exactly():
+    head = sequence_head(
+        "nmu", embed_dim=1, output_dim=1, identity_value=None, multiplicative=True
+    )
+    weight = as_numpy(head.get_layer("recurrent").cell.unit.arithmetic_weights()["W"])
+    assert weight[1, 0] == 1.0 and 0.0 <= weight[0, 0] <= 1.0 and weight[0, 0] != 1.0
 
 
 def test_save_load_round_trip_without_custom_objects(tmp_path):
