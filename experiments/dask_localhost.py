@@ -149,14 +149,25 @@ def main(argv=None):
     options = parser.parse_args(argv)
     if options.workers < 1:
         parser.error(f"--workers must be >= 1; received {options.workers}")
-    with LocalhostCluster(options.workers, options.logs) as cluster:
-        print(
-            f"Dask scheduler {cluster.address}, {options.workers} workers; "
-            f"logs in {cluster.logs}",
-            flush=True,
-        )
-        command = [sys.executable, options.script, *options.args]
-        return subprocess.run([*command, "--scheduler", cluster.address]).returncode
+    # The cluster's processes lead groups of their own, which a signal to
+    # this one's group does not reach: a SIGTERM ends the `with` below, which
+    # stops them, as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with LocalhostCluster(options.workers, options.logs) as cluster:
+            print(
+                f"Dask scheduler {cluster.address}, {options.workers} workers; "
+                f"logs in {cluster.logs}",
+                flush=True,
+            )
+            command = [sys.executable, options.script, *options.args]
+            return subprocess.run([*command, "--scheduler", cluster.address]).returncode
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

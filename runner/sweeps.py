@@ -532,12 +532,21 @@ def _train(flags, folder, worker, single_thread, pin_core):
     if single_thread:
         env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
     where = worker.address if worker else "no worker"
-    with open(folder / LOG_FILE, "a") as log:
-        log.write(f"# {where}: train.py {shlex.join(flags)}\n")
+    header = f"# {where}: train.py {shlex.join(flags)}\n"
+    with open(folder / LOG_FILE, "ab+") as log:
+        # An attempt killed mid-line (a progress bar) left no newline.
+        if log.tell() and not _ends_a_line(log):
+            header = "\n" + header
+        log.write(header.encode())
         log.flush()
         return subprocess.run(
             command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
         ).returncode
+
+
+def _ends_a_line(log):
+    log.seek(-1, os.SEEK_END)
+    return log.read(1) == b"\n"
 
 
 def _log_tail(path, lines=LOG_TAIL_LINES):

@@ -134,6 +134,21 @@ def test_train_run_returns_what_train_py_wrote_and_leaves_no_scratch(
     assert list(scratch.iterdir()) == []
 
 
+def test_each_attempt_heads_its_lines_in_the_log(tmp_path, fake_train):
+    # An earlier attempt, killed in the middle of a progress bar.
+    (tmp_path / "train.log").write_text("# w1: train.py --seeds 1\n 3/10 [==>")
+    result = sweeps.train_run(["--seeds", "1", "--fail", "1"], workdir=tmp_path)
+    assert _attempts(tmp_path / "train.log") == [
+        "# w1: train.py --seeds 1",
+        "# no worker: train.py --seeds 1 --fail 1",
+    ]
+    # Only the last attempt's lines explain its failure.
+    assert result["log_tail"] == [
+        "a line of noise on stderr",
+        "train.py: NaN loss at step 7 of seed 0",
+    ]
+
+
 def test_checkpoint_dir_holds_each_run_and_a_run_finished_there_is_collected(
     tmp_path, fake_train
 ):
