@@ -22,6 +22,9 @@ from pathlib import Path
 
 # Seconds the scheduler and the workers have to start.
 START_TIMEOUT = 60
+# No dashboard; the HTTP server each process starts all the same (health,
+# metrics) on a free port of localhost, not on every interface.
+LOCAL_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
 
 
 class LocalhostCluster:
@@ -69,7 +72,7 @@ class LocalhostCluster:
         scheduler_file.unlink(missing_ok=True)
         self.scheduler = self._spawn(
             "scheduler.log",
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", *LOCAL_HTTP,
              "--scheduler-file", str(scheduler_file)],
         )  # fmt: skip
         self.address = self._wait_for_address(scheduler_file)
@@ -82,7 +85,7 @@ class LocalhostCluster:
         worker = self._spawn(
             log_name,
             ["worker", self.address, "--nthreads", "1", "--nworkers", "1",
-             "--host", "127.0.0.1", "--no-dashboard"],
+             "--host", "127.0.0.1", *LOCAL_HTTP],
         )  # fmt: skip
         self.workers.append(worker)
         return worker

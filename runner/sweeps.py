@@ -210,7 +210,7 @@ def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None
         progress = Progress(len(pending), kept=len(runs) - len(pending))
         progress.start(_describe(client, scheduler))
         futures = {}
-        for i in pending:
+        for rank, i in enumerate(pending):
             out, flags = runs[i]
             workdir = _workdir(out, flags, scheduler, checkpoint_dir)
             # The seeds already under OUT travel with the task when it trains
@@ -224,6 +224,8 @@ def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None
                 single_thread=pin_cores,
                 pin_core=pin_core,
                 key=f"train-{run_name(out, flags)}",
+                # Started in the order given, not Dask's.
+                priority=-rank,
             )
             futures[future] = i
         for future in as_completed(futures, loop=client.loop):
@@ -421,7 +423,8 @@ def _client(scheduler, jobs):
             n_workers=jobs,
             threads_per_worker=1,
             processes=False,
-            dashboard_address=None,
+            # A free port: its HTTP server starts even without a dashboard.
+            dashboard_address=":0",
         )
         with cluster, Client(cluster, set_as_default=False) as client:
             yield client

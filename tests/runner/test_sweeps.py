@@ -112,6 +112,13 @@ def test_run_sweep_writes_each_run_and_records_failures_without_retrying(
     assert not (nan / "failed.json").exists()
 
 
+def test_runs_start_in_the_order_given(tmp_path, fake_train, capsys):
+    outs = [tmp_path / name for name in ("d", "a", "c", "b", "e")]
+    sweeps.run_sweep([(out, ["--seeds", "1"]) for out in outs])
+    lines = capsys.readouterr().err.splitlines()[1:]
+    assert [line.rsplit(" ", 3)[1] for line in lines] == [str(o) for o in outs]
+
+
 def test_train_run_returns_what_train_py_wrote_and_leaves_no_scratch(
     tmp_path, fake_train, monkeypatch
 ):
