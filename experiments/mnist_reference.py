@@ -24,7 +24,7 @@ from pathlib import Path
 
 from runner.config import name_list
 from runner.results import write_json
-from runner.sweeps import run_sweep
+from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
 from tasks import mnist
 from tasks.mnist import thresholds as mnist_thresholds
 from tasks.mnist.recipes import MNIST_ENCODERS
@@ -43,7 +43,6 @@ def build_parser():
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--out", default="runs/mnist_reference")
-    parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument(
         "--write",
         default=mnist_thresholds.REFERENCE_FILE,
@@ -54,6 +53,7 @@ def build_parser():
         default="",
         help="extra train.py flags, one string, e.g. '--steps 20' for a smoke run",
     )
+    add_sweep_flags(parser)
     return parser
 
 
@@ -78,7 +78,7 @@ def main(argv=None):
                          "--seeds", "1", "--seed", str(seed), "--quiet",
                          *options.train_args.split()]  # fmt: skip
                 runs[task, encoder, seed] = (out, flags)
-    run_sweep(runs.values(), jobs=options.jobs, pin_cores=True)
+    run_sweep(runs.values(), pin_cores=True, **sweep_settings(options))
     args = sys.argv[1:] if argv is None else list(argv)
     command = "python experiments/mnist_reference.py " + shlex.join(args)
     measured = {}

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from runner.results import table
-from runner.sweeps import run_sweep
+from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
 
 TASKS = ("mnist_count", "mnist_add")
 
@@ -181,18 +181,18 @@ def main():
     parser.add_argument(
         "--steps", type=int, default=None, help="default each cell's recipe"
     )
-    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/mnist_table"))
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument(
         "--rows", default=",".join(ROWS_BY_NAME), help="comma list of rows"
     )
     parser.add_argument("--table-only", action="store_true")
+    add_sweep_flags(parser, jobs=2)
     args, extra = parser.parse_known_args()
     rows = select_rows(args.rows)
     if not args.table_only:
         runs = sweep_runs(args.tasks.split(","), rows, args, extra)
-        run_sweep(runs, jobs=args.jobs, pin_cores=True)
+        run_sweep(runs, pin_cores=True, **sweep_settings(args))
     text = tables(args.out, rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(text + "\n")

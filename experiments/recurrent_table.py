@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from runner.results import summarize, table
-from runner.sweeps import run_sweep
+from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
 
 OPS = ("add", "sub", "mul", "div", "square", "sqrt")
 CELLS = ("lstm", "rnn_relu", "nac", "nalu")
@@ -73,11 +73,14 @@ def main():
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--table-only", action="store_true")
+    add_sweep_flags(parser)
     args, extra = parser.parse_known_args()
     out = Path(args.out)
     ops, cells = args.ops.split(","), args.cells.split(",")
     if not args.table_only:
-        run_sweep(sweep_runs(ops, cells, args.seeds, out, extra))
+        run_sweep(
+            sweep_runs(ops, cells, args.seeds, out, extra), **sweep_settings(args)
+        )
     text = results_table(ops, cells, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text + "\n")

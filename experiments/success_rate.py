@@ -27,7 +27,7 @@ from pathlib import Path
 
 from runner.config import name_list
 from runner.results import summarize, table, write_json
-from runner.sweeps import run_sweep
+from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
 
 TASKS = ("static", "recurrent")
 OPS = ("add", "sub", "mul")
@@ -64,16 +64,11 @@ def build_parser():
     )
     parser.add_argument("--out", default="runs/success_rate")
     parser.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="pairs trained at once, each in its own train.py process",
-    )
-    parser.add_argument(
         "--train-args",
         default="",
         help="extra train.py flags, one string, e.g. '--eval-sequences 200'",
     )
+    add_sweep_flags(parser)
     return parser
 
 
@@ -156,7 +151,7 @@ def main(argv=None):
     targets = {key: out / key[0] / f"{key[1]}-{key[2]}" for key in pairs(options)}
     run_sweep(
         [sweep_run(*key, options, target) for key, target in targets.items()],
-        jobs=options.jobs,
+        **sweep_settings(options),
     )
     rows = [row(*key, target) for key, target in targets.items()]
     table = markdown(rows)

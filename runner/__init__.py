@@ -11,7 +11,8 @@
 * `runner.success`: Madsen & Johansen's success measures.
 * `runner.distribution`: `--strategy` (`tf.distribute`).
 * `runner.observability`: `--tensorboard` logs and `--export`.
-* `runner.sweeps`: runs `train.py` many times for the experiments/ scripts.
+* `runner.sweeps`: runs `train.py` many times for the experiments/ scripts,
+  on a Dask cluster (embedded, or `--scheduler`).
 
 What is learnt (data, models, evaluation) is the task's: see `tasks.base`.
 """

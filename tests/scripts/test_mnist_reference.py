@@ -15,7 +15,7 @@ def mnist_reference():
     return load_script("experiments/mnist_reference.py")
 
 
-def _fake_sweep(runs, jobs=1, pin_cores=False):
+def _fake_sweep(runs, pin_cores=False, **settings):
     """Writes what `train.py --solved-head` would, without training."""
     for out, flags in runs:
         seed = int(flags[flags.index("--seed") + 1])
