@@ -451,6 +451,20 @@ class EvaluationOptions:
     eval_sequences: int = option(
         1000, "sequences per evaluation set", type=positive_int
     )
+    select: str = option(
+        "last",
+        "arithmetic: the weights judged: last, those at the end of training; "
+        "best-interpolation, those with the lowest MSE on a fixed "
+        "interpolation set (--eval-sequences samples of the training range), "
+        "checked every --validate-every steps (Madsen & Johansen's and the "
+        "NALM benchmark's rule)",
+        choices=("last", "best-interpolation"),
+    )
+    validate_every: int = option(
+        1000,
+        "arithmetic, --select best-interpolation: steps between validations",
+        type=positive_int,
+    )
     check_every: int = option(
         100,
         "steps between checks of the success criterion (arithmetic: the "

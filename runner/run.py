@@ -152,6 +152,7 @@ def fit(model, experiment, config, out_dir):
     """
     data, epochs, steps_per_epoch = experiment.training_data()
     backup = Path(out_dir) / "backup"
+    experiment.checkpoint_dir = backup
     resumed = resume_epoch(backup)
     quiet = config.infra.quiet
     if resumed is not None and not quiet:

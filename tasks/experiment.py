@@ -63,6 +63,9 @@ class Experiment:
             (`shuffle=`); `False` for a `tf.data` pipeline, which shuffles
             its own and for which Keras warns about the flag.
         max_steps_per_epoch: The longest epoch (`schedule`).
+        checkpoint_dir: The folder `runner.run.fit` checkpoints this run in
+            (set before it asks for `callbacks`), where a callback may keep
+            state that a resumed run needs; `None` outside a fit.
     """
 
     shuffle_batches = False
@@ -71,6 +74,7 @@ class Experiment:
     def __init__(self, config, spec):
         self.config = config
         self.spec = spec
+        self.checkpoint_dir = None
 
     def schedule(self):
         """`(epochs, steps_per_epoch)` covering `--steps`: epochs of at most

@@ -9,8 +9,11 @@ it.
 
 import contextlib
 import dataclasses
+import math
+import os
 
 import keras
+import numpy as np
 
 import nalu_rnn
 from tasks.success import mse
@@ -266,3 +269,98 @@ class SolvedStepMonitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.step % self.every:
             self._check()
+
+
+class BestInterpolation(keras.callbacks.Callback):
+    """Keeps the weights with the lowest MSE on a fixed validation set.
+
+    Every `every` steps (and at the end of training) the model predicts
+    `(x, y)`; weights whose MSE is below every earlier check's are copied.
+    At the end of training the kept weights are restored, so the model
+    judged is the one selected (Madsen & Johansen's and the NALM
+    benchmark's rule: the step with the lowest interpolation error). With
+    `state_path`, the kept weights, their step and error are saved there at
+    every epoch's end and read back when training starts, so a run that
+    resumes from its checkpoint keeps its selection.
+
+    Args:
+        x: Validation inputs.
+        y: Their exact targets.
+        every: Positive integer, steps between checks. Defaults to `1000`.
+        state_path: A `.npz` file for the selection's state, or `None`.
+            Defaults to `None`.
+        batch_size: Prediction batch size. Defaults to `1000`.
+
+    Attributes:
+        best_step: The step of the kept weights (`None` before a check).
+        best_mse: Their validation MSE.
+    """
+
+    def __init__(self, x, y, every=1000, state_path=None, batch_size=1000):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"`every` must be >= 1; received every={every!r}")
+        self.x, self.y = x, y
+        self.every = int(every)
+        self.state_path = state_path
+        self.batch_size = int(batch_size)
+        self.step = 0
+        self.best_step = None
+        self.best_mse = math.inf
+        self._best = None
+
+    def on_train_begin(self, logs=None):
+        if self.state_path is None or not os.path.exists(self.state_path):
+            return
+        with np.load(self.state_path) as state:
+            self.step = int(state["step"])
+            self.best_step = int(state["best_step"])
+            self.best_mse = float(state["best_mse"])
+            count = int(state["weights"])
+            self._best = [state[f"w{i}"] for i in range(count)]
+
+    def _check(self):
+        with whole_batches():
+            prediction = self.model.predict(
+                self.x, batch_size=self.batch_size, verbose=0
+            )
+        error = mse(self.y, prediction)
+        if error < self.best_mse:
+            self.best_mse, self.best_step = error, self.step
+            self._best = [np.array(w) for w in self.model.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.state_path is None or self._best is None:
+            return
+        arrays = {f"w{i}": w for i, w in enumerate(self._best)}
+        os.makedirs(os.path.dirname(self.state_path) or ".", exist_ok=True)
+        temporary = f"{self.state_path}.tmp.npz"
+        np.savez(
+            temporary,
+            step=self.step,
+            best_step=self.best_step,
+            best_mse=self.best_mse,
+            weights=len(self._best),
+            **arrays,
+        )
+        os.replace(temporary, self.state_path)
+
+    def on_train_end(self, logs=None):
+        if self.step % self.every:
+            self._check()
+        if self._best is not None:
+            self.model.set_weights(self._best)
+
+    def record(self):
+        """results.json's `selection` entry."""
+        return {
+            "rule": "best-interpolation",
+            "every": self.every,
+            "step": self.best_step,
+            "interpolation_mse": self.best_mse,
+        }

@@ -26,6 +26,8 @@ FLAGS = (
     "subset_seed",
     "train_range",
     "extrapolation_range",
+    "select",
+    "validate_every",
 )
 
 

@@ -18,7 +18,12 @@ from tasks.arithmetic.data import ArithmeticTask, mse
 from tasks.arithmetic.model import arithmetic_model
 from tasks.cells import MEMORY_START, get_cell_spec
 from tasks.experiment import Experiment, ModelSignature
-from tasks.training import SolvedStepMonitor, TrainingSchedule, compile_model
+from tasks.training import (
+    BestInterpolation,
+    SolvedStepMonitor,
+    TrainingSchedule,
+    compile_model,
+)
 
 # Examples of each extrapolation set the solved-step monitor predicts: the
 # long recurrent sets cost a full pass each.
@@ -80,6 +85,7 @@ class ArithmeticExperiment(Experiment):
         self.arithmetic = get_cell_spec(config.run.cell).arithmetic
         self.training_schedule = TrainingSchedule(config, self.arithmetic)
         self.monitor = None
+        self.selection = None
         self._test_sets = None
 
     def cell_start(self):
@@ -140,7 +146,25 @@ class ArithmeticExperiment(Experiment):
         return self.batches(steps_per_epoch), epochs, steps_per_epoch
 
     def callbacks(self, epochs):
-        return [*self.training_schedule.callbacks(epochs), self.solved_step_monitor()]
+        callbacks = [*self.training_schedule.callbacks(epochs)]
+        callbacks.append(self.solved_step_monitor())
+        if self.config.evaluation.select == "best-interpolation":
+            callbacks.append(self.selection_callback())
+        return callbacks
+
+    def selection_callback(self):
+        """`--select best-interpolation`'s `BestInterpolation`, on a fixed
+        set of `--eval-sequences` examples from the training range."""
+        e = self.config.evaluation
+        rng = np.random.default_rng([self.config.run.seed, 3])
+        x, y = self.task.sample(
+            e.eval_sequences, self.config.data.train_length, self.task.train_range, rng
+        )
+        state = None
+        if self.checkpoint_dir is not None:
+            state = str(self.checkpoint_dir / "selection.npz")
+        self.selection = BestInterpolation(x, y, e.validate_every, state_path=state)
+        return self.selection
 
     def test_sets(self):
         """The evaluation sets, drawn once (the monitor reuses their heads)."""
@@ -179,6 +203,9 @@ class ArithmeticExperiment(Experiment):
         """Hardens the arithmetic weights when that keeps validation error."""
         r = self.config.regularization
         extra = self.training_schedule.gate_snap_record()
+        extra["selection"] = (
+            {"rule": "last"} if self.selection is None else self.selection.record()
+        )
         if not (self.arithmetic and r.harden):
             return extra
         x_val, y_val = self.validation_set()

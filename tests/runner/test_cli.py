@@ -377,6 +377,7 @@ def test_the_data_flags_parse_into_the_problem():
         (["--task", "add", "--overlap-ratio", "2"], "[0, 1]"),
         (["--task", "add", "--input-size", "3", "--subset-ratio", "0.9"], "too small"),
         (["--task", "mnist_add", "--train-range", "0,1"], "arithmetic tasks only"),
+        (["--task", "mnist_add", "--select", "last"], "arithmetic tasks only"),
     ],
 )
 def test_impossible_data_flags_exit_2_with_one_line(argv, words, capsys):

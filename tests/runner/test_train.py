@@ -388,3 +388,12 @@ def test_toy_unit_trains_through_the_cli(selector_cell, tmp_path):
     assert results["cell"] == "selector"
     assert "recurrent (SelectorCell):" in results["formula"]
     assert [entry["length"] for entry in results["eval"]] == [10, 100]
+
+
+def test_select_best_interpolation_is_recorded(tmp_path):
+    out = _quick(tmp_path, "--select", "best-interpolation", "--validate-every", "10")
+    selection = _load(out / "results.json")["selection"]
+    assert selection["rule"] == "best-interpolation" and selection["every"] == 10
+    assert selection["step"] in (10, 20, 30)
+    last = _load(_quick(tmp_path, name="last") / "results.json")["selection"]
+    assert last == {"rule": "last"}

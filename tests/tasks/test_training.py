@@ -13,6 +13,7 @@ from runner.cli import main
 from runner.config import ConfigError, RunConfig
 from tasks.registry import make_experiment
 from tasks.training import (
+    BestInterpolation,
     SolvedStepMonitor,
     TrainingSchedule,
     compile_model,
@@ -298,3 +299,48 @@ def test_the_head_rate_multiplies_the_head_layers_only():
         if optimizer.variable_rate(v, 1.0) != 1.0
     }
     assert multiplied == {"recurrent", "digit_value"}
+
+
+class _Drift(keras.callbacks.Callback):
+    """Moves the weight of `_model()` along `path`, one value per step."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = list(path)
+        self.step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        kernel = self.model.layers[0].kernel
+        kernel.assign([[self.path[self.step]], [0.0]])
+        self.step += 1
+
+
+def _fit_with(callbacks, steps):
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x = np.ones((8, 2), "float32")
+    model.fit(x, x[:, :1], batch_size=1, epochs=1, steps_per_epoch=steps,
+              callbacks=callbacks, verbose=0)  # fmt: skip
+    return model
+
+
+def test_best_interpolation_keeps_the_weights_with_the_lowest_error(tmp_path):
+    # y = x0 on the validation set: the weight 1.0 (step 4) is exact.
+    x = np.stack([np.linspace(1, 2, 8), np.zeros(8)], 1).astype("float32")
+    selection = BestInterpolation(x, x[:, :1], every=2, state_path=None)
+    path = [0.1, 0.5, 0.9, 1.0, 1.2, 3.0]
+    model = _fit_with([_Drift(path), selection], steps=6)
+    assert selection.best_step == 4 and selection.best_mse < 1e-10
+    assert_allclose(model.layers[0].kernel.numpy()[0, 0], 1.0)
+    assert selection.record()["rule"] == "best-interpolation"
+
+
+def test_best_interpolation_keeps_its_selection_across_a_resume(tmp_path):
+    x = np.stack([np.linspace(1, 2, 8), np.zeros(8)], 1).astype("float32")
+    state = str(tmp_path / "selection.npz")
+    first = BestInterpolation(x, x[:, :1], every=1, state_path=state)
+    _fit_with([_Drift([1.0, 2.0]), first], steps=2)
+    resumed = BestInterpolation(x, x[:, :1], every=1, state_path=state)
+    model = _fit_with([_Drift([5.0, 6.0]), resumed], steps=2)
+    assert (resumed.best_step, resumed.step) == (1, 4)
+    assert_allclose(model.layers[0].kernel.numpy()[0, 0], 1.0)
