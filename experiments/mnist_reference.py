@@ -30,7 +30,11 @@ from tasks.mnist import thresholds as mnist_thresholds
 from tasks.mnist.recipes import MNIST_ENCODERS
 
 # Measured by default; every MNIST task (`--tasks`) is accepted.
-TASKS = ("mnist_count", "mnist_add")
+TASKS = ("mnist_count", "mnist_add", "mnist_product")
+# The reference's seeds: from 1000 up, apart from every judged run's, so that
+# no run is judged against a bound it helped to set.
+FIRST_SEED = 1000
+SEEDS = 9
 
 
 def build_parser():
@@ -39,9 +43,14 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--tasks", type=name_list, default=TASKS)
-    parser.add_argument("--encoders", type=name_list, default=tuple(MNIST_ENCODERS))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--encoders", type=name_list, default=("classes",))
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=FIRST_SEED,
+        help=f"first seed; at least {FIRST_SEED}, apart from the judged runs'",
+    )
     parser.add_argument("--out", default="runs/mnist_reference")
     parser.add_argument(
         "--write",
@@ -68,6 +77,14 @@ def main(argv=None):
         )
     if options.seeds < 2:
         parser.error("--seeds must be >= 2: a threshold needs a spread")
+    if options.seed < FIRST_SEED:
+        parser.error(
+            f"--seed {options.seed}: the reference's seeds start at {FIRST_SEED} "
+            "or later, apart from the seeds of the runs it judges"
+        )
+    unknown = [e for e in options.encoders if e not in MNIST_ENCODERS]
+    if unknown:
+        parser.error(f"--encoders: unknown {', '.join(unknown)}")
     seeds = range(options.seed, options.seed + options.seeds)
     runs = {}
     for task in options.tasks:
@@ -92,6 +109,10 @@ def main(argv=None):
                 "command": command.strip(),
                 "seeds": [],
                 "mse": {},
+                # The recipe the reference ran (its run_config less what is
+                # the seed's own), so that a judged run's bar is known to
+                # come from its own recipe (`tasks.mnist.thresholds`).
+                "recipe": mnist_thresholds.recipe_of(results["run_config"]),
             },
         )
         entry["seeds"].append(seed)

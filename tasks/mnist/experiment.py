@@ -327,6 +327,13 @@ class MNISTExperiment(Experiment):
             "curriculum": c.data.curriculum,
             "pipeline": self.pipeline,
             "success_reference": self.success_reference,
+            # Whether this run's recipe is the reference's (its bar is then
+            # the one its recipe sets); `None` without a recorded recipe.
+            "success_reference_same_recipe": (
+                None
+                if c.model.solved_head
+                else thresholds.same_recipe(c.run.task, c.model.encoder, c.as_dict())
+            ),
             "target_scale": self._target_scale_record(),
             **self.training_schedule.gate_snap_record(),
         }

@@ -79,3 +79,47 @@ def _judge(measured, encoder):
         if candidate in measured:
             return candidate
     return None
+
+
+# The options of a run that say nothing of its recipe: which run it is,
+# where it writes, how it reports, and the head's start and freezing, which
+# set a reference apart from the runs it judges.
+NOT_RECIPE = {
+    "run": ("seed", "seeds", "out", "evaluate", "force", "cell"),
+    "data": ("data_dir", "tfds_dir"),
+    "model": ("solved_head", "head_init", "units"),
+    # The head's pulls and snaps: the reference's head is frozen.
+    "regularization": (
+        "sparsity",
+        "sparsity_start",
+        "sparsity_end",
+        "sparsity_stop",
+        "readout_sparsity_start",
+        "saturation",
+        "gate_snap",
+        "harden",
+        "harden_tolerance",
+    ),
+    "evaluation": ("eval_lengths", "eval_sequences"),
+    "infra": ("quiet", "verbose", "tensorboard", "export", "strategy"),
+}
+
+
+def recipe_of(run_config):
+    """The part of a results.json `run_config` that is the run's recipe."""
+    return {
+        group: {k: v for k, v in values.items() if k not in NOT_RECIPE.get(group, ())}
+        for group, values in run_config.items()
+    }
+
+
+def same_recipe(task, encoder, run_config, path=None):
+    """Whether `run_config` ran the recipe of the reference that judges it.
+
+    `None` when there is no reference, or it recorded no recipe.
+    """
+    measured = read_reference(path).get(task, {})
+    judge = _judge(measured, encoder)
+    if judge is None or "recipe" not in measured[judge]:
+        return None
+    return recipe_of(run_config) == measured[judge]["recipe"]

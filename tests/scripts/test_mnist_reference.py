@@ -27,6 +27,10 @@ def _fake_sweep(runs, pin_cores=False, **settings):
             "steps": 5,
             "cell": "nmu" if task == "mnist_product" else "nac",
             "eval": evals,
+            "run_config": {
+                "run": {"task": task, "seed": seed, "out": str(out)},
+                "optim": {"steps": 5},
+            },
         }
         (run / "results.json").write_text(json.dumps(results))
 
@@ -43,9 +47,12 @@ def test_reference_script_measures_the_product_and_keeps_other_entries(
     written = json.loads(path.read_text())["reference"]
     assert written["mnist_add"] == kept["mnist_add"]
     entry = written["mnist_product"]["classes"]
-    assert entry["cell"] == "nmu" and entry["seeds"] == [0, 1]
+    assert entry["cell"] == "nmu" and entry["seeds"] == [1000, 1001]
+    # The recipe, without what is the seed's own.
+    assert entry["recipe"] == {"run": {"task": "mnist_product"}, "optim": {"steps": 5}}
     assert (
-        entry["mse"]["2"] == [0.2, 1.2] and "--tasks mnist_product" in entry["command"]
+        entry["mse"]["2"] == [1000.2, 1001.2]
+        and "--tasks mnist_product" in entry["command"]
     )
     assert set(thresholds.thresholds("mnist_product", "classes", path=str(path))) == {
         1,
@@ -58,3 +65,14 @@ def test_reference_script_refuses_an_unknown_task(mnist_reference, tmp_path, cap
         mnist_reference.main(["--tasks", "mnist_mul", "--write", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "unknown MNIST task mnist_mul" in err
+
+
+def test_reference_seeds_start_apart_from_the_judged_seeds(
+    mnist_reference, tmp_path, capsys
+):
+    with pytest.raises(SystemExit) as info:
+        mnist_reference.main(["--seed", "0", "--write", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "start at 1000" in err
+    defaults = mnist_reference.build_parser().parse_args([])
+    assert (defaults.seed, defaults.seeds) == (1000, 9)

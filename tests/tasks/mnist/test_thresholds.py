@@ -39,3 +39,21 @@ def test_the_packaged_reference_gives_thresholds_to_the_default_encoder():
         found = thresholds.thresholds(task, "classes")
         assert found and all(value > 0 for value in found.values())
         assert thresholds.reference_encoder(task, "linear") == "classes"
+
+
+def test_a_judged_run_knows_whether_its_recipe_is_the_references(tmp_path):
+    from runner.config import RunConfig
+
+    judged = RunConfig.for_task("mnist_add", seed=3)
+    reference = RunConfig.for_task("mnist_add", seed=1004, solved_head=True)
+    path = tmp_path / "reference.json"
+    entry = {
+        "mse": {"1": [0.1, 0.2]},
+        "recipe": thresholds.recipe_of(reference.as_dict()),
+    }
+    path.write_text(json.dumps({"reference": {"mnist_add": {"classes": entry}}}))
+    same = thresholds.same_recipe("mnist_add", "classes", judged.as_dict(), str(path))
+    assert same is True
+    longer = judged.replace(steps=4000).as_dict()
+    assert thresholds.same_recipe("mnist_add", "classes", longer, str(path)) is False
+    assert thresholds.same_recipe("mnist_count", "classes", longer, str(path)) is None
