@@ -25,6 +25,11 @@ import re
 import sys
 from pathlib import Path
 
+from tasks.arithmetic import OPS
+from tasks.cells import DEFAULT_CELL
+from tasks.mnist import thresholds
+from tasks.registry import get_task
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 DOCUMENTS = ("README.md", "docs/*.md")
@@ -154,8 +159,155 @@ def seen_tables():
     return names
 
 
-# The tables, by name; each builder is defined with its experiment's results.
-TABLES = {}
+# ----------------------------------------------------------- the builders
+
+
+def _summary(results, *parts):
+    return _read_json(results.joinpath(*parts, "summary.json"))
+
+
+def _count(successes):
+    return f"{sum(successes)}/{len(successes)}"
+
+
+def _seeds(summary):
+    seeds = summary["seeds"]
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def _by_length(summary):
+    return {e["length"]: e for e in summary["eval"]}
+
+
+def _per_length(summary, lengths, suffix=""):
+    rows = _by_length(summary)
+    return ", ".join(
+        _count(rows[n]["successes" + suffix]) if n in rows else "-" for n in lengths
+    )
+
+
+def _solved_step(summary):
+    step = summary.get("median_solved_step")
+    return "-" if step is None else f"{step:.0f}"
+
+
+def _default_cell(op, static=False):
+    return get_task(op).cell_for(static) or DEFAULT_CELL
+
+
+def recurrent_table(results):
+    """Table 1's task: the default cell per op, success as trained and
+    hardened at every extrapolation length (100 and 1000)."""
+    rows = []
+    for op in OPS:
+        cell = _default_cell(op)
+        summary = _summary(results, "arithmetic", "recurrent", f"{op}-{cell}")
+        low, high = summary["success_ci_raw"]
+        rows.append(
+            [
+                op,
+                cell.upper(),
+                _seeds(summary),
+                f"**{_count(summary['successes_raw'])}**",
+                f"[{low:.2f}, {high:.2f}]",
+                _count(summary["successes"]),
+                _solved_step(summary),
+            ]
+        )
+    header = ["op", "cell", "seeds", "success as trained", "95% CI",
+              "success hardened", "median solved step"]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def _mnist_rows(results, task, rows, lengths):
+    lines = []
+    for label, row in rows:
+        summary = _summary(results, "mnist", task, row)
+        lines.append(
+            [
+                label,
+                _seeds(summary),
+                _per_length(summary, lengths, "_raw"),
+                _per_length(summary, lengths),
+            ]
+        )
+    return lines
+
+
+# Madsen & Johansen (ICLR 2020), their Table 3 / appendix: success out of 10
+# at the lengths of each table, under their protocol.
+PUBLISHED_MNIST = {
+    "mnist_add": ("Madsen & Johansen's NAU (their paper)", "7, 8, 7, 8 of 10"),
+    "mnist_product": ("Madsen & Johansen's NMU (their paper)", "9, 10, 9, 8 of 10"),
+}
+MNIST_ROWS = (
+    ("NAU head (default)", "nau"),
+    ("NAC head", "nac"),
+    ("NALU head", "nalu"),
+    ("LSTM", "lstm"),
+)
+MNIST_LENGTHS = (1, 10, 100, 1000)
+PRODUCT_LENGTHS = (1, 2, 10, 20)
+
+
+def mnist_table(results):
+    """Table 2: counting and addition, success per length, as trained and
+    hardened, from a random start, judged against references on their own
+    seeds."""
+    text = []
+    for task in ("mnist_count", "mnist_add"):
+        lines = _mnist_rows(results, task, MNIST_ROWS, MNIST_LENGTHS)
+        if task in PUBLISHED_MNIST:
+            label, counts = PUBLISHED_MNIST[task]
+            lines.append([label, "0–9", "", counts])
+        header = ["`" + task + "`", "seeds",
+                  "success as trained, L=1, 10, 100, 1000",
+                  "success hardened, L=1, 10, 100, 1000"]  # fmt: skip
+        text.append(markdown_table(header, lines))
+    return "\n\n".join(text)
+
+
+def mnist_product_table(results):
+    """The sequential MNIST product: success at lengths 1, 2, 10 and 20."""
+    lines = _mnist_rows(results, "mnist_product", (("NMU head (default)", "nmu"),),
+                        PRODUCT_LENGTHS)  # fmt: skip
+    label, counts = PUBLISHED_MNIST["mnist_product"]
+    lines.append([label, "0–9", "", counts])
+    header = ["row", "seeds", "success as trained, L=1, 2, 10, 20",
+              "success hardened, L=1, 2, 10, 20"]  # fmt: skip
+    return markdown_table(header, lines)
+
+
+def mnist_thresholds_table(results):
+    """The MNIST success thresholds and the reference seeds they come from."""
+    reference = thresholds.read_reference()
+    lines = []
+    for task, encoders in reference.items():
+        for encoder, entry in encoders.items():
+            bounds = thresholds.thresholds(task, encoder)
+            shown = [n for n in sorted(bounds) if n in (1, 2, 10, 20, 100, 1000)]
+            lines.append(
+                [
+                    f"`{task}`",
+                    encoder,
+                    _seeds(entry),
+                    ", ".join(f"L={n}: {bounds[n]:.3g}" for n in shown),
+                ]
+            )
+    header = ["task", "encoder", "reference seeds", "threshold MSE"]
+    return markdown_table(header, lines)
+
+
+# The tables, by name: what builds each, and the folders under results/
+# whose `command` files list the commands that made its summaries.
+TABLES = {
+    "recurrent": Table(recurrent_table, ("arithmetic/recurrent",)),
+    "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
+    "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
+    "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+}
 
 
 if __name__ == "__main__":

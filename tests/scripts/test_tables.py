@@ -1,0 +1,79 @@
+"""`experiments/tables.py`: headline tables rebuilt from committed summaries,
+and `--check` failing when a document's table differs from them."""
+
+import json
+
+import pytest
+
+from tests.support.scripts import load_script
+
+
+@pytest.fixture()
+def tables(tmp_path, monkeypatch):
+    module = load_script("experiments/tables.py")
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
+    return module
+
+
+def _summary(path, successes, raw, lengths=(10, 100)):
+    path.mkdir(parents=True)
+    summary = {
+        "seeds": list(range(len(successes))),
+        "successes": successes,
+        "successes_raw": raw,
+        "success_ci_raw": [0.1, 0.9],
+        "median_solved_step": 1200.0,
+        "eval": [
+            {"length": n, "successes": successes, "successes_raw": raw} for n in lengths
+        ],
+    }
+    (path / "summary.json").write_text(json.dumps(summary))
+
+
+def _fake_results(tables, root):
+    for op in ("add", "sub", "mul", "div", "square", "sqrt"):
+        cell = tables._default_cell(op)
+        _summary(
+            root / "results" / "arithmetic" / "recurrent" / f"{op}-{cell}",
+            [True, True, False],
+            [True, False, False],
+        )
+    (root / "results" / "arithmetic" / "recurrent" / "command").write_text(
+        "python experiments/success_rate.py --tasks recurrent\n"
+    )
+
+
+def test_a_table_is_rebuilt_between_its_markers_and_checked(tables, tmp_path):
+    _fake_results(tables, tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- table: recurrent -->\nstale\n<!-- end table: recurrent -->\nend\n"
+    )
+    assert tables.main(["--check"]) == 1
+    assert tables.main([]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- table: recurrent -->\n| op |")
+    assert "| add | NAC | 0–2 | **1/3** | [0.10, 0.90] | 2/3 | 1200 |" in text
+    assert "python experiments/success_rate.py --tasks recurrent" in text
+    assert text.endswith("<!-- end table: recurrent -->\nend\n")
+    assert tables.main(["--check"]) == 0
+    # A summary that changes makes the committed table stale.
+    _summary_path = tmp_path / "results/arithmetic/recurrent/add-nac/summary.json"
+    summary = json.loads(_summary_path.read_text())
+    summary["successes_raw"] = [True, True, True]
+    _summary_path.write_text(json.dumps(summary))
+    assert tables.main(["--check"]) == 1
+
+
+def test_missing_summaries_and_unknown_tables_exit_2(tables, tmp_path, capsys):
+    (tmp_path / "README.md").write_text(
+        "<!-- table: recurrent -->\n<!-- end table: recurrent -->\n"
+    )
+    assert tables.main(["--check"]) == 2
+    assert "is missing" in capsys.readouterr().err
+    (tmp_path / "README.md").write_text(
+        "<!-- table: nope -->\n<!-- end table: nope -->\n"
+    )
+    assert tables.main(["--check"]) == 2
+    assert "unknown table 'nope'" in capsys.readouterr().err
