@@ -259,9 +259,11 @@ def test_multi_rate_adam_steps_each_layer_at_its_rate():
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in step], variables)
     # A key names a layer: "head" does not reach "head_extra", whose own
     # key is longer; the encoder steps at the rate itself.
+    # float32 steps of up to 0.3 on weights near 1: each backend's Adam
+    # rounds in its own order, a few 1e-6 apart after four steps.
     for i, rate in enumerate((0.3, 0.02, 0.01)):
         expected = _adam_reference(initial[i], [g[i] for g in gradients], rate)
-        assert_allclose(as_numpy(variables[i].numpy()), expected, rtol=1e-4, atol=1e-6)
+        assert_allclose(as_numpy(variables[i].numpy()), expected, rtol=1e-4, atol=2e-5)
 
 
 def test_multipliers_reach_the_other_optimizers_and_round_trip():
@@ -273,8 +275,10 @@ def test_multipliers_reach_the_other_optimizers_and_round_trip():
         assert config["rate_multipliers"] == multipliers
         restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
         assert restored.get_config() == config
-    # Without multipliers "adam" stays Keras's own.
-    assert type(get_optimizer("adam", 1e-3)) is keras.optimizers.Adam
+    # Without multipliers "adam" stays Keras's own (torch's is a subclass).
+    plain = get_optimizer("adam", 1e-3)
+    assert isinstance(plain, keras.optimizers.Adam)
+    assert not isinstance(plain, nalu_rnn.optimizers.MultiRateAdam)
 
 
 @pytest.mark.parametrize("multipliers", [{"": 2.0}, {"head": 0.0}, {"head": -1.0}])
