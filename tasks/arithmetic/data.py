@@ -264,31 +264,44 @@ class ArithmeticTask:
     def perturbed_solution_mse(self, x, epsilon=1e-5):
         """MSE of the exact solution with every weight moved by `epsilon`.
 
-        Madsen & Johansen's success threshold. Every selection weight (1 on
-        the subsets, 0 elsewhere), every state-to-state weight of the
-        recurrence (1 on the diagonal, 0 off it) and every read-out weight is
-        moved by `+epsilon`; the result is computed in float64.
+        Madsen & Johansen's success threshold, with their perturbation: each
+        weight moves by `epsilon` towards the other side of its decision, a
+        1 to `1 - epsilon`, a 0 to `epsilon` (and a -1 to `-1 + epsilon`, an
+        exponent of 2 to `2 - epsilon`). Every selection weight, every
+        state-to-state weight of the recurrence (1 on the diagonal, 0 off
+        it) and every read-out weight moves so; the result is computed in
+        float64. Moving every weight the same way instead (0 and 1 both up)
+        would cancel in `a - b`, leaving `sub` a threshold of about
+        `epsilon ** 2` times the targets' variance, which no float32 model
+        meets before hardening.
         """
         x = np.asarray(x, dtype=np.float64)
-        selection = np.full((self.input_dim, 2), epsilon)
-        selection[self.subset_a, 0] += 1.0
-        selection[self.subset_b, 1] += 1.0
+        selection = np.zeros((self.input_dim, 2))
+        selection[self.subset_a, 0] = 1.0
+        selection[self.subset_b, 1] = 1.0
+        selection = _perturbed(selection, epsilon)
         if x.ndim == 2:
             state = x @ selection
         else:
-            recurrence = np.eye(2) + epsilon
+            recurrence = _perturbed(np.eye(2), epsilon)
             state = np.zeros((x.shape[0], 2))
             for t in range(x.shape[1]):
                 state = state @ recurrence + x[:, t] @ selection
         a, b = state[:, 0], state[:, 1]
-        kind, (ca, cb) = _READOUT[self.op]
-        ca = ca + epsilon * np.sign(ca) if ca else epsilon
-        cb = cb + epsilon * np.sign(cb) if cb else epsilon
+        kind, coefficients = _READOUT[self.op]
+        ca, cb = _perturbed(np.array(coefficients), epsilon)
         if kind == "linear":
             prediction = ca * a + cb * b
         else:
             # The sign of a power with an integer exponent, which the
             # magnitudes below drop (a product of signed sums).
-            sign = np.sign(a) ** round(abs(ca)) * np.sign(b) ** round(abs(cb))
+            exact_a, exact_b = coefficients
+            sign = np.sign(a) ** round(abs(exact_a)) * np.sign(b) ** round(abs(exact_b))
             prediction = sign * np.abs(a) ** ca * np.abs(b) ** cb
         return float(np.mean((prediction - self.targets(x)[:, 0]) ** 2))
+
+
+def _perturbed(weights, epsilon):
+    """`weights` each moved by `epsilon` away from its value, towards 0 for a
+    non-zero one and up from 0 (Madsen & Johansen's perturbed solution)."""
+    return np.where(weights == 0, epsilon, weights - epsilon * np.sign(weights))
