@@ -300,6 +300,32 @@ def mnist_thresholds_table(results):
     return markdown_table(header, lines)
 
 
+def threshold_strength_table(results):
+    """The recurrent threshold beside the targets' variance, per op and
+    length, and whether a blind guess passes it."""
+    summary = _summary(results, "arithmetic", "thresholds")
+    rows = {}
+    lengths = []
+    for row in summary["rows"]:
+        rows.setdefault(row["op"], {})[row["length"]] = row
+        if row["length"] not in lengths:
+            lengths.append(row["length"])
+    lines = []
+    for op, by_length in rows.items():
+        cells = [by_length[n] for n in lengths]
+        lines.append(
+            [f"`{op}`"]
+            + [f"{c['threshold_over_variance']:.1e}" for c in cells]
+            + [", ".join(f"{c['guess_passes']}/{c['problems']}" for c in cells)]
+        )
+    header = (
+        ["op"]
+        + [f"threshold / variance, L={n}" for n in lengths]
+        + ["blind guess passes, L=" + ", ".join(map(str, lengths))]
+    )
+    return markdown_table(header, lines)
+
+
 # The tables, by name: what builds each, and the folders under results/
 # whose `command` files list the commands that made its summaries.
 TABLES = {
@@ -307,6 +333,7 @@ TABLES = {
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+    "threshold_strength": Table(threshold_strength_table, ("arithmetic/thresholds",)),
 }
 
 

@@ -77,3 +77,31 @@ def test_missing_summaries_and_unknown_tables_exit_2(tables, tmp_path, capsys):
     )
     assert tables.main(["--check"]) == 2
     assert "unknown table 'nope'" in capsys.readouterr().err
+
+
+def test_the_threshold_table_reads_the_script_s_summary(tables, tmp_path):
+    strength = load_script("experiments/threshold_strength.py")
+    out = tmp_path / "results" / "arithmetic" / "thresholds"
+    assert (
+        strength.main(["--out", str(out), "--problems", "1", "--sequences", "20"]) == 0
+    )
+    assert (
+        (out / "command")
+        .read_text()
+        .startswith("python experiments/threshold_strength.py --out ")
+    )
+    (tmp_path / "doc.md").write_text(
+        "<!-- table: threshold_strength -->\n<!-- end table: threshold_strength -->\n"
+    )
+    monkeypatched = [tmp_path / "doc.md"]
+    tables.documents = lambda: monkeypatched
+    assert tables.main([]) == 0
+    text = (tmp_path / "doc.md").read_text()
+    assert "| `sub` |" in text and "threshold / variance, L=1000" in text
+    assert tables.main(["--check"]) == 0
+
+
+def test_the_threshold_script_refuses_bad_sizes(capsys):
+    strength = load_script("experiments/threshold_strength.py")
+    assert strength.main(["--out", "unused", "--problems", "0"]) == 2
+    assert capsys.readouterr().out.count("\n") == 1

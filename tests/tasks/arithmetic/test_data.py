@@ -101,6 +101,38 @@ def test_perturbed_solution_threshold():
         assert np.isfinite(value) and value > 0
 
 
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+def test_the_static_threshold_is_madsen_and_johansen_s(op):
+    # Their perturbed solution: W = eps everywhere, 1 - eps on the subsets.
+    # Their op was fixed; our read-out's coefficients (1, +-1) shrink by eps.
+    task = ArithmeticTask(op, static=True, input_dim=8)
+    x = np.random.default_rng(0).uniform(2, 6, size=(500, 8))
+    eps = 1e-3
+    w = np.full((8, 2), eps)
+    w[task.subset_a, 0] = 1 - eps
+    w[task.subset_b, 1] = 1 - eps
+    a, b = (x @ w).T
+    c = 1 - eps
+    prediction = {"add": c * a + c * b, "sub": c * a - c * b, "mul": a**c * b**c}[op]
+    a0, b0 = task.sums(x)
+    exact = {"add": a0 + b0, "sub": a0 - b0, "mul": a0 * b0}[op]
+    expected = np.mean((prediction - exact) ** 2)
+    # The targets are float32; their rounding is far below the perturbation.
+    assert task.perturbed_solution_mse(x, epsilon=eps) == pytest.approx(
+        expected, rel=1e-3
+    )
+
+
+def test_no_op_s_threshold_cancels_to_nothing():
+    # Moving every weight the same way cancelled in a - b: sub's threshold
+    # fell to about eps**2 times the variance.
+    for op in arithmetic.OPS:
+        task = ArithmeticTask(op)
+        x, y = task.sample(200, 100, task.train_range, np.random.default_rng(1))
+        ratio = task.perturbed_solution_mse(x) / float(np.var(y.astype("float64")))
+        assert 1e-9 < ratio < 1e-2, op
+
+
 def test_unknown_op_lists_valid_ones():
     with pytest.raises(ValueError, match="valid ops are: add, sub, mul"):
         ArithmeticTask("pow")
