@@ -203,6 +203,12 @@ def recurrent_table(results):
     rows = []
     for op in OPS:
         cell = _default_cell(op)
+        folder = results / "arithmetic" / "recurrent" / f"{op}-{cell}"
+        if not folder.is_dir():
+            # Said in the table rather than left out of it.
+            rows.append([op, cell.upper(), "not yet rerun under this protocol"]
+                        + [""] * 4)  # fmt: skip
+            continue
         summary = _summary(results, "arithmetic", "recurrent", f"{op}-{cell}")
         low, high = summary["success_ci_raw"]
         rows.append(
@@ -218,6 +224,35 @@ def recurrent_table(results):
         )
     header = ["op", "cell", "seeds", "success as trained", "95% CI",
               "success hardened", "median solved step"]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def state_memory_table(results):
+    """The one prior the recipes keep, ablated: each op's default cell with
+    and without its state block starting as a memory (`--no-state-memory`)."""
+    ablation = results / "arithmetic" / "recurrent-no-memory"
+    if not ablation.is_dir():
+        raise MissingResults(f"{ablation.relative_to(ROOT)} is missing")
+    rows = []
+    for folder in sorted(ablation.iterdir()):
+        if not folder.is_dir():
+            continue
+        op, cell = folder.name.split("-", 1)
+        with_prior = _summary(results, "arithmetic", "recurrent", folder.name)
+        without = _summary(results, "arithmetic", "recurrent-no-memory", folder.name)
+        rows.append(
+            [
+                op,
+                cell.upper(),
+                _seeds(without),
+                _count(with_prior["successes_raw"]),
+                _count(with_prior["successes"]),
+                _count(without["successes_raw"]),
+                _count(without["successes"]),
+            ]
+        )
+    header = ["op", "cell", "seeds", "with the prior: as trained", "hardened",
+              "without it: as trained", "hardened"]  # fmt: skip
     return markdown_table(header, rows)
 
 
@@ -333,6 +368,9 @@ TABLES = {
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+    "state_memory": Table(
+        state_memory_table, ("arithmetic/recurrent", "arithmetic/recurrent-no-memory")
+    ),
     "threshold_strength": Table(threshold_strength_table, ("arithmetic/thresholds",)),
 }
 

@@ -32,7 +32,7 @@ def _summary(path, successes, raw, lengths=(10, 100)):
 
 
 def _fake_results(tables, root):
-    for op in ("add", "sub", "mul", "div", "square", "sqrt"):
+    for op in ("add", "sub", "mul", "div", "square"):
         cell = tables._default_cell(op)
         _summary(
             root / "results" / "arithmetic" / "recurrent" / f"{op}-{cell}",
@@ -56,6 +56,8 @@ def test_a_table_is_rebuilt_between_its_markers_and_checked(tables, tmp_path):
     assert text.startswith("intro\n<!-- table: recurrent -->\n| op |")
     assert "| add | NAC | 0–2 | **1/3** | [0.10, 0.90] | 2/3 | 1200 |" in text
     assert "python experiments/success_rate.py --tasks recurrent" in text
+    # An op without a folder is named, not left out.
+    assert "| sqrt | REALNPU | not yet rerun under this protocol |" in text
     assert text.endswith("<!-- end table: recurrent -->\nend\n")
     assert tables.main(["--check"]) == 0
     # A summary that changes makes the committed table stale.
@@ -105,3 +107,17 @@ def test_the_threshold_script_refuses_bad_sizes(capsys):
     strength = load_script("experiments/threshold_strength.py")
     assert strength.main(["--out", "unused", "--problems", "0"]) == 2
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
+    _fake_results(tables, tmp_path)
+    ablation = tmp_path / "results" / "arithmetic" / "recurrent-no-memory"
+    _summary(ablation / "add-nac", [False, False, True], [False, False, False])
+    (ablation / "command").write_text("python train.py --no-state-memory\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
+    )
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "| add | NAC | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |" in text
+    assert "python train.py --no-state-memory" in text
