@@ -264,44 +264,40 @@ class ArithmeticTask:
     def perturbed_solution_mse(self, x, epsilon=1e-5):
         """MSE of the exact solution with every weight moved by `epsilon`.
 
-        Madsen & Johansen's success threshold, with their perturbation: each
-        weight moves by `epsilon` towards the other side of its decision, a
-        1 to `1 - epsilon`, a 0 to `epsilon` (and a -1 to `-1 + epsilon`, an
-        exponent of 2 to `2 - epsilon`). Every selection weight, every
-        state-to-state weight of the recurrence (1 on the diagonal, 0 off
-        it) and every read-out weight moves so; the result is computed in
-        float64. Moving every weight the same way instead (0 and 1 both up)
-        would cancel in `a - b`, leaving `sub` a threshold of about
+        Madsen & Johansen's success threshold. Every weight of the exact
+        solution moves by `epsilon` the way that raises the error: each
+        read-out coefficient away from 0 (a 0 up), and every weight into a
+        state unit, of the selection (1 on the subsets, 0 elsewhere) and of
+        the recurrence (1 on the diagonal, 0 off it), towards the sign of
+        that unit's read-out coefficient. Moving every weight the same way
+        instead cancels in `a - b`, leaving `sub` a threshold of about
         `epsilon ** 2` times the targets' variance, which no float32 model
-        meets before hardening.
+        meets before hardening. Computed in float64.
         """
         x = np.asarray(x, dtype=np.float64)
+        kind, coefficients = _READOUT[self.op]
+        # The way each state unit's weights move: with its coefficient.
+        towards = np.where(np.array(coefficients) < 0, -epsilon, epsilon)
         selection = np.zeros((self.input_dim, 2))
         selection[self.subset_a, 0] = 1.0
         selection[self.subset_b, 1] = 1.0
-        selection = _perturbed(selection, epsilon)
+        selection = selection + towards
         if x.ndim == 2:
             state = x @ selection
         else:
-            recurrence = _perturbed(np.eye(2), epsilon)
+            recurrence = np.eye(2) + towards
             state = np.zeros((x.shape[0], 2))
             for t in range(x.shape[1]):
                 state = state @ recurrence + x[:, t] @ selection
         a, b = state[:, 0], state[:, 1]
-        kind, coefficients = _READOUT[self.op]
-        ca, cb = _perturbed(np.array(coefficients), epsilon)
+        exact_a, exact_b = coefficients
+        ca = exact_a + epsilon * np.sign(exact_a) if exact_a else epsilon
+        cb = exact_b + epsilon * np.sign(exact_b) if exact_b else epsilon
         if kind == "linear":
             prediction = ca * a + cb * b
         else:
             # The sign of a power with an integer exponent, which the
             # magnitudes below drop (a product of signed sums).
-            exact_a, exact_b = coefficients
             sign = np.sign(a) ** round(abs(exact_a)) * np.sign(b) ** round(abs(exact_b))
             prediction = sign * np.abs(a) ** ca * np.abs(b) ** cb
         return float(np.mean((prediction - self.targets(x)[:, 0]) ** 2))
-
-
-def _perturbed(weights, epsilon):
-    """`weights` each moved by `epsilon` away from its value, towards 0 for a
-    non-zero one and up from 0 (Madsen & Johansen's perturbed solution)."""
-    return np.where(weights == 0, epsilon, weights - epsilon * np.sign(weights))

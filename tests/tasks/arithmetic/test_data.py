@@ -101,21 +101,28 @@ def test_perturbed_solution_threshold():
         assert np.isfinite(value) and value > 0
 
 
-@pytest.mark.parametrize("op", ["add", "sub", "mul"])
-def test_the_static_threshold_is_madsen_and_johansen_s(op):
-    # Their perturbed solution: W = eps everywhere, 1 - eps on the subsets.
-    # Their op was fixed; our read-out's coefficients (1, +-1) shrink by eps.
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_the_static_threshold_moves_each_weight_against_the_answer(op):
+    # Each unit's selection weights move towards its read-out coefficient's
+    # sign (sub and div: b's down), the coefficients away from 0.
     task = ArithmeticTask(op, static=True, input_dim=8)
     x = np.random.default_rng(0).uniform(2, 6, size=(500, 8))
     eps = 1e-3
-    w = np.full((8, 2), eps)
-    w[task.subset_a, 0] = 1 - eps
-    w[task.subset_b, 1] = 1 - eps
+    down = -1 if op in ("sub", "div") else 1
+    w = np.zeros((8, 2))
+    w[task.subset_a, 0] = 1
+    w[task.subset_b, 1] = 1
+    w += [eps, down * eps]
     a, b = (x @ w).T
-    c = 1 - eps
-    prediction = {"add": c * a + c * b, "sub": c * a - c * b, "mul": a**c * b**c}[op]
+    c = 1 + eps
+    prediction = {
+        "add": c * a + c * b,
+        "sub": c * a - c * b,
+        "mul": a**c * b**c,
+        "div": a**c * b**-c,
+    }[op]
     a0, b0 = task.sums(x)
-    exact = {"add": a0 + b0, "sub": a0 - b0, "mul": a0 * b0}[op]
+    exact = {"add": a0 + b0, "sub": a0 - b0, "mul": a0 * b0, "div": a0 / b0}[op]
     expected = np.mean((prediction - exact) ** 2)
     # The targets are float32; their rounding is far below the perturbation.
     assert task.perturbed_solution_mse(x, epsilon=eps) == pytest.approx(
