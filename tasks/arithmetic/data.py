@@ -264,31 +264,35 @@ class ArithmeticTask:
     def perturbed_solution_mse(self, x, epsilon=1e-5):
         """MSE of the exact solution with every weight moved by `epsilon`.
 
-        Madsen & Johansen's success threshold. Every weight of the exact
-        solution moves by `epsilon` the way that raises the error: each
-        read-out coefficient away from 0 (a 0 up), and every weight into a
-        state unit, of the selection (1 on the subsets, 0 elsewhere) and of
+        Madsen & Johansen's success threshold. On the static task it is
+        theirs exactly: each selection weight moves towards the other side
+        of its decision (a 1 to `1 - epsilon`, a 0 to `epsilon`) and the op
+        is applied exactly. Through a recurrence that direction cancels (the
+        recurrence's columns still sum to 1, so `a + b` and `a * b` keep
+        almost all of their value), so on sequences every weight moves the
+        way that raises the error instead: each read-out coefficient away
+        from 0, and every weight into a state unit, of the selection and of
         the recurrence (1 on the diagonal, 0 off it), towards the sign of
-        that unit's read-out coefficient. Moving every weight the same way
-        instead cancels in `a - b`, leaving `sub` a threshold of about
-        `epsilon ** 2` times the targets' variance, which no float32 model
-        meets before hardening. Computed in float64.
+        that unit's read-out coefficient. (Moving every weight up cancels in
+        `a - b`.) Computed in float64.
         """
         x = np.asarray(x, dtype=np.float64)
-        kind, coefficients = _READOUT[self.op]
-        # The way each state unit's weights move: with its coefficient.
-        towards = np.where(np.array(coefficients) < 0, -epsilon, epsilon)
         selection = np.zeros((self.input_dim, 2))
         selection[self.subset_a, 0] = 1.0
         selection[self.subset_b, 1] = 1.0
-        selection = selection + towards
         if x.ndim == 2:
-            state = x @ selection
-        else:
-            recurrence = np.eye(2) + towards
-            state = np.zeros((x.shape[0], 2))
-            for t in range(x.shape[1]):
-                state = state @ recurrence + x[:, t] @ selection
+            moved = np.where(selection == 1.0, 1.0 - epsilon, epsilon)
+            a, b = (x @ moved).T
+            exact = apply_op(self.op, *self.sums(x))
+            return float(np.mean((apply_op(self.op, a, b) - exact) ** 2))
+        kind, coefficients = _READOUT[self.op]
+        # The way each state unit's weights move: with its coefficient.
+        towards = np.where(np.array(coefficients) < 0, -epsilon, epsilon)
+        selection = selection + towards
+        recurrence = np.eye(2) + towards
+        state = np.zeros((x.shape[0], 2))
+        for t in range(x.shape[1]):
+            state = state @ recurrence + x[:, t] @ selection
         a, b = state[:, 0], state[:, 1]
         exact_a, exact_b = coefficients
         ca = exact_a + epsilon * np.sign(exact_a) if exact_a else epsilon

@@ -102,18 +102,45 @@ def test_perturbed_solution_threshold():
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
-def test_the_static_threshold_moves_each_weight_against_the_answer(op):
-    # Each unit's selection weights move towards its read-out coefficient's
-    # sign (sub and div: b's down), the coefficients away from 0.
+def test_the_static_threshold_is_madsen_and_johansen_s(op):
+    # Their perturbed solution: W = eps everywhere, 1 - eps on the subsets,
+    # the op applied exactly (their export/function_task_static_mse_expectation.r).
     task = ArithmeticTask(op, static=True, input_dim=8)
     x = np.random.default_rng(0).uniform(2, 6, size=(500, 8))
     eps = 1e-3
+    w = np.full((8, 2), eps)
+    w[task.subset_a, 0] = 1 - eps
+    w[task.subset_b, 1] = 1 - eps
+    a, b = (x @ w).T
+    ops = {
+        "add": np.add,
+        "sub": np.subtract,
+        "mul": np.multiply,
+        "div": np.divide,
+    }
+    a0, b0 = task.sums(x)
+    expected = np.mean((ops[op](a, b) - ops[op](a0, b0)) ** 2)
+    assert task.perturbed_solution_mse(x, epsilon=eps) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_the_recurrent_threshold_moves_each_weight_against_the_answer(op):
+    # Each unit's selection and recurrence weights move towards its read-out
+    # coefficient's sign (sub and div: b's down), the coefficients away
+    # from 0; a NumPy loop over the time steps.
+    task = ArithmeticTask(op, input_dim=6, subset_seed=3)
+    x = np.random.default_rng(1).uniform(0, 1, size=(300, 20, 6))
+    eps = 1e-3
     down = -1 if op in ("sub", "div") else 1
-    w = np.zeros((8, 2))
+    w = np.zeros((6, 2))
     w[task.subset_a, 0] = 1
     w[task.subset_b, 1] = 1
     w += [eps, down * eps]
-    a, b = (x @ w).T
+    r = np.eye(2) + [eps, down * eps]
+    h = np.zeros((300, 2))
+    for t in range(20):
+        h = h @ r + x[:, t] @ w
+    a, b = h.T
     c = 1 + eps
     prediction = {
         "add": c * a + c * b,
