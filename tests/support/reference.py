@@ -111,10 +111,21 @@ def npu(x, w, epsilon=1e-7):
     return np.real(np.exp(log_z @ exponent))
 
 
+def nmru(x, w, epsilon=1e-7):
+    """prod x_i ** W_i * (1 / x_i) ** W_r,i, NMU-style, with the sign of the
+    selected inputs: the product over the concatenation [|x|, 1 / |x|], then
+    cos(pi * (number of selected negative inputs))."""
+    magnitude = np.abs(x)
+    stacked = np.concatenate([magnitude, 1.0 / np.maximum(magnitude, epsilon)], -1)
+    product = selected_product(stacked, np.concatenate([w["W"], w["W_r"]], 0))
+    return product * np.cos(np.pi * ((x < 0) @ (w["W"] + w["W_r"])))
+
+
 EXTRA_UNITS = {
     "NAU": lambda x, w, layer: nau(x, w),
     "NMU": lambda x, w, layer: nmu(x, w),
     "INALU": lambda x, w, layer: inalu(x, w, layer.omega, layer.max_exp),
     "RealNPU": lambda x, w, layer: npu(x, w, layer.epsilon),
     "NPU": lambda x, w, layer: npu(x, w, layer.epsilon),
+    "NMRU": lambda x, w, layer: nmru(x, w, layer.epsilon),
 }
