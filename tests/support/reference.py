@@ -22,12 +22,15 @@ def nac(x, w):
     return x @ gated(w["W_hat"], w["M_hat"])
 
 
-def nalu(x, w, epsilon=1e-7, max_exp=None):
+def nalu(x, w, epsilon=1e-7, max_exp=None, sign_correction=False):
     w_add = gated(w["W_hat"], w["M_hat"])
     w_mul = gated(w["W_hat_m"], w["M_hat_m"]) if "W_hat_m" in w else w_add
     a = x @ w_add
     exponent = np.log(np.abs(x) + epsilon) @ w_mul
     m = np.exp(exponent if max_exp is None else np.minimum(exponent, max_exp))
+    if sign_correction:
+        # The iNALU's sign retrieval, an input of 0 counted as positive.
+        m = m * selected_product(np.where(x < 0, -1.0, 1.0), np.abs(w_mul))
     # A unit gate (one entry per output) does not read the input.
     g = sigmoid(w["G"]) if w["G"].ndim == 1 else sigmoid(x @ w["G"])
     return g * a + (1 - g) * m
@@ -40,7 +43,7 @@ def unit_function(layer):
     if name == "NAC":
         return lambda x: nac(x, w)
     if name == "NALU":
-        return lambda x: nalu(x, w, layer.epsilon, layer.max_exp)
+        return lambda x: nalu(x, w, layer.epsilon, layer.max_exp, layer.sign_correction)
     if name in EXTRA_UNITS:
         return lambda x: EXTRA_UNITS[name](x, w, layer)
     raise NotImplementedError(name)
