@@ -189,6 +189,16 @@ class ArithmeticTask:
     def name(self):
         return self.op
 
+    @property
+    def value_ranges(self):
+        """Every range values are drawn from: training, then extrapolation."""
+        return (self.train_range, *self.extrapolation_ranges)
+
+    @property
+    def signed(self):
+        """Whether some values drawn, and so `a` or `b`, can be negative."""
+        return any(low < 0 for low, _ in self.value_ranges)
+
     def describe(self):
         """results.json's `problem`: the instance this run learns."""
         return {

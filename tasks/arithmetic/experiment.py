@@ -105,6 +105,8 @@ class ArithmeticExperiment(Experiment):
             readout_regularizer=schedule.readout_sparsity,
             state_identity=MEMORY_START if c.model.state_memory else None,
             cell_start=self.cell_start(),
+            single_layer=c.model.single_layer,
+            signed=self.task.signed,
         )
 
     def problem(self):
