@@ -10,9 +10,10 @@ Mistry et al.'s division paper with 10 inputs of which two are used
 5 * 10^4 steps (div10: 10^5) of 128 fresh samples, Adam at 1e-3 (the NPUs
 5e-3, the NMRU 1e-2 with gradients clipped to norm 1), the weights with the
 lowest interpolation MSE on 10^4 fixed samples, validated every 1000 steps,
-judged as trained. A seed succeeds when their extrapolation MSE, on 10^4
+judged as trained. A seed succeeds when its extrapolation MSE, on 10^4
 fixed samples, is below that of the exact solution with every weight
-moved by epsilon = 1e-5 (`ArithmeticTask.perturbed_solution_mse`).
+moved by epsilon = 1e-5 (`ArithmeticTask.single_layer_perturbed_mse`,
+after nalm-benchmark's generate_exp_thresholds.r).
 
 Each (op, unit, range) is one `train.py --seeds N` run into
 `OUT/<op>/<unit>/<range>/`; a run whose `summary.json` exists is kept, so
@@ -43,7 +44,7 @@ from tasks.registry import get_task
 from tasks.success import median_or_none, wilson_interval
 
 # The perturbation of the exact solution whose extrapolation MSE a seed must
-# beat (`ArithmeticTask.perturbed_solution_mse`'s default; the benchmark's).
+# beat (`ArithmeticTask.single_layer_perturbed_mse`'s default; the benchmark's).
 EPSILON = 1e-5
 SEEDS = 25
 

@@ -153,6 +153,12 @@ def test_benchmark_trains_writes_its_tables_and_resumes(bench, tmp_path):
     assert results["run_config"]["model"]["single_layer"] is True
     assert results["run_config"]["evaluation"]["select"] == "best-interpolation"
     assert results["problem"]["extrapolation_range"] == [[2.0, 6.0]]
+    # The benchmark's threshold: (1e-5 (|a| + |b|))^2 on average, with a and
+    # b uniform on [2, 6], E[(a + b)^2] = 64 + 8/3.
+    (test,) = [e for e in results["eval"] if e["split"] == "extrapolation"]
+    assert test["success_threshold_mse"] == pytest.approx(
+        1e-10 * (64 + 8 / 3), rel=0.03
+    )
     assert "| [1,2] -> [2,6] |" in (out / "nalm_benchmark.md").read_text()
     assert (out / "nalm_benchmark.json").is_file()
     # A second invocation keeps the finished run: nothing is trained again.

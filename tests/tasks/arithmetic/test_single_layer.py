@@ -129,7 +129,7 @@ def test_each_unit_computes_its_ops_on_mixed_signs(cell, op):
     assert_allclose(as_numpy(model.predict(x, verbose=0)), y, rtol=2e-5, atol=1e-5)
     # Within the threshold of the benchmark's success criterion.
     error = np.mean((as_numpy(model.predict(x, verbose=0)) - y) ** 2)
-    assert error < task.perturbed_solution_mse(x)
+    assert error < task.single_layer_perturbed_mse(x)
 
 
 def test_a_nalu_without_sign_correction_loses_the_sign():
