@@ -228,6 +228,12 @@ def build_parser():
         help=f"of {', '.join(RANGE_KEYS)} (m: minus)",
     )
     parser.add_argument(
+        "--pairs",
+        type=name_list,
+        default=None,
+        help="OP:UNIT pairs to run (add:nau,mul:nmu), in place of --ops x --units",
+    )
+    parser.add_argument(
         "--all-pairs",
         action="store_true",
         help="run every op with every unit, not only the ops a unit computes",
@@ -266,6 +272,10 @@ def check_options(options, parser):
         unknown = [v for v in given if v not in known]
         if unknown:
             refuse(f"{name}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    for pair in options.pairs or ():
+        op, _, unit = pair.partition(":")
+        if op not in OPS or unit not in ("default", *CELLS):
+            refuse(f"--pairs: {pair} is not OP:UNIT of a known op and unit")
     if options.seeds < 1:
         refuse(f"--seeds must be >= 1; received {options.seeds}")
     if options.seed < 0:
@@ -285,8 +295,16 @@ def runs(options):
     """`(op, unit, range key)` of every run, in table order.
 
     `default` becomes the op's default cell, and a unit already listed is
-    run once.
+    run once. `--pairs` chooses the (op, unit) pairs itself, in its order.
     """
+    if options.pairs:
+        pairs = [pair.split(":") for pair in options.pairs]
+        pairs = [(op, default_unit(op) if u == "default" else u) for op, u in pairs]
+        return [
+            (op, unit, key)
+            for op, unit in dict.fromkeys(pairs)
+            for key in options.ranges
+        ]
     chosen = []
     for op in options.ops:
         units = [default_unit(op) if u == "default" else u for u in options.units]
@@ -471,7 +489,10 @@ def protocol_record(options):
         "epsilon": EPSILON,
         "seeds": options.seeds,
         "first_seed": options.seed,
-        "steps": {op: options.steps or OPS[op].steps for op in options.ops},
+        "steps": {
+            op: options.steps or OPS[op].steps
+            for op in dict.fromkeys(op for op, _, _ in runs(options))
+        },
         "ranges": {
             r.key: {
                 "train": list(r.train),

@@ -53,6 +53,19 @@ def test_each_unit_runs_the_ops_it_computes(bench):
     assert {(op, unit) for op, unit, _ in bench.runs(every)} == {("mul", "nau")}
 
 
+def test_pairs_choose_the_units_per_op(bench):
+    options = _options(
+        bench, "--pairs", "mul:nmu,add:nau,mul:nalu,div:default", "--ranges", "m2_2,1_2"
+    )
+    assert bench.runs(options) == [
+        ("mul", "nmu", "m2_2"), ("mul", "nmu", "1_2"),
+        ("add", "nau", "m2_2"), ("add", "nau", "1_2"),
+        ("mul", "nalu", "m2_2"), ("mul", "nalu", "1_2"),
+        ("div", bench.default_unit("div"), "m2_2"),
+        ("div", bench.default_unit("div"), "1_2"),
+    ]  # fmt: skip
+
+
 def test_train_flags_follow_the_protocol(bench):
     options = _options(bench, "--seeds", "3", "--train-args=--harden")
     flags = bench.train_flags("mul", "nmu", "1_2", options)
@@ -78,6 +91,8 @@ def test_train_flags_follow_the_protocol(bench):
         (["--seeds", "0"], "--seeds must be >= 1"),
         (["--steps", "0"], "--steps must be >= 1"),
         (["--jobs", "0"], "--jobs must be >= 1"),
+        (["--pairs", "mul:nmu,mul"], "--pairs: mul is not OP:UNIT"),
+        (["--pairs", "pow:nmu"], "--pairs: pow:nmu is not OP:UNIT"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(bench, tmp_path, capsys, argv, message):
