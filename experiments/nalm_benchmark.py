@@ -183,14 +183,18 @@ PUBLISHED = {
 }
 # What the papers report that is not a figure of one of our units.
 PUBLISHED_NOTES = {
-    "add": ["NAU: 25/25 on all nine ranges [primer]."],
+    "add": ["NAU: 25/25 on all nine ranges [primer, read off its figures]."],
     "mul": [
-        "NMU: 25/25 except [-1.2,-1.1] (17/25) and [-2,-1] (20/25) [primer].",
-        "NPU and RealNPU: about 0/25 on most negative ranges [primer].",
-        "NALU: at most about 21/25 on any range, 0 on several [primer].",
+        "NMU: 25/25 except [-1.2,-1.1] (17/25) and [-2,-1] (20/25) "
+        "[primer, read off its figures].",
+        "NPU and RealNPU: about 0/25 on most negative ranges "
+        "[primer, read off its figures].",
+        "NALU: at most about 21/25 on any range, 0 on several "
+        "[primer, read off its figures].",
     ],
     "div": [
-        "Madsen & Johansen's static division: 0% for all 11 units [primer, division].",
+        "Madsen & Johansen's static division: 0% for all 11 units "
+        "[primer, division; not checked here].",
     ],
     "div10": [
         "Pooled over the nine ranges x 25 seeds: NMRU 91.6%, the modified "
