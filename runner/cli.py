@@ -75,6 +75,12 @@ def recipe_values(name):
             (f"{family.name} --static {cell}", recipe)
             for cell, recipe in recipes.static.items()
         ]
+        if recipes.single_layer is not None:
+            labelled.append((f"{family.name} --single-layer", recipes.single_layer))
+        labelled += [
+            (f"{family.name} --single-layer {cell}", recipe)
+            for cell, recipe in recipes.single_layer_cells.items()
+        ]
         found += [
             (where, recipe.values[name])
             for where, recipe in labelled
@@ -112,14 +118,21 @@ def _resolved_for_help(argv):
     peek.add_argument("--task")
     peek.add_argument("--cell")
     peek.add_argument("--static", action="store_true", default=None)
+    peek.add_argument("--single-layer", action="store_true", default=None)
     known, _ = peek.parse_known_args(argv)
     if known.task is None:
         return None, ""
     context = f"--task {known.task}"
     context += f" --cell {known.cell}" if known.cell else ""
     context += " --static" if known.static else ""
+    context += " --single-layer" if known.single_layer else ""
     try:
-        config = RunConfig.for_task(known.task, known.cell, static=known.static)
+        config = RunConfig.for_task(
+            known.task,
+            known.cell,
+            static=known.static,
+            single_layer=known.single_layer,
+        )
     except ValueError:
         return None, ""
     return config, context
@@ -190,6 +203,8 @@ def parse_args(argv=None):
         given["task"] = record["task"]
         if record.get("static"):
             given.setdefault("static", True)
+        if record.get("single_layer"):
+            given.setdefault("single_layer", True)
         if record.get("cell") in CELLS:
             given.setdefault("cell", record["cell"])
     # None: the task's default cell (`RunConfig.for_task`).

@@ -277,6 +277,13 @@ class ModelOptions:
         unset="MNIST: the head's output size (10 counts or 1 sum), 32 for "
         "the baselines",
     )
+    single_layer: bool = option(
+        False,
+        "arithmetic, with --static: no hidden layer, one unit from the inputs "
+        "to the output (the cell's read-out; --units is unused): the NALM "
+        "benchmark's single-layer model, with its protocol as the recipe",
+        kind="switch",
+    )
     encoder: str | None = option(
         None,
         "MNIST: the digit encoder's output; classes: a softmax over 10 "
@@ -643,13 +650,14 @@ class RunConfig:
         """
         spec = get_task(task)
         static = bool(overrides.get("static"))
+        single_layer = bool(overrides.get("single_layer"))
         if cell is None:
             cell = spec.cell_for(static) or DEFAULT_CELL
         cell_spec = get_cell_spec(cell)
         given = {k for k, v in overrides.items() if v is not None}
         _check_applies(spec, cell_spec, static, given)
         values = {}
-        for recipe in spec.family.recipes.recipes(cell, static):
+        for recipe in spec.family.recipes.recipes(cell, static, single_layer):
             values.update(recipe.values)
         if spec.recipe is not None:
             values.update(spec.recipe.values)

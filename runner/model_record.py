@@ -1,10 +1,11 @@
 """What a saved model was trained for, stored inside its `.keras` file.
 
 `train.py` adds one entry, `nalu_rnn_task.json`, to the `.keras` archive it
-saves: the task, `--static`, the cell, the training length and the model's
-signature (`tasks.base.ModelSignature`). Keras loads the archive as before
-(it reads its own entries only); `train.py --evaluate PATH` reads this one
-to evaluate on the task the model learnt when `--task` is not given.
+saves: the task, `--static`, `--single-layer`, the cell, the training length
+and the model's signature (`tasks.base.ModelSignature`). Keras loads the
+archive as before (it reads its own entries only); `train.py --evaluate
+PATH` reads this one to evaluate on the task the model learnt when `--task`
+is not given.
 """
 
 import json
@@ -18,6 +19,7 @@ def write_record(path, config, signature):
     record = {
         "task": config.run.task,
         "static": config.data.static,
+        "single_layer": config.model.single_layer,
         "cell": config.run.cell,
         "train_length": config.data.train_length,
         **(signature.to_json() if signature is not None else {}),

@@ -48,6 +48,11 @@ class CellSpec:
             is a running product (`mnist_product`), or `None` when the entry
             has none (then such a task gets `make_cell`, whatever that can
             do). Its initial state is 1. Defaults to `None`.
+        signed_kwargs: Keyword arguments every layer of the entry takes
+            when the inputs can be negative, so that its units get the sign
+            of products and quotients right (the NALU's `sign_correction`),
+            or `None` when its units handle signs as built. Defaults to
+            `None`.
     """
 
     name: str
@@ -59,6 +64,7 @@ class CellSpec:
     identity_kwargs: object = None
     gated: bool = False
     make_product_cell: object = None
+    signed_kwargs: object = None
 
 
 CELLS = {}
@@ -143,9 +149,13 @@ register_cell(
         arithmetic=True,
         description="NALUCell with separate weights and unit gates started "
         "additive; read-out NALU with separate weights and unit gates started "
-        "additive (static: NALU -> NALU); exponents capped at 20",
+        "additive (static: NALU -> NALU); exponents capped at 20; on inputs "
+        "that can be negative, products signed (sign_correction)",
         identity_kwargs=_builder("gated_identity"),
         gated=True,
+        # Off on non-negative inputs, where the runs measured so far were
+        # made: with it the hidden values' signs would reach the products.
+        signed_kwargs={"sign_correction": True},
     )
 )
 register_cell(_baseline("lstm", "LSTMCell", "tanh"))
@@ -189,6 +199,19 @@ register_cell(
         "(static: iNALU -> iNALU)",
         identity_kwargs=_builder("inalu_identity"),
         gated=True,
+    )
+)
+register_cell(
+    CellSpec(
+        "nmru",
+        make_cell=deferred("nalu_rnn:NAUCell"),
+        make_static=deferred("nalu_rnn:NAU"),
+        make_readout=deferred("nalu_rnn:NMRU"),
+        arithmetic=True,
+        description="NAUCell (running sums); read-out NMRU (their product or "
+        "quotient, signs included) (static: NAU -> NMRU; --single-layer: "
+        "NMRU); mul and div",
+        identity_kwargs=_builder("direct_identity"),
     )
 )
 register_cell(

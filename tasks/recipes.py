@@ -4,7 +4,9 @@
 applies, later winning: the family's recipe, the cell's recipe in that
 family (or the family's baseline recipe for a cell without arithmetic
 units), the `--static` recipe of the cell, the task's own recipe, then the
-flags given. The measurements behind each recipe are in docs/recipes.md.
+flags given; with `--single-layer`, the family's single-layer recipe and
+the cell's take the place of the cell's and the `--static` ones. The
+measurements behind each recipe are in docs/recipes.md.
 """
 
 import dataclasses
@@ -59,6 +61,12 @@ class TaskRecipes:
             Defaults to `None`.
         static: Cell name to the `Recipe` of that cell with `static=True`.
             Defaults to none.
+        single_layer: The `Recipe` of every cell with `single_layer=True`
+            (a protocol of its own, in place of the cell's recipe and its
+            `--static` one), or `None`. Defaults to `None`.
+        single_layer_cells: Cell name to the `Recipe` of that cell with
+            `single_layer=True`, applied after `single_layer`. Defaults to
+            none.
     """
 
     task: Recipe
@@ -66,11 +74,16 @@ class TaskRecipes:
     fallback_cell: str | None = None
     baseline: Recipe | None = None
     static: Mapping = dataclasses.field(default_factory=dict)
+    single_layer: Recipe | None = None
+    single_layer_cells: Mapping = dataclasses.field(default_factory=dict)
 
-    def recipes(self, cell, static):
-        """The recipes a run with `cell` (and `static`) applies, in order,
-        later winning."""
+    def recipes(self, cell, static, single_layer=False):
+        """The recipes a run with `cell` (and `static`, `single_layer`)
+        applies, in order, later winning."""
         chosen = [self.task]
+        if single_layer:
+            chosen += [self.single_layer, self.single_layer_cells.get(cell)]
+            return [recipe for recipe in chosen if recipe is not None]
         if get_cell_spec(cell).arithmetic:
             recipe = self.cells.get(cell, self.cells.get(self.fallback_cell))
         else:

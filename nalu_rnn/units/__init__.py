@@ -11,6 +11,7 @@ from nalu_rnn.units.inalu import INALU, INALUCell
 from nalu_rnn.units.nac import NAC, NACCell
 from nalu_rnn.units.nalu import NALU, NALUCell
 from nalu_rnn.units.nau import NAU, NAUCell, NAUInitializer
+from nalu_rnn.units.nmru import NMRU, NMRUCell
 from nalu_rnn.units.nmu import NMU, NMUCell
 from nalu_rnn.units.npu import NPU, NPUCell, RealNPU, RealNPUCell
 
@@ -19,6 +20,7 @@ __all__ = [
     "NAC",
     "NALU",
     "NAU",
+    "NMRU",
     "NMU",
     "NPU",
     "ArithmeticCell",
@@ -28,6 +30,7 @@ __all__ = [
     "NALUCell",
     "NAUCell",
     "NAUInitializer",
+    "NMRUCell",
     "NMUCell",
     "NPUCell",
     "RealNPU",

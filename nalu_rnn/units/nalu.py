@@ -47,6 +47,21 @@ class NALU(ArithmeticUnit):
     (`m = exp(min(log(|x| + epsilon) @ W_m, max_exp))`): below the cap the
     unit is unchanged, above it `m` stays finite and its gradient is 0.
 
+    With `sign_correction=True` the multiplicative path gets its sign back,
+    as the iNALU's sign retrieval does:
+
+    ```
+    s_j = prod_i (1 - 2 |W_m,ij| [x_i < 0])
+    y   = g * a + (1 - g) * m * s
+    ```
+
+    Each selected negative input (`|W_m,ij| = 1`) flips the sign, so a
+    product or quotient of signed inputs is exact; for `x_i != 0` each
+    factor is the iNALU's `sign(x_i) |W_m,ij| + 1 - |W_m,ij|`, and an input
+    of 0 counts as positive. On inputs that are all non-negative every
+    factor is exactly 1 and its gradient exactly 0, so the unit computes,
+    and trains, bit for bit as without it.
+
     Args:
         units: Positive integer, dimensionality of the output space.
         epsilon: Positive float added to `|x|` before the logarithm.
@@ -59,6 +74,9 @@ class NALU(ArithmeticUnit):
         gate: `"input"` (the paper's `g = sigmoid(x @ G)`) or `"unit"` (one
             input-independent gate per output unit, `g = sigmoid(G)`).
             Defaults to `"input"`.
+        sign_correction: Boolean, whether the multiplicative path restores
+            the sign of its negative inputs (see above). Defaults to `False`
+            (the paper's NALU, whose products are positive).
         kernel_initializer: Initializer for the `W_hat` and `M_hat` matrices
             (and `W_hat_m`, `M_hat_m`). Defaults to `"glorot_uniform"`.
         gate_initializer: Initializer for the gate weights `G`.
@@ -96,6 +114,7 @@ class NALU(ArithmeticUnit):
         shared_weights=True,
         max_exp=None,
         gate="input",
+        sign_correction=False,
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
         kernel_regularizer=None,
@@ -128,6 +147,12 @@ class NALU(ArithmeticUnit):
                 f"`gate` of NALU must be one of {GATES}; received gate={gate!r}"
             )
         self.gate = gate
+        if not isinstance(sign_correction, bool):
+            raise ValueError(
+                "`sign_correction` of NALU must be True or False; "
+                f"received sign_correction={sign_correction!r}"
+            )
+        self.sign_correction = sign_correction
         self._set_gate_arguments(gate_initializer, gate_regularizer, gate_constraint)
 
     def build(self, input_shape):
@@ -164,26 +189,29 @@ class NALU(ArithmeticUnit):
         if self.max_exp is not None:
             exponent = ops.minimum(exponent, self.max_exp)
         multiplicative = ops.exp(exponent)
+        if self.sign_correction:
+            multiplicative = multiplicative * negative_sign(inputs, w_m)
         gate = g if self.gate == "unit" else ops.sigmoid(ops.matmul(inputs, g))
         return exact_mix(gate, additive, multiplicative)
 
     def formula_lines(self, weights, input_names, style):
         """`g * (additive) + (1 - g) * (multiplicative), g = sigmoid(...)`.
 
-        The multiplicative path is written over `|x|` (`|x[0]| / |x[1]|`);
-        with a zero gate matrix, `0.5 * (...) + 0.5 * (...)`.
+        The multiplicative path is written over `|x|` (`|x[0]| / |x[1]|`),
+        or with `sign_correction` over `x` where its exponents are discrete
+        (`x[0] / x[1]`); with a zero gate matrix, `0.5 * (...) + 0.5 * (...)`.
         """
         w, gates = weights["W"], weights["G"]
         w_m = weights.get("W_m", w)
         if self.gate == "unit":
             return rendering.unit_gated_paths(
-                w, w_m, gates, input_names, style, signed=False
+                w, w_m, gates, input_names, style, signed=self.sign_correction
             )
         lines = []
         for j in range(w.shape[1]):
             additive = rendering.linear(w[:, j], input_names, style)
             multiplicative = rendering.log_path(
-                w_m[:, j], input_names, style, signed=False
+                w_m[:, j], input_names, style, signed=self.sign_correction
             )
             gate = rendering.linear(gates[:, j], input_names, style)
             if gate == "0":
@@ -214,6 +242,7 @@ class NALU(ArithmeticUnit):
             "shared_weights": self.shared_weights,
             "max_exp": self.max_exp,
             "gate": self.gate,
+            "sign_correction": self.sign_correction,
             **self._gate_config(),
         }
 
@@ -240,6 +269,9 @@ class NALUCell(ArithmeticCell):
         gate: `"input"` (the paper's gate, which reads the input and the
             state) or `"unit"` (one learnt gate per state unit, the same at
             every step; see `nalu_rnn.NALU`). Defaults to `"input"`.
+        sign_correction: Boolean, whether the multiplicative path restores
+            the sign of negative inputs and states (see `nalu_rnn.NALU`).
+            Defaults to `False`.
         kernel_initializer: Initializer for the `W_hat`/`M_hat` matrices.
             Defaults to `"glorot_uniform"`.
         gate_initializer: Initializer for the gate weights `G`.
@@ -282,6 +314,7 @@ class NALUCell(ArithmeticCell):
         shared_weights=True,
         max_exp=None,
         gate="input",
+        sign_correction=False,
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
         kernel_regularizer=None,
@@ -299,6 +332,7 @@ class NALUCell(ArithmeticCell):
                 "shared_weights": shared_weights,
                 "max_exp": max_exp,
                 "gate": gate,
+                "sign_correction": sign_correction,
                 "kernel_initializer": kernel_initializer,
                 "gate_initializer": gate_initializer,
                 "kernel_regularizer": kernel_regularizer,
@@ -309,6 +343,17 @@ class NALUCell(ArithmeticCell):
             },
             **kwargs,
         )
+
+
+def negative_sign(inputs, w_m):
+    """`prod_i (1 - 2 |w_m,ij| [x_i < 0])`, the NALU's sign correction.
+
+    Written with the negative flags rather than `sign(x)`, so that a factor
+    of a non-negative input is exactly 1 (and its gradient exactly 0).
+    """
+    negative = ops.cast(ops.less(inputs, 0.0), w_m.dtype)
+    factors = 1.0 - 2.0 * ops.expand_dims(negative, -1) * ops.abs(w_m)
+    return ops.prod(factors, axis=-2)
 
 
 def exact_mix(gate, additive, multiplicative):

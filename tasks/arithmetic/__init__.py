@@ -28,15 +28,37 @@ FLAGS = (
     "extrapolation_range",
     "select",
     "validate_every",
+    "single_layer",
 )
 
 
 def check_problem(config):
-    """Raises `ValueError` when `config`'s problem cannot be drawn (subsets
-    larger than the input), before anything is built."""
+    """Raises `ValueError` when `config`'s problem cannot be drawn or posed,
+    before anything is built: subsets larger than the input, a single layer
+    without `--static`, or the square root of values that can be negative
+    (its target is not real)."""
     data = config.data
-    input_size = data.input_size or (100 if data.static else 10)
-    check_subsets(input_size, data.subset_ratio, data.overlap_ratio)
+    if config.model.single_layer and not data.static:
+        raise ValueError(
+            "--single-layer is a model without a time axis: it needs --static"
+        )
+    # An arithmetic task is registered under the name of its op.
+    task = ArithmeticTask(
+        config.run.task,
+        static=data.static,
+        input_dim=data.input_size,
+        train_range=data.train_range,
+        extrapolation_range=data.extrapolation_range,
+        subset_ratio=data.subset_ratio,
+        overlap_ratio=data.overlap_ratio,
+    )
+    if task.op == "sqrt" and task.signed:
+        low = min(low for low, _ in task.value_ranges)
+        raise ValueError(
+            f"--task sqrt draws values from {low:g}: the square root of a "
+            "negative sum is not real; give --train-range and "
+            "--extrapolation-range of values >= 0"
+        )
 
 
 FAMILY = Family(

@@ -189,6 +189,16 @@ class ArithmeticTask:
     def name(self):
         return self.op
 
+    @property
+    def value_ranges(self):
+        """Every range values are drawn from: training, then extrapolation."""
+        return (self.train_range, *self.extrapolation_ranges)
+
+    @property
+    def signed(self):
+        """Whether some values drawn, and so `a` or `b`, can be negative."""
+        return any(low < 0 for low, _ in self.value_ranges)
+
     def describe(self):
         """results.json's `problem`: the instance this run learns."""
         return {
@@ -260,6 +270,43 @@ class ArithmeticTask:
             )
             for split, length, ranges in plans
         ]
+
+    def single_layer_perturbed_mse(self, x, epsilon=1e-5):
+        """The NALM benchmark's threshold for one unit from the inputs.
+
+        Mistry et al.'s (nalm-benchmark's `generate_exp_thresholds.r`): the
+        MSE of the exact single-layer solution with every weight moved by
+        `epsilon` towards error. For `add` and `sub` each output is off by
+        `epsilon * sum(|x|)` over every input; for `mul` it is scaled by
+        `(1 - epsilon)` per used input, for `div` by `(1 - epsilon)` per
+        dividend input and `1 / (1 + epsilon)` per divisor input, and for
+        both by `1 - epsilon * |x_i|` per unused input. Other ops have no
+        single-layer threshold of theirs: `perturbed_solution_mse`.
+
+        Args:
+            x: Static inputs, shape (n, input_dim).
+            epsilon: The perturbation. Defaults to `1e-5`, theirs.
+
+        Returns:
+            The MSE, a float (computed in float64).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or self.op not in ("add", "sub", "mul", "div"):
+            return self.perturbed_solution_mse(x, epsilon)
+        a, b = self.sums(x)
+        exact = apply_op(self.op, a, b)
+        if self.op in ("add", "sub"):
+            return float(np.mean((epsilon * np.abs(x).sum(-1)) ** 2))
+        used = sorted(set(self.subset_a) | set(self.subset_b))
+        unused = [i for i in range(self.input_dim) if i not in used]
+        if self.op == "mul":
+            scale = (1 - epsilon) ** len(used)
+        else:
+            scale = (1 - epsilon) ** len(self.subset_a) / (1 + epsilon) ** len(
+                self.subset_b
+            )
+        scale = scale * np.prod(1 - epsilon * np.abs(x[:, unused]), axis=-1)
+        return float(np.mean((exact * scale - exact) ** 2))
 
     def perturbed_solution_mse(self, x, epsilon=1e-5):
         """MSE of the exact solution with every weight moved by `epsilon`.

@@ -105,6 +105,8 @@ class ArithmeticExperiment(Experiment):
             readout_regularizer=schedule.readout_sparsity,
             state_identity=MEMORY_START if c.model.state_memory else None,
             cell_start=self.cell_start(),
+            single_layer=c.model.single_layer,
+            signed=self.task.signed,
         )
 
     def problem(self):
@@ -175,6 +177,14 @@ class ArithmeticExperiment(Experiment):
             )
         return self._test_sets
 
+    def threshold(self, x):
+        """The success threshold (an MSE) of inputs `x`: the NALM benchmark's
+        (`single_layer_perturbed_mse`) for `--single-layer`, else Madsen &
+        Johansen's (`perturbed_solution_mse`), both with epsilon 1e-5."""
+        if self.config.model.single_layer:
+            return self.task.single_layer_perturbed_mse(x)
+        return self.task.perturbed_solution_mse(x)
+
     def solved_step_monitor(self):
         """Checks the success criterion every `--check-every` steps.
 
@@ -183,7 +193,7 @@ class ArithmeticExperiment(Experiment):
         """
         n = CHECK_SEQUENCES
         sets = [
-            (x[:n], y[:n], self.task.perturbed_solution_mse(x[:n]))
+            (x[:n], y[:n], self.threshold(x[:n]))
             for split, _, _, x, y in self.test_sets()
             if split == "extrapolation"
         ]
@@ -241,7 +251,7 @@ class ArithmeticExperiment(Experiment):
             reference = fresh.predict(x, batch_size=256, verbose=0)
             error = mse(y, prediction)
             fresh_error = mse(y, reference)
-            threshold = self.task.perturbed_solution_mse(x)
+            threshold = self.threshold(x)
             entries.append(
                 {
                     "length": int(length),

@@ -18,11 +18,15 @@ def arithmetic_model(
     raw_regularizer=None,
     readout_regularizer=None,
     cell_start=None,
+    single_layer=False,
+    signed=False,
 ):
     """The network of the arithmetic tasks: `cell` layer, then its read-out.
 
     Recurrent: `Input(None, input_dim) -> RNN(cell(units)) -> readout(1)`.
     Static: `Input(input_dim) -> static_layer(units) -> readout(1)`.
+    Single layer: `Input(input_dim) -> readout(1)`, the read-out alone (the
+    NALM benchmark's model), with the regularisers it has in the others.
     For arithmetic cells, the recurrent kernel starts at the identity (the
     spec's `identity_kwargs`: `nalu_rnn.StateIdentity` for gated kernels,
     `StateBlockIdentity` for direct ones), NALU and iNALU cells' gates
@@ -52,18 +56,38 @@ def arithmetic_model(
         cell_start: Keyword arguments that start the recurrent cell in place
             of the spec's `identity_kwargs(state_identity)` (a probe's start),
             or `None`. Defaults to `None`.
+        single_layer: Whether the static model is the read-out alone, with
+            no hidden layer (`units` is then unused). Defaults to `False`.
+        signed: Whether the inputs can be negative: every layer then gets
+            the spec's `signed_kwargs` (the NALU's sign correction).
+            Defaults to `False`.
 
     Returns:
         An uncompiled `keras.Model`.
+
+    Raises:
+        ValueError: for `single_layer` without `static`, a cell that is not
+            registered, or a non-positive `input_dim` or `output_dim`.
     """
     spec = get_cell_spec(cell)
     input_dim = validate_positive_int(input_dim, "input_dim", "arithmetic_model")
     output_dim = validate_positive_int(output_dim, "output_dim", "arithmetic_model")
+    if single_layer and not static:
+        raise ValueError(
+            "A single-layer arithmetic_model has no time axis: pass static=True"
+        )
     extra = regularizer_kwargs(spec, arithmetic_regularizer, raw_regularizer)
     if readout_regularizer is None:
         readout_extra = extra
     else:
         readout_extra = regularizer_kwargs(spec, readout_regularizer, raw_regularizer)
+    if signed and spec.signed_kwargs:
+        extra = {**extra, **spec.signed_kwargs}
+        readout_extra = {**readout_extra, **spec.signed_kwargs}
+    if single_layer:
+        inputs = keras.Input(shape=(input_dim,), name="x")
+        outputs = spec.make_readout(output_dim, **readout_extra)(inputs)
+        return keras.Model(inputs, outputs, name=f"{cell}_single_layer")
     if static:
         inputs = keras.Input(shape=(input_dim,), name="x")
         hidden = spec.make_static(units, **extra)(inputs)

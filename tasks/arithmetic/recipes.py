@@ -102,12 +102,92 @@ COMMON_MODE_RAMP = Recipe(
 # NAU -> NMU); other cells keep the arithmetic recipe.
 STATIC_RECIPES = {"nau": COMPRESSED_RAMP, "nmu": COMMON_MODE_RAMP}
 
+# The NALM benchmark's steps at which Madsen & Johansen's sparsity ramp
+# starts and reaches full strength, 20000 and 35000 of 5 * 10^4.
+BENCHMARK_RAMP = {"sparsity_start": 0.4, "sparsity_end": 0.7, "sparsity_stop": None}
+
+SINGLE_LAYER_RECIPE = Recipe(
+    "Mistry, Farrahi & Hare's single-layer NALM benchmark: two inputs, a = x_i "
+    "and b = x_j; 5 * 10^4 steps of 128 fresh samples, Adam at 1e-3; the "
+    "weights with the lowest interpolation MSE (10^4 samples, every 1000 "
+    "steps) judged as trained; no sparsity pull unless the unit's recipe has "
+    "one.",
+    {
+        "input_size": 2,
+        "subset_ratio": 0.5,
+        "overlap_ratio": 0.0,
+        "steps": 50000,
+        "batch_size": 128,
+        "learning_rate": 1e-3,
+        "optimizer": "adam",
+        "lr_decay": False,
+        "warmup": 0.0,
+        "clipnorm": None,
+        "clipvalue": None,
+        "sparsity": 0.0,
+        "sparsity_end": None,
+        "sparsity_stop": None,
+        "readout_sparsity_start": None,
+        "saturation": 0.0,
+        "gate_snap": None,
+        "harden": False,
+        "select": "best-interpolation",
+        "validate_every": 1000,
+        "eval_sequences": 10000,
+        "check_every": 1000,
+    },
+    docs="the-nalm-benchmarks-single-layer",
+)
+
+SINGLE_LAYER_CELL_RECIPES = {
+    "nau": Recipe(
+        "The benchmark's NAU: sparsity pull 0.01, ramped in from step 20000 to 35000.",
+        {"sparsity": 0.01, **BENCHMARK_RAMP},
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+    "nmu": Recipe(
+        "The benchmark's NMU: sparsity pull 10 (stable-nalu's default), ramped "
+        "in from step 20000 to 35000.",
+        {"sparsity": 10.0, **BENCHMARK_RAMP},
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+    "nmru": Recipe(
+        "Mistry et al.'s sign NMRU: rate 1e-2, gradient norm clipped to 1, "
+        "sparsity pull 10 ramped in from step 20000 to 35000.",
+        {
+            "learning_rate": 1e-2,
+            "clipnorm": 1.0,
+            "sparsity": 10.0,
+            **BENCHMARK_RAMP,
+        },
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+    "inalu": Recipe(
+        "The benchmark's iNALU: gradients clipped per entry at 0.1 and the "
+        "authors' saturation penalty once the loss is below 1.",
+        {"clipvalue": 0.1, "saturation": 0.05},
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+    "realnpu": Recipe(
+        "The benchmark's NPUs' rate, 5e-3.",
+        {"learning_rate": 5e-3},
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+    "npu": Recipe(
+        "The benchmark's NPUs' rate, 5e-3.",
+        {"learning_rate": 5e-3},
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+}
+
 RECIPES = TaskRecipes(
     ARITHMETIC_RECIPE,
     cells=ARITHMETIC_CELL_RECIPES,
     fallback_cell="later_units",
     baseline=BASELINE_RECIPE,
     static=STATIC_RECIPES,
+    single_layer=SINGLE_LAYER_RECIPE,
+    single_layer_cells=SINGLE_LAYER_CELL_RECIPES,
 )
 
 # The cell of a run without `--cell`, by op, where the best measured one is

@@ -304,3 +304,90 @@ def test_unit_gate_model_saves_and_loads(tmp_path):
     restored = keras.models.load_model(path)
     assert restored.layers[-1].gate == "unit"
     assert_array_equal(as_numpy(restored(x)), as_numpy(model(x)))
+
+
+# --- sign_correction ---------------------------------------------------------
+
+
+def multiplicative_nalu(w_m, sign_correction=True):
+    """A unit-gated NALU(1) on its multiplicative path, `W_m` set exactly."""
+    nalu = nalu_rnn.NALU(
+        w_m.shape[1],
+        shared_weights=False,
+        gate="unit",
+        sign_correction=sign_correction,
+        gate_initializer=keras.initializers.Constant(-1000.0),
+    )
+    nalu.build((None, w_m.shape[0]))
+    nalu.assign_discrete_weight("W_m", w_m)
+    return nalu
+
+
+def test_sign_correction_multiplies_and_divides_signed_inputs():
+    # y0 = x0 * x1, y1 = x0 / x1, y2 = x1
+    nalu = multiplicative_nalu(np.array([[1, 1, 0], [1, -1, 1]]))
+    x = np.array([[-3.0, 4.0], [-1.5, -2.0], [2.0, -0.5], [20.0, 40.0]], "float32")
+    a, b = x[:, 0].astype(np.float64), x[:, 1].astype(np.float64)
+    expected = np.stack([a * b, a / b, b], axis=1)
+    assert_allclose(as_numpy(nalu(x)), expected, rtol=1e-5)
+    # Without it the products are those of |x|.
+    plain = multiplicative_nalu(np.array([[1, 1, 0], [1, -1, 1]]), False)
+    assert_allclose(as_numpy(plain(x)), np.abs(expected), rtol=1e-5)
+
+
+@pytest.mark.parametrize("gate", ["input", "unit"])
+def test_sign_correction_matches_numpy_with_fractional_weights(gate):
+    rng = np.random.default_rng(4)
+    layer = nalu_rnn.NALU(3, shared_weights=False, gate=gate, sign_correction=True)
+    layer.build((None, 4))
+    samples.set_random_weights(layer, rng)
+    x = samples.signed_inputs((16, 4), seed=6)
+    x[0, 1] = 0.0  # counts as positive
+    expected = reference.unit_function(layer)(x.astype(np.float64))
+    assert_allclose(as_numpy(layer(x)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_sign_correction_changes_nothing_on_non_negative_inputs():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.0, 2.0, size=(32, 3)).astype("float32")
+    x[0] = 0.0
+    plain = nalu_rnn.NALU(2, shared_weights=False, max_exp=20.0)
+    plain.build((None, 3))
+    samples.set_random_weights(plain, rng)
+    signed = nalu_rnn.NALU.from_config({**plain.get_config(), "sign_correction": True})
+    signed.build((None, 3))
+    signed.set_weights(plain.get_weights())
+    assert_array_equal(as_numpy(signed(x)), as_numpy(plain(x)))
+    grads, signed_grads = samples.gradients(plain, x), samples.gradients(signed, x)
+    for name, grad in grads.items():
+        assert_array_equal(signed_grads[name], grad)
+
+
+def test_sign_correction_cell_keeps_a_signed_running_product():
+    cell = nalu_rnn.NALUCell(
+        1,
+        initial_state_value=1.0,
+        shared_weights=False,
+        gate="unit",
+        sign_correction=True,
+        gate_initializer=keras.initializers.Constant(-1000.0),
+    )
+    cell.build((None, 1))
+    cell.unit.assign_discrete_weight("W_m", np.array([[1.0], [1.0]]))
+    x = samples.signed_inputs((3, 6, 1), seed=8)
+    h = as_numpy(keras.layers.RNN(cell, return_sequences=True)(x))[..., 0]
+    expected = np.cumprod(x[..., 0].astype(np.float64), axis=1)
+    assert_allclose(h, expected, rtol=1e-5)
+    clone = nalu_rnn.NALUCell.from_config(cell.get_config())
+    assert clone.unit.sign_correction is True
+
+
+def test_sign_correction_round_trips_is_validated_and_written():
+    layer = multiplicative_nalu(np.array([[1.0], [-1.0]]))
+    assert nalu_rnn.NALU.from_config(layer.get_config()).sign_correction is True
+    assert nalu_rnn.NALU(2).get_config()["sign_correction"] is False
+    assert nalu_rnn.formula(layer) == "y = x[0] / x[1]"
+    plain = multiplicative_nalu(np.array([[1.0], [-1.0]]), False)
+    assert nalu_rnn.formula(plain) == "y = |x[0]| / |x[1]|"
+    with pytest.raises(ValueError, match="sign_correction.*received"):
+        nalu_rnn.NALU(2, sign_correction="yes")

@@ -131,6 +131,7 @@ def test_arithmetic_weights_of_every_unit():
         "INALU": {"W": (3, 2), "W_m": (3, 2)},
         "RealNPU": {"W": (3, 2)},
         "NPU": {"W": (3, 2), "W_im": (3, 2)},
+        "NMRU": {"W": (3, 2), "W_r": (3, 2)},
     }
 
 
@@ -150,6 +151,8 @@ def test_bad_units(cls, units):
         (nalu_rnn.RealNPU, "epsilon"),
         (nalu_rnn.NPU, "epsilon"),
         (nalu_rnn.NPUCell, "epsilon"),
+        (nalu_rnn.NMRU, "epsilon"),
+        (nalu_rnn.NMRUCell, "epsilon"),
     ],
 )
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf"), "1"])

@@ -378,6 +378,14 @@ def test_the_data_flags_parse_into_the_problem():
         (["--task", "add", "--input-size", "3", "--subset-ratio", "0.9"], "too small"),
         (["--task", "mnist_add", "--train-range", "0,1"], "arithmetic tasks only"),
         (["--task", "mnist_add", "--select", "last"], "arithmetic tasks only"),
+        # A single layer is static; a square root of negative values not real.
+        (["--task", "mul", "--single-layer"], "needs --static"),
+        (["--task", "mnist_add", "--single-layer"], "arithmetic tasks only"),
+        (["--task", "sqrt", "--train-range=-1,1"], "from -1: the square root"),
+        (
+            ["--task", "sqrt", "--static", "--extrapolation-range=-6,-2"],
+            "negative sum is not real",
+        ),
     ],
 )
 def test_impossible_data_flags_exit_2_with_one_line(argv, words, capsys):
@@ -385,3 +393,20 @@ def test_impossible_data_flags_exit_2_with_one_line(argv, words, capsys):
         parse_args(argv)
     assert info.value.code == 2
     assert words in _error_line(capsys)
+
+
+def test_single_layer_takes_the_benchmark_protocol_and_flags_win():
+    config = parse_args(["--task", "div", "--static", "--single-layer"])
+    assert config.model.single_layer and config.run.cell == "realnpu"
+    assert (config.data.input_size, config.data.subset_ratio) == (2, 0.5)
+    assert config.optim.steps == 50000 and config.optim.learning_rate == 5e-3
+    assert config.evaluation.select == "best-interpolation"
+    config = parse_args(
+        ["--task", "div", "--static", "--single-layer", "--cell", "nmru",
+         "--input-size", "10", "--subset-ratio", "0.1", "--steps", "10"]
+    )  # fmt: skip
+    assert (config.data.input_size, config.optim.steps) == (10, 10)
+    assert config.optim.clipnorm == 1.0
+    # The sign of a product of negative values is the task's, not refused.
+    config = parse_args(["--task", "sqrt", "--static", "--train-range=0.1,0.2"])
+    assert config.data.train_range == (0.1, 0.2)

@@ -17,6 +17,8 @@ from runner.config import (
 from tasks.arithmetic.recipes import (
     ARITHMETIC_CELL_RECIPES,
     BASELINE_RECIPE,
+    SINGLE_LAYER_CELL_RECIPES,
+    SINGLE_LAYER_RECIPE,
     STATIC_RECIPES,
 )
 from tasks.cells import DEFAULT_CELL
@@ -117,6 +119,28 @@ def test_static_recipe_then_overrides_win():
     # Without --static the NAU keeps the arithmetic recipe.
     nau = RunConfig.for_task("add", cell="nau")
     assert nau.regularization.sparsity_end is None
+
+
+def test_single_layer_recipes_replace_the_cell_and_static_ones():
+    config = RunConfig.for_task("mul", cell="nmu", static=True, single_layer=True)
+    values = config.values()
+    merged = {**SINGLE_LAYER_RECIPE.values, **SINGLE_LAYER_CELL_RECIPES["nmu"].values}
+    for key, value in merged.items():
+        assert values[key] == value, key
+    assert config.regularization.sparsity == 10.0
+    # Not the static NMU's common-mode Adam, nor the NALU's recurrent recipe.
+    assert config.optim.optimizer == "adam" and not config.optim.lr_decay
+    nalu = RunConfig.for_task("mul", cell="nalu", static=True, single_layer=True)
+    assert nalu.optim.learning_rate == 1e-3 and nalu.optim.batch_size == 128
+    assert nalu.regularization.readout_sparsity_start is None
+    assert nalu.regularization.sparsity == 0.0
+    inalu = RunConfig.for_task("add", cell="inalu", static=True, single_layer=True)
+    assert inalu.optim.clipvalue == 0.1
+    flags = RunConfig.for_task(
+        "add", cell="nau", static=True, single_layer=True, steps=7, harden=True
+    )
+    assert flags.optim.steps == 7 and flags.regularization.harden
+    assert flags.regularization.sparsity == 0.01
 
 
 def test_static_recipe_fills_defaults_and_flags_win():

@@ -397,3 +397,25 @@ def test_select_best_interpolation_is_recorded(tmp_path):
     assert selection["step"] in (10, 20, 30)
     last = _load(_quick(tmp_path, name="last") / "results.json")["selection"]
     assert last == {"rule": "last"}
+
+
+def test_a_single_layer_run_records_its_model_and_evaluates_from_it(tmp_path):
+    out = _quick(
+        tmp_path, "--static", "--single-layer", "--validate-every", "10",
+        "--train-range=-2,-1", "--extrapolation-range=-6,-2", task="div",
+        cell="nalu",
+    )  # fmt: skip
+    results = _load(out / "results.json")
+    assert results["run_config"]["model"]["single_layer"] is True
+    assert results["problem"]["input_size"] == 2
+    assert results["selection"]["rule"] == "best-interpolation"
+    assert "hardening" not in results  # the benchmark judges the weights as trained
+    assert read_record(out / "model.keras")["single_layer"] is True
+    model = keras.models.load_model(out / "model.keras")
+    (unit,) = model.layers[1:]
+    assert isinstance(unit, nalu_rnn.NALU) and unit.sign_correction
+    evaluation = tmp_path / "evaluation"
+    argv = ["--evaluate", str(out / "model.keras"), "--out", str(evaluation)]
+    assert main([*argv, "--eval-sequences", "16", "--quiet"]) == 0
+    again = _load(evaluation / "results.json")
+    assert again["run_config"]["model"]["single_layer"] is True

@@ -22,12 +22,15 @@ def nac(x, w):
     return x @ gated(w["W_hat"], w["M_hat"])
 
 
-def nalu(x, w, epsilon=1e-7, max_exp=None):
+def nalu(x, w, epsilon=1e-7, max_exp=None, sign_correction=False):
     w_add = gated(w["W_hat"], w["M_hat"])
     w_mul = gated(w["W_hat_m"], w["M_hat_m"]) if "W_hat_m" in w else w_add
     a = x @ w_add
     exponent = np.log(np.abs(x) + epsilon) @ w_mul
     m = np.exp(exponent if max_exp is None else np.minimum(exponent, max_exp))
+    if sign_correction:
+        # The iNALU's sign retrieval, an input of 0 counted as positive.
+        m = m * selected_product(np.where(x < 0, -1.0, 1.0), np.abs(w_mul))
     # A unit gate (one entry per output) does not read the input.
     g = sigmoid(w["G"]) if w["G"].ndim == 1 else sigmoid(x @ w["G"])
     return g * a + (1 - g) * m
@@ -40,7 +43,7 @@ def unit_function(layer):
     if name == "NAC":
         return lambda x: nac(x, w)
     if name == "NALU":
-        return lambda x: nalu(x, w, layer.epsilon, layer.max_exp)
+        return lambda x: nalu(x, w, layer.epsilon, layer.max_exp, layer.sign_correction)
     if name in EXTRA_UNITS:
         return lambda x: EXTRA_UNITS[name](x, w, layer)
     raise NotImplementedError(name)
@@ -111,10 +114,21 @@ def npu(x, w, epsilon=1e-7):
     return np.real(np.exp(log_z @ exponent))
 
 
+def nmru(x, w, epsilon=1e-7):
+    """prod x_i ** W_i * (1 / x_i) ** W_r,i, NMU-style, with the sign of the
+    selected inputs: the product over the concatenation [|x|, 1 / |x|], then
+    cos(pi * (number of selected negative inputs))."""
+    magnitude = np.abs(x)
+    stacked = np.concatenate([magnitude, 1.0 / np.maximum(magnitude, epsilon)], -1)
+    product = selected_product(stacked, np.concatenate([w["W"], w["W_r"]], 0))
+    return product * np.cos(np.pi * ((x < 0) @ (w["W"] + w["W_r"])))
+
+
 EXTRA_UNITS = {
     "NAU": lambda x, w, layer: nau(x, w),
     "NMU": lambda x, w, layer: nmu(x, w),
     "INALU": lambda x, w, layer: inalu(x, w, layer.omega, layer.max_exp),
     "RealNPU": lambda x, w, layer: npu(x, w, layer.epsilon),
     "NPU": lambda x, w, layer: npu(x, w, layer.epsilon),
+    "NMRU": lambda x, w, layer: nmru(x, w, layer.epsilon),
 }

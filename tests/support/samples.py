@@ -8,13 +8,21 @@ from keras import ops
 import nalu_rnn
 
 # The units that came after the NALU, and their cells.
-LAYERS = [nalu_rnn.NAU, nalu_rnn.NMU, nalu_rnn.INALU, nalu_rnn.RealNPU, nalu_rnn.NPU]
+LAYERS = [
+    nalu_rnn.NAU,
+    nalu_rnn.NMU,
+    nalu_rnn.INALU,
+    nalu_rnn.RealNPU,
+    nalu_rnn.NPU,
+    nalu_rnn.NMRU,
+]
 CELLS = [
     nalu_rnn.NAUCell,
     nalu_rnn.NMUCell,
     nalu_rnn.INALUCell,
     nalu_rnn.RealNPUCell,
     nalu_rnn.NPUCell,
+    nalu_rnn.NMRUCell,
 ]
 WEIGHT_NAMES = {
     "NAU": ["W"],
@@ -22,6 +30,7 @@ WEIGHT_NAMES = {
     "INALU": ["W_hat", "M_hat", "W_hat_m", "M_hat_m", "G"],
     "RealNPU": ["W", "g"],
     "NPU": ["W", "W_im", "g"],
+    "NMRU": ["W", "W_r"],
 }
 
 
@@ -30,7 +39,7 @@ def random_value(unit_name, weight, rng):
     shape = tuple(weight.shape)
     if weight.name == "W" and unit_name == "NAU":
         return rng.uniform(-1, 1, shape)
-    if weight.name == "W" and unit_name == "NMU":
+    if weight.name in ("W", "W_r") and unit_name in ("NMU", "NMRU"):
         return rng.uniform(0, 1, shape)
     if weight.name == "W":  # NPU exponents
         return rng.normal(scale=0.6, size=shape)

@@ -2,6 +2,8 @@
 `tasks.mnist.recipes`): the defaults a family, a cell or a task sets, with
 why. How `RunConfig.for_task` applies them is tested in tests/runner."""
 
+import dataclasses
+
 from runner.config import FIELD_DEFAULTS, RunConfig
 from tasks.arithmetic import recipes as arithmetic
 from tasks.mnist import recipes as mnist
@@ -12,6 +14,8 @@ ALL_RECIPES = [
     arithmetic.BASELINE_RECIPE,
     *arithmetic.ARITHMETIC_CELL_RECIPES.values(),
     *arithmetic.STATIC_RECIPES.values(),
+    arithmetic.SINGLE_LAYER_RECIPE,
+    *arithmetic.SINGLE_LAYER_CELL_RECIPES.values(),
     mnist.MNIST_RECIPE,
     mnist.MNIST_PRODUCT_RECIPE,
     mnist.MNIST_BASELINE_RECIPE,
@@ -64,3 +68,15 @@ def test_recipes_of_a_cell_in_order_later_winning():
     assert recipes.recipes("nau", static=True) == [family, fallback]
     assert recipes.recipes("lstm", static=False) == [family, baseline]
     assert TaskRecipes(family).recipes("lstm", static=False) == [family]
+    # A single layer: its own recipes in place of the cell's and static's.
+    single, single_nac = Recipe("single", {}), Recipe("single nac", {})
+    recipes = dataclasses.replace(
+        recipes, single_layer=single, single_layer_cells={"nac": single_nac}
+    )
+    assert recipes.recipes("nac", True, single_layer=True) == [
+        family,
+        single,
+        single_nac,
+    ]
+    assert recipes.recipes("nau", True, single_layer=True) == [family, single]
+    assert TaskRecipes(family).recipes("nac", True, True) == [family]

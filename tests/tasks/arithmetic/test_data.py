@@ -249,3 +249,35 @@ def test_the_threshold_keeps_the_sign_of_signed_inputs(op):
     ((_, _, _, x, y),) = task.test_sets([1], 2000, seed=0)[1:]
     threshold = task.perturbed_solution_mse(x)
     assert 0 < threshold < 1e-4 * float(np.mean(y.astype("float64") ** 2))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_single_layer_threshold_is_the_nalm_benchmarks(op):
+    # nalm-benchmark's generate_exp_thresholds.r, for inputs x with the
+    # first two used: a, b = x[:, 0], x[:, 1].
+    task = ArithmeticTask(
+        op, static=True, input_dim=4, subset_ratio=0.25, overlap_ratio=0.0,
+        train_range=(1.0, 2.0), subset_seed=0,
+    )  # fmt: skip
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-6.0, 6.0, (1000, 4))
+    a = x[:, task.subset_a[0]]
+    b = x[:, task.subset_b[0]]
+    eps = 1e-5
+    unused = np.prod(
+        [
+            1 - eps * np.abs(x[:, i])
+            for i in range(4)
+            if i not in (*task.subset_a, *task.subset_b)
+        ],
+        axis=0,
+    )
+    exact, perturbed = {
+        "add": (a + b, a + b - eps * np.abs(x).sum(-1)),
+        "sub": (a - b, a - b - eps * np.abs(x).sum(-1)),
+        "mul": (a * b, (1 - eps) ** 2 * a * b * unused),
+        "div": (a / b, (1 - eps) / (1 + eps) * a / b * unused),
+    }[op]
+    expected = np.mean((perturbed - exact) ** 2)
+    assert task.single_layer_perturbed_mse(x) == pytest.approx(expected, rel=1e-9)
+    assert task.single_layer_perturbed_mse(x, epsilon=0.0) == 0.0

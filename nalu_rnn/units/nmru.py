@@ -1,0 +1,237 @@
+"""The Neural Multiplicative Reciprocal Unit (NMRU)."""
+
+import math
+import random
+
+import keras
+import numpy as np
+from keras import ops
+
+from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.units import rendering
+from nalu_rnn.units.base import ArithmeticUnit, _reseeded
+from nalu_rnn.units.cell import ArithmeticCell
+from nalu_rnn.units.nmu import selected_product
+
+# The values both weights snap to, and the range they are clipped to.
+_SELECT = (0.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NMRU(ArithmeticUnit):
+    """Neural Multiplicative Reciprocal Unit: products and quotients, signed.
+
+    An NMU over the inputs and their reciprocals, with the sign restored as
+    the RealNPU does. With `W` (on the inputs) and `W_r` (on their
+    reciprocals) used as they are and kept in [0, 1]:
+
+    ```
+    r_i = 1 / max(|x_i|, epsilon)                     # |1 / x_i|
+    m_j = prod_i (W_ij |x_i| + 1 - W_ij) * (W_r,ij r_i + 1 - W_r,ij)
+    s_j = cos(pi * sum_i [x_i < 0] (W_ij + W_r,ij))   # sign retrieval
+    y_j = m_j * s_j
+    ```
+
+    A weight of 1 in `W` multiplies by `x_i`, in `W_r` divides by it, and 0
+    leaves the neutral 1, so `W = (1, 0)`, `W_r = (0, 1)` computes
+    `x_0 / x_1`, with its sign (each selected negative input turns the
+    cosine by `pi`). The paper's single weight over the concatenation
+    `[x, 1 / x]` is `W` stacked on `W_r`; split in two, each has one row per
+    input, as every other unit's kernel. Both are clipped to [0, 1] after
+    every optimizer update, and Madsen & Johansen's sparsity regulariser
+    (`nalu_rnn.SparsityRegularizer` as `arithmetic_regularizer`) pulls them
+    to exactly 0 or 1. `|x|` below `epsilon` is raised to it before the
+    reciprocal is taken, so that an input of 0 gives a large finite factor
+    instead of an infinite one (the paper adds its `epsilon` to `x` during
+    training only).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        epsilon: Positive float, the smallest `|x|` whose reciprocal is
+            taken. Defaults to `1e-7`.
+        kernel_initializer: Initializer for `W`; `W_r` is drawn from the
+            same initializer with a seed of its own. Defaults to
+            `keras.initializers.RandomUniform(0.25, 0.75)` (the paper's).
+        kernel_regularizer: Regularizer applied to `W` and `W_r`. Defaults
+            to `None`.
+        kernel_constraint: Constraint applied to `W` and `W_r` after every
+            update, before the clipping to [0, 1]. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W` and `W_r`, such
+            as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-2, 2, size=(32, 10)).astype("float32")
+    nmru = nalu_rnn.NMRU(
+        1, arithmetic_regularizer=nalu_rnn.SparsityRegularizer(0.01)
+    )
+    y = nmru(x)  # shape (32, 1)
+    ```
+
+    Reference:
+        - [Mistry, Farrahi & Hare, 2022, "Learning Division with Neural
+          Arithmetic Logic Modules"](https://arxiv.org/abs/2110.05177)
+    """
+
+    def __init__(
+        self,
+        units,
+        epsilon=1e-7,
+        kernel_initializer=None,
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
+            arithmetic_regularizer=arithmetic_regularizer,
+            **kwargs,
+        )
+        self.epsilon = validate_positive_float(epsilon, "epsilon", "NMRU")
+
+    @classmethod
+    def default_kernel_initializer(cls):
+        return keras.initializers.RandomUniform(0.25, 0.75)
+
+    def build(self, input_shape):
+        input_dim = self._input_dim(input_shape)
+        self.W = self._add_direct_kernel(
+            "W", input_dim, snap_values=_SELECT, clip=_SELECT
+        )
+        # A Keras initializer returns the same values at every call: without
+        # a seed of its own, W_r would start equal to W.
+        rng = np.random.default_rng(random.randint(0, 2**31 - 1))
+        config = _reseeded(keras.initializers.serialize(self.kernel_initializer), rng)
+        self.W_r = self._add_direct_kernel(
+            "W_r",
+            input_dim,
+            snap_values=_SELECT,
+            clip=_SELECT,
+            initializer=keras.initializers.deserialize(config),
+        )
+
+    def derived_weights(self):
+        # One product over the inputs and their reciprocals (a single tree),
+        # and the weight each input's sign flag turns the cosine by.
+        return ops.concatenate([self.W, self.W_r], axis=0), self.W + self.W_r
+
+    def call_with(self, inputs, weights):
+        stacked, sign_weight = weights
+        magnitude = ops.abs(inputs)
+        reciprocal = 1.0 / ops.maximum(magnitude, self.epsilon)
+        product = selected_product(
+            ops.concatenate([magnitude, reciprocal], axis=-1), stacked
+        )
+        negative = ops.cast(ops.less(inputs, 0.0), self.compute_dtype)
+        return product * ops.cos(math.pi * ops.matmul(negative, sign_weight))
+
+    def formula_lines(self, weights, input_names, style):
+        """A product and quotient of the selected inputs, `x[0] / x[1]`.
+
+        A weight `w` strictly between 0 and 1 is written as its factor,
+        `(w*|x[0]| + 1-w)` or `(w/|x[0]| + 1-w)`, over `|x|`: the sign
+        factor, a cosine of such weights, is then left out.
+        """
+        w, w_r = weights["W"], weights["W_r"]
+        lines = []
+        for j in range(w.shape[1]):
+            factors = []
+            for column, below in ((w, False), (w_r, True)):
+                for weight, name in zip(column[:, j], input_names, strict=True):
+                    value = style.snap(weight, _SELECT)
+                    if value == 1:
+                        factors.append((name, below))
+                    elif value != 0:
+                        scaled = f"/|{name}|" if below else f"*|{name}|"
+                        factor = (
+                            f"({style.number(value)}{scaled} + "
+                            f"{style.number(1 - value)})"
+                        )
+                        factors.append((factor, False))
+            lines.append(rendering.product(factors))
+        return lines
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="nalu_rnn")
+class NMRUCell(ArithmeticCell):
+    """Recurrent NMRU cell: a running product and quotient of selected inputs.
+
+    Computes `h_t = NMRU(concat([x_t, h_{t-1}]))`: with the state rows of
+    `W` at the identity (and of `W_r` at 0) and the input rows selecting
+    inputs it keeps `h_t = h_{t-1} * prod x_t[i] / prod x_t[k]`, signs
+    included. The initial state defaults to `1.0`, the neutral element of
+    a product.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        initial_state_value: Float that fills the initial state.
+            Defaults to `1.0`.
+        epsilon: Positive float, the smallest `|z|` whose reciprocal is
+            taken. Defaults to `1e-7`.
+        kernel_initializer: Initializer for `W` (and, with a seed of its
+            own, `W_r`), of shape `(input_dim + units, units)`; `None` means
+            `keras.initializers.RandomUniform(0.25, 0.75)`. Defaults to
+            `None`.
+        kernel_regularizer: Regularizer applied to `W` and `W_r`. Defaults
+            to `None`.
+        kernel_constraint: Constraint applied to `W` and `W_r` before the
+            clipping to [0, 1]. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied to `W` and `W_r`, such
+            as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: A 2D tensor of shape `(batch, input_dim)`, one time step.
+        states: A list holding the previous state, shape `(batch, units)`.
+        training: Python boolean; the cell behaves the same either way.
+
+    Example:
+
+    ```python
+    x = np.random.uniform(-1.5, 1.5, size=(32, 10, 3)).astype("float32")
+    rnn = keras.layers.RNN(nalu_rnn.NMRUCell(2))
+    h = rnn(x)  # shape (32, 2)
+    ```
+
+    Reference:
+        - [Mistry, Farrahi & Hare, 2022, "Learning Division with Neural
+          Arithmetic Logic Modules"](https://arxiv.org/abs/2110.05177)
+    """
+
+    unit_class = NMRU
+
+    def __init__(
+        self,
+        units,
+        initial_state_value=1.0,
+        epsilon=1e-7,
+        kernel_initializer=None,
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            initial_state_value,
+            {
+                "epsilon": epsilon,
+                "kernel_initializer": kernel_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "arithmetic_regularizer": arithmetic_regularizer,
+            },
+            **kwargs,
+        )

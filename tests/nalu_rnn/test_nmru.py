@@ -1,0 +1,120 @@
+"""The NMRU and its cell (`nalu_rnn.units.nmru`)."""
+
+import keras
+import numpy as np
+import pytest
+
+import nalu_rnn
+from tests.support import reference, samples
+from tests.support.arrays import as_numpy, assert_allclose, assert_array_equal
+
+
+def division_unit():
+    """An NMRU(4) on 2 inputs set to x0 / x1, x0 * x1, 1 / x0 and x1 / x1."""
+    nmru = nalu_rnn.NMRU(4)
+    nmru.build((None, 2))
+    nmru.W.assign(np.array([[1, 1, 0, 0], [0, 1, 0, 1]], "float32"))
+    nmru.W_r.assign(np.array([[0, 0, 1, 0], [1, 0, 0, 1]], "float32"))
+    return nmru
+
+
+def test_nmru_divides_and_multiplies_signed_inputs():
+    x = np.array(
+        [[3.0, -4.0], [-1.5, -2.0], [-6.0, 0.5], [20.0, 40.0], [-0.15, 1.9]],
+        "float32",
+    )
+    a, b = x[:, 0].astype(np.float64), x[:, 1].astype(np.float64)
+    expected = np.stack([a / b, a * b, 1 / a, np.ones_like(a)], axis=1)
+    assert_allclose(as_numpy(division_unit()(x)), expected, rtol=1e-6)
+
+
+def test_nmru_matches_numpy_on_random_signed_inputs():
+    x = samples.signed_inputs((64, 2), seed=7) * 10.0
+    nmru = division_unit()
+    expected = reference.nmru(x.astype(np.float64), reference.weights_of(nmru))
+    assert_allclose(as_numpy(nmru(x)), expected, rtol=1e-6)
+    assert_allclose(expected[:, 0], x[:, 0] / x[:, 1], rtol=1e-6)
+
+
+def test_nmru_reciprocal_of_zero_is_finite():
+    nmru = division_unit()
+    y = as_numpy(nmru(np.array([[1.0, 0.0], [0.0, 2.0]], "float32")))
+    assert np.all(np.isfinite(y))
+    assert y[0, 0] == pytest.approx(1e7, rel=1e-6)  # 1 / max(|0|, epsilon)
+
+
+def test_nmru_reciprocal_weight_starts_independent_of_w():
+    nmru = nalu_rnn.NMRU(3)
+    nmru.build((None, 5))
+    w, w_r = nmru.W.numpy(), nmru.W_r.numpy()
+    assert not np.array_equal(w, w_r)
+    for value in (w, w_r):
+        assert 0.25 <= value.min() and value.max() <= 0.75
+    # A fixed start is the same for both.
+    ones = nalu_rnn.NMRU(2, kernel_initializer="ones")
+    ones.build((None, 3))
+    assert_array_equal(ones.W_r.numpy(), np.ones((3, 2)))
+
+
+def test_nmru_weights_are_clipped_and_regularised():
+    reg = nalu_rnn.SparsityRegularizer(1.0)
+    nmru = nalu_rnn.NMRU(1, arithmetic_regularizer=reg)
+    nmru.build((None, 2))
+    nmru.W.assign(np.array([[0.2], [1.0]], "float32"))
+    nmru.W_r.assign(np.array([[0.6], [0.0]], "float32"))
+    # min(w, 1 - w): 0.2 and 0 for W, 0.4 and 0 for W_r.
+    assert float(sum(nmru.losses)) == pytest.approx(0.1 + 0.2, rel=1e-5)
+    model = keras.Sequential([keras.Input((2,)), nalu_rnn.NMRU(2)])
+    model.compile(optimizer=keras.optimizers.SGD(100.0), loss="mse")
+    x = samples.signed_inputs((16, 2))
+    model.fit(x, 50.0 * np.ones((16, 2), "float32"), epochs=2, verbose=0)
+    for w in model.layers[0].weights:
+        assert 0.0 <= w.numpy().min() and w.numpy().max() <= 1.0
+
+
+def test_nmru_gradients_reach_both_weights_with_signs():
+    nmru = nalu_rnn.NMRU(2)
+    nmru.build((None, 3))
+    samples.randomise(nmru, seed=2)
+    grads = samples.gradients(nmru, samples.signed_inputs((8, 3), seed=3))
+    assert set(grads) == {"W", "W_r"}
+    for name, grad in grads.items():
+        assert np.all(np.isfinite(grad)) and np.any(grad != 0), name
+
+
+def test_harden_and_formula_of_a_division():
+    nmru = nalu_rnn.NMRU(1)
+    nmru.build((None, 3))
+    nmru.W.assign(np.array([[0.97], [0.02], [0.0]], "float32"))
+    nmru.W_r.assign(np.array([[0.0], [0.95], [0.5]], "float32"))
+    report = nalu_rnn.harden(nmru, tolerance=0.1)
+    assert [r.path.rsplit("/", 1)[-1] for r in report] == ["W", "W_r"]
+    assert_array_equal(nmru.W.numpy()[:, 0], [1.0, 0.0, 0.0])
+    assert_array_equal(nmru.W_r.numpy()[:, 0], [0.0, 1.0, 0.5])
+    assert nalu_rnn.formula(nmru) == "y = x[0] * (0.5/|x[2]| + 0.5) / x[1]"
+    nmru.W_r.assign(np.array([[0.0], [1.0], [0.0]], "float32"))
+    assert nalu_rnn.formula(nmru) == "y = x[0] / x[1]"
+
+
+def test_nmru_cell_keeps_a_running_quotient():
+    cell = nalu_rnn.NMRUCell(1, kernel_initializer="zeros")
+    cell.build((None, 1))
+    # h_t = h_{t-1} / x_t: the state row of W and the input row of W_r.
+    cell.unit.W.assign(np.array([[0.0], [1.0]], "float32"))
+    cell.unit.W_r.assign(np.array([[1.0], [0.0]], "float32"))
+    x = samples.signed_inputs((3, 6, 1), seed=5)
+    h = as_numpy(keras.layers.RNN(cell, return_sequences=True)(x))[..., 0]
+    expected = np.cumprod(1.0 / x[..., 0].astype(np.float64), axis=1)
+    assert_allclose(h, expected, rtol=1e-6)
+    assert cell.initial_state_value == 1.0
+
+
+def test_nmru_cell_hardens_state_rows_only():
+    cell = nalu_rnn.NMRUCell(1)
+    rnn = keras.layers.RNN(cell)
+    rnn(np.ones((1, 2, 2), "float32"))
+    cell.unit.W.assign(np.array([[0.95], [0.95], [0.95]], "float32"))
+    cell.unit.W_r.assign(np.array([[0.05], [0.05], [0.05]], "float32"))
+    nalu_rnn.hardening.harden_cells(rnn, 0.1, rows="state")
+    assert_array_equal(cell.unit.W.numpy()[:, 0], np.float32([0.95, 0.95, 1.0]))
+    assert_array_equal(cell.unit.W_r.numpy()[:, 0], np.float32([0.05, 0.05, 0.0]))
