@@ -361,6 +361,41 @@ def threshold_strength_table(results):
     return markdown_table(header, lines)
 
 
+def nalm_pilot_table(results):
+    """The NALM benchmark's pilot: success per (op, unit, range), beside the
+    published count, with the time a run took."""
+    pilot = _read_json(results / "nalm" / "pilot" / "nalm_benchmark.json")
+    lines, seconds = [], []
+    for row in pilot["rows"]:
+        low, high = row["success_ci"]
+        step = row["median_solved_step"]
+        published = row.get("published")
+        seconds += row["train_seconds"]
+        lines.append(
+            [
+                row["op"],
+                row["unit"].upper(),
+                row["label"],
+                f"{row['successes']}/{row['seeds']}",
+                f"[{low:.2f}, {high:.2f}]",
+                "-" if published is None else f"{published}/25",
+                "-" if step is None else f"{step:.0f}",
+                f"{max(row['train_seconds']):.0f}",
+            ]
+        )
+    header = ["op", "unit", "train -> extrapolation", "success", "95% CI",
+              "published", "median solved step", "s / run"]  # fmt: skip
+    median = sorted(seconds)[len(seconds) // 2]
+    # The benchmark: 25 seeds on each of its nine ranges.
+    runs = 25 * 9
+    cost = (
+        f"A run took a median {median:.0f} s of training here (one core); "
+        f"one unit on one op of the benchmark ({runs} runs) is then about "
+        f"{runs * median / 3600:.0f} core-hours."
+    )
+    return markdown_table(header, lines) + "\n\n" + cost
+
+
 # The tables, by name: what builds each, and the folders under results/
 # whose `command` files list the commands that made its summaries.
 TABLES = {
@@ -368,6 +403,7 @@ TABLES = {
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+    "nalm_pilot": Table(nalm_pilot_table, ("nalm/pilot",)),
     "state_memory": Table(
         state_memory_table, ("arithmetic/recurrent", "arithmetic/recurrent-no-memory")
     ),

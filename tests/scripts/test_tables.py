@@ -121,3 +121,25 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "| add | NAC | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |" in text
     assert "python train.py --no-state-memory" in text
+
+
+def test_the_nalm_pilot_table_reads_the_benchmark_s_rows(tables, tmp_path):
+    pilot = tmp_path / "results" / "nalm" / "pilot"
+    pilot.mkdir(parents=True)
+    row = {"op": "mul", "unit": "nmu", "label": "[1,2] -> [2,6]", "seeds": 2,
+           "successes": 1, "success_ci": [0.1, 0.9], "median_solved_step": 3000.0,
+           "train_seconds": [100.0, 120.0], "published": 25}  # fmt: skip
+    (pilot / "nalm_benchmark.json").write_text(
+        json.dumps({"protocol": {}, "rows": [row]})
+    )
+    (pilot / "command").write_text("python experiments/nalm_benchmark.py\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- table: nalm_pilot -->\n<!-- end table: nalm_pilot -->\n"
+    )
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert (
+        "| mul | NMU | [1,2] -> [2,6] | 1/2 | [0.10, 0.90] | 25/25 | 3000 | 120 |"
+        in text
+    )
+    assert "(225 runs) is then about 8 core-hours" in text
