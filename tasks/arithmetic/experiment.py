@@ -64,8 +64,10 @@ class ArithmeticExperiment(Experiment):
         spec: The task's `tasks.spec.TaskSpec` (its `variant` is the op).
     """
 
-    # Keras shuffles the order of the ArithmeticBatches within an epoch.
-    shuffle_batches = True
+    # Every batch is a fresh draw seeded by (seed, epoch, index): shuffling
+    # their order would add nothing but a dependence on Keras's shuffle,
+    # which `--vectorize` could not reproduce seed by seed.
+    shuffle_batches = False
     max_steps_per_epoch = 1000
 
     def __init__(self, config, spec):
