@@ -45,6 +45,7 @@ FAMILY = Family(
     recipes=RECIPES,
     flags=FLAGS,
     check=check_problem,
+    vectorizes=True,
 )
 
 __all__ = [

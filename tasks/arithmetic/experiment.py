@@ -177,6 +177,13 @@ class ArithmeticExperiment(Experiment):
             )
         return self._test_sets
 
+    def forget_test_sets(self):
+        """Drops the evaluation sets drawn so far; `test_sets` draws them
+        again, identically, when next asked. `runner.vectorize` holds many
+        seeds' experiments at once and needs only their monitored slices
+        while training."""
+        self._test_sets = None
+
     def solved_step_monitor(self):
         """Checks the success criterion every `--check-every` steps.
 
@@ -184,8 +191,9 @@ class ArithmeticExperiment(Experiment):
         against the threshold of that same slice.
         """
         n = CHECK_SEQUENCES
+        # Copies: the slices alone outlive `forget_test_sets`.
         sets = [
-            (x[:n], y[:n], self.task.perturbed_solution_mse(x[:n]))
+            (x[:n].copy(), y[:n].copy(), self.task.perturbed_solution_mse(x[:n]))
             for split, _, _, x, y in self.test_sets()
             if split == "extrapolation"
         ]
