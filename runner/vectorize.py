@@ -484,17 +484,24 @@ class _BatchStream:
         stopped = set(self.stopped)
         if len(stopped) == len(self.datasets):
             stopped.discard(0)  # one batch to shape the zeros by
-        batches = [
-            None if k in stopped else dataset[index]
-            for k, dataset in enumerate(self.datasets)
-        ]
-        live = next(b for b in batches if b is not None)
-        stacked = []
-        for part in range(2):
-            zeros = np.zeros_like(live[part])
-            arrays = [zeros if b is None else b[part] for b in batches]
-            stacked.append(jax.device_put(np.stack(arrays)))
-        return tuple(stacked)
+        live = [k for k in range(len(self.datasets)) if k not in stopped]
+        datasets = [self.datasets[k] for k in live]
+        # A dataset class may draw many at once (`ArithmeticBatches`).
+        stacked = getattr(type(datasets[0]), "stacked", None)
+        if stacked is not None and all(type(d) is type(datasets[0]) for d in datasets):
+            parts = stacked(datasets, index)
+        else:
+            batches = [d[index] for d in datasets]
+            parts = [np.stack([b[i] for b in batches]) for i in range(2)]
+        if len(live) < len(self.datasets):
+            # A stopped seed's lanes get zeros.
+            full = []
+            for part in parts:
+                array = np.zeros((len(self.datasets), *part.shape[1:]), part.dtype)
+                array[live] = part
+                full.append(array)
+            parts = full
+        return tuple(jax.device_put(part) for part in parts)
 
 
 class _Group:

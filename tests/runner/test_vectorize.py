@@ -34,8 +34,10 @@ import pytest
 
 import runner.run
 from runner.cli import main, parse_args
+from tasks.arithmetic.batches import ArithmeticBatches
 from tasks.arithmetic.data import ArithmeticTask
 from tasks.arithmetic.experiment import ArithmeticExperiment
+from tests.support.arrays import assert_array_equal
 
 RTOL = 1e-3
 # Float metrics of each eval entry compared within RTOL.
@@ -113,6 +115,53 @@ def test_each_unit_ends_as_its_seed_alone(tmp_path, task, cell, static):
         "train_wall_seconds": a["vectorized"]["train_wall_seconds"],
     }
     assert a["run_config"]["infra"]["vectorize"] is True
+
+
+class _Plain(keras.utils.PyDataset):
+    """`ArithmeticBatches`'s draws without its `stacked`: the stream's
+    batch-by-batch path."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
+@needs_jax
+@pytest.mark.parametrize("static", [True, False], ids=["static", "recurrent"])
+@pytest.mark.parametrize("stackable", [True, False], ids=["stacked", "one-by-one"])
+def test_the_stream_stacks_each_seeds_batch_and_zeros_for_stopped_seeds(
+    static, stackable
+):
+    seeds = [3, 4, 5, 6]
+    tasks = [ArithmeticTask("add", static=static, subset_seed=s) for s in seeds]
+
+    def datasets():
+        made = [
+            ArithmeticBatches(t, 6, 8, 2, seed=s)
+            for t, s in zip(tasks, seeds, strict=True)
+        ]
+        return made if stackable else [_Plain(d) for d in made]
+
+    from runner.vectorize import _BatchStream  # imports jax
+
+    alone = datasets()
+    for stopped in [(), (1, 3), (0, 1, 2, 3)]:
+        stream = _BatchStream(datasets(), 2, epochs=0, stopped=stopped)
+        stream.close()
+        x, y = (np.asarray(part) for part in stream._draw(1))
+        drawn = set(range(len(seeds))) - set(stopped) or {0}  # 0 shapes them
+        for k, dataset in enumerate(alone):
+            xk, yk = dataset[1]
+            if k not in drawn:
+                xk, yk = np.zeros_like(xk), np.zeros_like(yk)
+            assert_array_equal(x[k], xk)
+            assert_array_equal(y[k], yk)
 
 
 @needs_jax
