@@ -8,6 +8,10 @@ scheduler's and workers' logs go to `--logs`.
 
     python experiments/dask_localhost.py --workers 2 experiments/success_rate.py \\
         --tasks recurrent --units nac --ops add,sub --seeds 10 --steps 300
+
+The script's own flags pass through: a script that vectorises its runs
+(`--vectorize` by default on JAX) does so on these workers, which inherit
+this environment's `KERAS_BACKEND`; `--no-vectorize` turns it off.
 """
 
 import argparse

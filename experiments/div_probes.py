@@ -21,6 +21,10 @@ affine trap, traced"):
 
 None of them became part of the recipe: each solved some failed seeds and
 lost others (docs/nalu.md).
+
+Not vectorised (`train.py --vectorize`): a probe is its own experiment
+class, and `--vectorize` trains the task family's own experiment only (it
+refuses a probe with exit status 2); a probe is also one seed's trace.
 """
 
 import sys

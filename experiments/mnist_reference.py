@@ -14,6 +14,9 @@ reference's mean MSE over the seeds.
 
     python experiments/mnist_reference.py --seeds 5 --jobs 2
     python experiments/mnist_reference.py --tasks mnist_product --seeds 5
+
+Not vectorised (`train.py --vectorize`): MNIST tasks, and one seed per
+run.
 """
 
 import argparse

@@ -12,6 +12,9 @@ seeds and success counts per length, writes them to `OUT/table.md` and plots
 error against length for every row to `OUT/mnist_extrapolation.png`.
 
     python experiments/mnist_table.py --jobs 2
+
+Not vectorised (`train.py --vectorize`): it trains the arithmetic tasks'
+seeds only; an MNIST model's seeds train one after another.
 """
 
 import argparse

@@ -32,6 +32,9 @@ the row the others compare with.
 
 writes `OUT/<variant>/<op>/summary.json` per pair (a finished pair is kept,
 so a stopped run resumes) and `OUT/nalu_ablation.md`, the success counts.
+On the JAX backend a pair's seeds train as one vectorised program
+(`train.py --vectorize`, docs/vectorize.md) unless `--no-vectorize` is
+given.
 """
 
 import argparse
@@ -51,6 +54,7 @@ import nalu_rnn
 from runner import cli
 from runner.config import name_list, non_negative_int, positive_int
 from runner.results import table
+from runner.sweeps import add_vectorize_flag, vectorize_where_it_applies
 from tasks.arithmetic.recipes import ARITHMETIC_CELL_RECIPES
 from tasks.cell_builders import nalu_cell_arguments, nalu_readout_arguments
 from tasks.cells import CellSpec, get_cell_spec, register_cell
@@ -154,6 +158,7 @@ def main(argv=None):
     parser.add_argument(
         "--out", default=str(Path(__file__).resolve().parent / "runs/nalu_ablation")
     )
+    add_vectorize_flag(parser)
     options = parser.parse_args(argv)
     unknown = [v for v in options.variants if v not in VARIANTS]
     if unknown:
@@ -172,6 +177,7 @@ def main(argv=None):
                 flags += ["--batch-size", str(options.batch_size)]
             if variant in RATES:
                 flags += ["--learning-rate", str(RATES[variant])]
+            flags = vectorize_where_it_applies(flags, options.vectorize)
             if cli.main(flags) != 0:
                 raise SystemExit(f"failed: train.py {' '.join(flags)}")
     rows = []

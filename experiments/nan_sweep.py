@@ -18,6 +18,13 @@ interrupted sweep resumes where it stopped; `OUT/nan_sweep.json` and
     python experiments/nan_sweep.py --seeds 20 --steps 1000
     python experiments/nan_sweep.py --tasks mnist_count,mnist_add --seeds 20 \\
         --steps 100 --train-args "--eval-lengths 1,10,100"
+
+Not vectorised (`train.py --vectorize`): the question is whether the
+ordinary one-seed path trains into NaN with the defaults, so each run is
+`--seed K` on its own, with its own record (and resume point) in
+`runs.jsonl`; a vectorised seed is another compiled program (equal within
+float32 tolerance, not to the bit on the recurrent task) and would answer
+for that program instead.
 """
 
 import argparse

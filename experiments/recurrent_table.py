@@ -6,6 +6,10 @@ then prints a Markdown table of the median interpolation and extrapolation
 `scaled_error` over seeds and the success rate, and writes it to
 `OUT/table.md`.
 
+On the JAX backend each pair's seeds train as one vectorised program
+(`train.py --vectorize`, docs/vectorize.md) unless `--no-vectorize` is
+given.
+
     python experiments/recurrent_table.py --seeds 5 --out runs/recurrent_table
 """
 
@@ -14,23 +18,28 @@ import json
 from pathlib import Path
 
 from runner.results import summarize, table
-from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
+from runner.sweeps import (
+    add_sweep_flags,
+    add_vectorize_flag,
+    run_sweep,
+    sweep_settings,
+    vectorize_where_it_applies,
+)
 
 OPS = ("add", "sub", "mul", "div", "square", "sqrt")
 CELLS = ("lstm", "rnn_relu", "nac", "nalu")
 LABELS = {"lstm": "LSTM", "rnn_relu": "RNN-ReLU", "nac": "NAC", "nalu": "NALU"}
 
 
-def sweep_runs(ops, cells, seeds, out, extra):
+def sweep_runs(ops, cells, seeds, out, extra, vectorize=True):
     """The `(OUT, train.py flags)` of every (op, cell) pair."""
-    return [
-        (
-            out / f"{op}-{cell}",
-            ["--task", op, "--cell", cell, "--seeds", str(seeds), "--quiet", *extra],
-        )
-        for op in ops
-        for cell in cells
-    ]
+    runs = []
+    for op in ops:
+        for cell in cells:
+            flags = ["--task", op, "--cell", cell, "--seeds", str(seeds), "--quiet"]
+            flags = vectorize_where_it_applies([*flags, *extra], vectorize)
+            runs.append((out / f"{op}-{cell}", flags))
+    return runs
 
 
 def _fmt(value):
@@ -73,14 +82,14 @@ def main():
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--table-only", action="store_true")
+    add_vectorize_flag(parser)
     add_sweep_flags(parser)
     args, extra = parser.parse_known_args()
     out = Path(args.out)
     ops, cells = args.ops.split(","), args.cells.split(",")
     if not args.table_only:
-        run_sweep(
-            sweep_runs(ops, cells, args.seeds, out, extra), **sweep_settings(args)
-        )
+        runs = sweep_runs(ops, cells, args.seeds, out, extra, args.vectorize)
+        run_sweep(runs, **sweep_settings(args))
     text = results_table(ops, cells, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text + "\n")

@@ -16,6 +16,11 @@ Step budgets are train.py's defaults (10^4 steps; for the static NAU and
 NMU `tasks.arithmetic.recipes.STATIC_RECIPES`: 10^4 and 3 * 10^4 steps, against the
 paper's 5 * 10^6) unless `--steps` is given.
 
+On the JAX backend each pair's seeds train as one vectorised program
+(`train.py --vectorize`: the same results within its float32 tolerance,
+docs/vectorize.md), unless `--no-vectorize` is given; on the other
+backends one after another.
+
     python experiments/success_rate.py --jobs 2             # the full table
     python experiments/success_rate.py --tasks static --ops add,sub,mul \\
         --units nau,nmu --seeds 10                          # the targets
@@ -27,7 +32,13 @@ from pathlib import Path
 
 from runner.config import name_list
 from runner.results import summarize, table, write_json
-from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
+from runner.sweeps import (
+    add_sweep_flags,
+    add_vectorize_flag,
+    run_sweep,
+    sweep_settings,
+    vectorize_where_it_applies,
+)
 
 TASKS = ("static", "recurrent")
 OPS = ("add", "sub", "mul")
@@ -68,6 +79,7 @@ def build_parser():
         default="",
         help="extra train.py flags, one string, e.g. '--eval-sequences 200'",
     )
+    add_vectorize_flag(parser)
     add_sweep_flags(parser)
     return parser
 
@@ -93,7 +105,8 @@ def sweep_run(task, op, unit, options, target):
         flags.append("--static")
     if options.steps:
         flags += ["--steps", str(options.steps)]
-    return target, flags + options.train_args.split()
+    flags += options.train_args.split()
+    return target, vectorize_where_it_applies(flags, options.vectorize)
 
 
 def row(task, op, unit, target):

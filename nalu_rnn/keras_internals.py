@@ -13,6 +13,12 @@ does not do; when Keras changes, this module is the one to read.
   back); a callback that reads or writes weights mid-epoch must sync first,
   and its writes are then what the next step trains from. Other backends
   train the variables in place.
+* `build_for_training(model, batch)`: builds what `fit` builds before its
+  first step (`Trainer._symbolic_build`: the layers, the compiled loss and
+  metrics, the optimizer's variables), for a caller that trains with the
+  model's stateless `train_step` instead of `fit` (`runner.vectorize`).
+  The public pieces (`optimizer.build`, calling the model) leave the
+  compiled loss unbuilt, which would then build inside a traced step.
 * `patch_multi_worker_fit()`: works around keras-team/keras#20585 in the
   TensorFlow trainer (`keras.src.backend.tensorflow.trainer`), which has no
   public hook for the two functions it replaces.
@@ -43,6 +49,17 @@ def sync_training_state(model):
     sync = getattr(model, "jax_state_sync", None)
     if sync is not None:
         sync()
+
+
+def build_for_training(model, batch):
+    """Builds a compiled `model` as `fit` does before its first step.
+
+    Args:
+        model: A compiled Keras model.
+        batch: One training batch, `(x, y)`; only its shapes and dtypes
+            are read.
+    """
+    model._symbolic_build(data_batch=batch)
 
 
 def patch_multi_worker_fit():

@@ -297,7 +297,13 @@ def main(argv=None, experiment=None):
         distribution.get_strategy(strategy)
         distribution.check_batch_split(strategy, config.optim.batch_size)
         config = config.replace(out=distribution.output_dir(config.run.out, strategy))
-        if config.run.seeds:
+        if config.infra.vectorize:
+            run.check_vectorize(experiment)
+            # Imported only here: it needs JAX, which other backends may lack.
+            from runner import vectorize
+
+            vectorize.run_seeds(config)
+        elif config.run.seeds:
             run.run_seeds(config, experiment=experiment)
         else:
             run.run(config, experiment=experiment)
@@ -308,6 +314,7 @@ def main(argv=None, experiment=None):
         run.OutputExistsError,
         run.OutputDirError,
         run.EvaluationTooLargeError,
+        run.VectorizeError,
         distribution.StrategyError,
     ) as error:
         # The user's data, file or folder is at fault: one line, no traceback.

@@ -518,6 +518,14 @@ class InfrastructureOptions:
         "also export the model for serving as a TensorFlow SavedModel in OUT/serving",
         kind="switch",
     )
+    vectorize: bool = option(
+        False,
+        "with --seeds N: train the N seeds as one vectorised model on one "
+        "device (JAX only; arithmetic tasks); each seed keeps its own data, "
+        "weights, optimiser state, schedules and NaN guard, and ends as it "
+        "would alone, into the same OUT/seed_<K>/",
+        kind="switch",
+    )
 
 
 # The groups of `RunConfig`, in `--help` order: attribute, class, title.
@@ -728,9 +736,47 @@ def _check_applies(spec, cell_spec, static, given):
             )
 
 
+def vectorize_refusal(config):
+    """Why `--vectorize` cannot train `config`'s seeds, or `None` if it can.
+
+    Only what the configuration says: the backend (JAX only) and a probe's
+    experiment class are `runner.run.run_seeds`' to check, once Keras is
+    loaded.
+
+    Args:
+        config: A resolved `RunConfig`.
+
+    Returns:
+        One line for the user, or `None`.
+    """
+    spec = get_task(config.run.task)
+    infra = config.infra
+    if not config.run.seeds:
+        return "--vectorize trains the seeds of --seeds N as one model; give --seeds N"
+    if not spec.family.vectorizes:
+        return (
+            f"--vectorize trains the seeds of the arithmetic tasks only; task "
+            f"{spec.name!r} is one of the {spec.family.title} tasks"
+        )
+    refused = (
+        (config.run.evaluate, "--evaluate (it trains nothing)"),
+        (infra.strategy != "none", "--strategy (it trains on one device)"),
+        (infra.tensorboard is not None, "--tensorboard (it writes no logs)"),
+        (infra.export, "--export"),
+    )
+    for given, what in refused:
+        if given:
+            return f"--vectorize does not go with {what}; leave one of them out"
+    return None
+
+
 def _check_combinations(config, spec, cell_spec):
     """Raises `ConfigError` for options that do not go together."""
     model, regularization = config.model, config.regularization
+    if config.infra.vectorize:
+        refusal = vectorize_refusal(config)
+        if refusal is not None:
+            raise ConfigError(refusal)
     if regularization.sparsity_stop is not None and regularization.sparsity_end is None:
         raise ConfigError("--sparsity-stop needs --sparsity-end (a ramp to stop)")
     if model.scale_targets and cell_spec.arithmetic:

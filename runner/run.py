@@ -52,6 +52,10 @@ class EvaluationTooLargeError(ValueError):
     """The evaluation sets asked for would not fit in this machine's memory."""
 
 
+class VectorizeError(ValueError):
+    """`--vectorize` cannot train these seeds (backend, probe): one line."""
+
+
 def check_evaluation_fits(experiment, config):
     """Raises `EvaluationTooLargeError` when the evaluation sets would take
     more than half of this machine's memory (`Experiment.evaluation_bytes`).
@@ -242,7 +246,7 @@ def start(config, out_dir, experiment_class=None):
     return experiment
 
 
-def finish(config, experiment, model, out_dir, steps=0, train_seconds=0.0):
+def finish(config, experiment, model, out_dir, steps=0, train_seconds=0.0, record=None):
     """Judges, hardens, saves and evaluates a trained (or loaded) model.
 
     The model is evaluated as trained first (`success_raw`, each entry's
@@ -257,6 +261,9 @@ def finish(config, experiment, model, out_dir, steps=0, train_seconds=0.0):
         out_dir: The output folder (a `pathlib.Path`).
         steps: Training steps taken. Defaults to `0`.
         train_seconds: Seconds of training. Defaults to `0.0`.
+        record: Further results.json entries about how the run trained
+            (`runner.vectorize`'s `vectorized`), or `None`. Defaults to
+            `None`.
 
     Returns:
         The dict written to `results.json`.
@@ -304,6 +311,7 @@ def finish(config, experiment, model, out_dir, steps=0, train_seconds=0.0):
         # Every option after recipes and flags: the run, repeatable from it
         # alone (`RunConfig.from_record`).
         "run_config": config.as_dict(),
+        **(record or {}),
         **extra,
     }
     problem = experiment.problem()
@@ -322,21 +330,44 @@ def finish(config, experiment, model, out_dir, steps=0, train_seconds=0.0):
     return results
 
 
-def run_seeds(config, out_dir=None, experiment=None):
+def run_seeds(config, out_dir=None, experiment=None, train=None):
     """Runs seeds `seed ... seed + seeds - 1` and writes `summary.json`.
 
     Seed `K` runs `config.replace(seed=K)` into `OUT/seed_<K>/` (with
     `experiment`, as `run`); a seed whose `results.json` exists is kept
     (without `--force`), so a sweep stopped part-way resumes.
+
+    Args:
+        config: The `RunConfig`, with `--seeds`.
+        out_dir: The output folder. Defaults to `config.run.out`.
+        experiment: The `tasks.experiment.Experiment` class of the runs
+            (a probe's subclass), or `None` for the task family's own.
+            Defaults to `None`.
+        train: Callable taking the list of seeds left to train and
+            returning `{seed: results}`, that trains them together
+            (`runner.vectorize.run_seeds` passes its own), or `None` to
+            `run` each in turn. Defaults to `None`.
+
+    Returns:
+        The dict written to `summary.json`.
+
+    Raises:
+        VectorizeError: for a `--vectorize` configuration without `train`
+            (`runner.vectorize.run_seeds` trains those).
     """
     out_dir = Path(out_dir or config.run.out)
     force, quiet = config.run.force, config.infra.quiet
+    if config.infra.vectorize and train is None:
+        raise VectorizeError(
+            "--vectorize trains the seeds together: run it with "
+            "runner.vectorize.run_seeds"
+        )
     if (out_dir / "summary.json").exists() and not force:
         raise OutputExistsError(
             f"{out_dir} already holds a finished run (summary.json); pass "
             "--force to overwrite it or choose another --out"
         )
-    all_results = []
+    results = {}
     first = config.run.seed
     for seed in range(first, first + config.run.seeds):
         seed_dir = out_dir / f"seed_{seed}"
@@ -344,9 +375,13 @@ def run_seeds(config, out_dir=None, experiment=None):
         if finished.exists() and not force:
             if not quiet:
                 print(f"Seed {seed} already finished in {seed_dir}; keeping it")
-            all_results.append(json.loads(finished.read_text()))
-            continue
-        all_results.append(run(config.replace(seed=seed), seed_dir, experiment))
+            results[seed] = json.loads(finished.read_text())
+        elif train is None:
+            results[seed] = run(config.replace(seed=seed), seed_dir, experiment)
+    if train is not None:
+        seeds = range(first, first + config.run.seeds)
+        results.update(train([seed for seed in seeds if seed not in results]))
+    all_results = [results[seed] for seed in sorted(results)]
     summary = summarize(all_results)
     write_json(out_dir / "summary.json", summary)
     plot_errors(all_results, out_dir / "extrapolation.png")
@@ -354,3 +389,22 @@ def run_seeds(config, out_dir=None, experiment=None):
         print(format_summary(summary))
         print(f"Wrote {out_dir / 'summary.json'}")
     return summary
+
+
+def check_vectorize(experiment=None):
+    """Raises `VectorizeError` where `--vectorize` cannot hold, once Keras
+    is loaded: on a backend other than JAX, or for a probe's `experiment`
+    class. (What the configuration alone refuses, `RunConfig` does.)"""
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise VectorizeError(
+            f"--vectorize trains the seeds as one JAX program (jax.vmap); "
+            f"this is the {backend} backend: run with KERAS_BACKEND=jax, or "
+            "leave out --vectorize"
+        )
+    if experiment is not None:
+        raise VectorizeError(
+            "--vectorize trains the task family's own experiment; a probe's "
+            f"experiment ({experiment.__name__}) trains one seed at a time: "
+            "leave out --vectorize"
+        )

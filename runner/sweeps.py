@@ -18,6 +18,7 @@ between them with `add_sweep_flags`.
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shlex
@@ -157,6 +158,60 @@ def run_name(out, flags):
     identity = json.dumps([str(Path(out).resolve()), list(flags)])
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return f"{Path(out).name}-{digest}"
+
+
+def add_vectorize_flag(parser):
+    """Adds `--no-vectorize`: a script's runs of several seeds train with
+    `train.py --vectorize` where it applies (`vectorize_where_it_applies`),
+    unless it is given."""
+    parser.add_argument(
+        "--no-vectorize",
+        dest="vectorize",
+        action="store_false",
+        help="train each run's seeds one after another, not as one vectorised "
+        "JAX program (train.py --vectorize, used by default on the JAX backend "
+        "for the arithmetic tasks)",
+    )
+
+
+def vectorize_where_it_applies(flags, enabled=True):
+    """`flags`, with `--vectorize` where `train.py` can train their seeds as
+    one JAX program.
+
+    It applies on the JAX backend (this process's, which the `train.py`
+    processes inherit with the environment; a remote cluster's workers must
+    run it too) to runs of `--seeds N` (N >= 2) of the arithmetic tasks
+    without an option that `--vectorize` refuses (`vectorize_refusal`).
+    Anywhere else `flags` are returned as they are, and the seeds train one
+    after another: `--vectorize` is a speed-up, never a refusal.
+
+    Args:
+        flags: The `train.py` flags of one run, a list of strings.
+        enabled: `False` (the script's `--no-vectorize`) returns `flags`.
+            Defaults to `True`.
+
+    Returns:
+        A new list of flags.
+    """
+    flags = list(flags)
+    if not enabled or "--vectorize" in flags:
+        return flags
+    import keras  # noqa: PLC0415 - the backend of the runs, read when needed
+
+    from runner.cli import parse_args  # noqa: PLC0415 - imports the tasks
+    from runner.config import vectorize_refusal  # noqa: PLC0415
+
+    if keras.backend.backend() != "jax":
+        return flags
+    try:
+        # Flags train.py refuses fail in train.py, with its own message.
+        with contextlib.redirect_stderr(io.StringIO()):
+            config = parse_args(flags)
+    except SystemExit:
+        return flags
+    if (config.run.seeds or 1) < 2 or vectorize_refusal(config) is not None:
+        return flags
+    return [*flags, "--vectorize"]
 
 
 def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None):

@@ -68,6 +68,12 @@ class Family:
         check: Callable taking a resolved `RunConfig`, raising `ValueError`
             (one line for the user) when the family cannot run it, or
             `None`. Defaults to `None`.
+        vectorizes: Whether `--seeds N --vectorize` can train the family's
+            seeds as one model (`runner.vectorize`): its experiment feeds
+            `fit` a `keras.utils.PyDataset` of batches that are a function
+            of the seed, epoch and index alone, and its callbacks are the
+            ones `runner.vectorize` reproduces per seed. Defaults to
+            `False`.
     """
 
     name: str
@@ -76,6 +82,7 @@ class Family:
     flags: tuple = ()
     title: str = ""
     check: object = None
+    vectorizes: bool = False
 
     def __post_init__(self):
         if not self.title:

@@ -67,6 +67,7 @@ FAMILY = Family(
     recipes=RECIPES,
     flags=FLAGS,
     check=check_problem,
+    vectorizes=True,
 )
 
 __all__ = [

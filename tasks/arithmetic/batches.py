@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from tasks.arithmetic.data import stacked_targets
+
 
 class ArithmeticBatches(keras.utils.PyDataset):
     """Training batches drawn afresh for every step, seeded by (seed, epoch, step).
@@ -33,9 +35,32 @@ class ArithmeticBatches(keras.utils.PyDataset):
         return self.length
 
     def __getitem__(self, index):
+        x = self.inputs(index)
+        return x, self.task.targets(x)
+
+    def inputs(self, index):
+        """The inputs of batch `index` of this epoch, without targets."""
         rng = np.random.default_rng([self.seed, 0, self.epoch, index])
         length = self.length_at(self.epoch * self.steps_per_epoch + index)
-        return self.task.sample(self.batch_size, length, self.task.train_range, rng)
+        return self.task.inputs(self.batch_size, length, self.task.train_range, rng)
 
     def on_epoch_end(self):
         self.epoch += 1
+
+    @staticmethod
+    def stacked(batches, index):
+        """Batch `index` of each of `batches`, stacked on a new first axis.
+
+        Equal to stacking `b[index] for b in batches` to the last bit, with
+        the targets of all of them computed at once (`stacked_targets`):
+        `runner.vectorize` draws every seed's batch at every step.
+
+        Args:
+            batches: `ArithmeticBatches` of one op and one batch shape.
+            index: The batch of their current epochs.
+
+        Returns:
+            `(x, y)`, each with a leading axis over `batches`.
+        """
+        x = np.stack([b.inputs(index) for b in batches])
+        return x, stacked_targets([b.task for b in batches], x)

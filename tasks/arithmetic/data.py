@@ -106,6 +106,38 @@ def subsets(input_dim, subset_ratio=0.25, overlap_ratio=0.5, subset_seed=0):
     return np.sort(perm[:size]), np.sort(perm[size - overlap : 2 * size - overlap])
 
 
+def stacked_targets(tasks, x):
+    """The targets of several problems' inputs at once, stacked.
+
+    `x[k]` holds inputs of `tasks[k]`; the result's `[k]` is
+    `tasks[k].targets(x[k])` to the last bit (the same float64 sums, in the
+    same order), computed for all of them in a few NumPy calls instead of
+    a few per problem: `runner.vectorize` draws every seed's batch at every
+    step.
+
+    Args:
+        tasks: `ArithmeticTask`s of one op, one input size and one subset
+            size (their subsets may differ).
+        x: float32 array of shape `(len(tasks), n, [time,] input_dim)`.
+
+    Returns:
+        float32 array of shape `(len(tasks), n, 1)`.
+    """
+    op = tasks[0].op
+    if any(t.op != op or t.static != tasks[0].static for t in tasks):
+        raise ValueError("stacked_targets takes problems of one op and one shape")
+    if any(type(t).targets is not _TARGETS for t in tasks):
+        # A subclass's (or a test's) own targets: one problem at a time.
+        return np.stack([t.targets(xk) for t, xk in zip(tasks, x, strict=True)])
+    x = np.asarray(x, dtype=np.float64)
+    totals = x.sum(axis=tuple(range(2, x.ndim - 1))) if x.ndim > 3 else x
+    sums = []
+    for name in ("subset_a", "subset_b"):
+        indices = np.stack([getattr(t, name) for t in tasks])[:, None, :]
+        sums.append(np.take_along_axis(totals, indices, axis=2).sum(-1))
+    return apply_op(op, *sums)[..., None].astype("float32")
+
+
 def check_range(value_range):
     """`(low, high)` as floats; `ValueError` unless `low < high`, both finite."""
     try:
@@ -231,11 +263,15 @@ class ArithmeticTask:
 
         `value_ranges` is one `(low, high)` or a tuple of them (their union).
         """
+        x = self.inputs(num, length, value_ranges, rng)
+        return x, self.targets(x)
+
+    def inputs(self, num, length, value_ranges, rng):
+        """The inputs `sample` draws, without their targets."""
         shape = (num, self.input_dim) if self.static else (num, length, self.input_dim)
         if np.ndim(value_ranges) == 1:
             value_ranges = (value_ranges,)
-        x = uniform_over(value_ranges, shape, rng)
-        return x, self.targets(x)
+        return uniform_over(value_ranges, shape, rng)
 
     def test_sets(self, lengths, num, seed):
         """Named test sets: `[(split, length, value_range, x, y), ...]`.
@@ -352,3 +388,8 @@ class ArithmeticTask:
             sign = np.sign(a) ** round(abs(exact_a)) * np.sign(b) ** round(abs(exact_b))
             prediction = sign * np.abs(a) ** ca * np.abs(b) ** cb
         return float(np.mean((prediction - self.targets(x)[:, 0]) ** 2))
+
+
+# `ArithmeticTask.targets` as defined here: `stacked_targets` computes it for
+# many problems at once, and only it.
+_TARGETS = ArithmeticTask.targets

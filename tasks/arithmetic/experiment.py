@@ -64,8 +64,10 @@ class ArithmeticExperiment(Experiment):
         spec: The task's `tasks.spec.TaskSpec` (its `variant` is the op).
     """
 
-    # Keras shuffles the order of the ArithmeticBatches within an epoch.
-    shuffle_batches = True
+    # Every batch is a fresh draw seeded by (seed, epoch, index): shuffling
+    # their order would add nothing but a dependence on Keras's shuffle,
+    # which `--vectorize` could not reproduce seed by seed.
+    shuffle_batches = False
     max_steps_per_epoch = 1000
 
     def __init__(self, config, spec):
@@ -185,6 +187,13 @@ class ArithmeticExperiment(Experiment):
             return self.task.single_layer_perturbed_mse(x)
         return self.task.perturbed_solution_mse(x)
 
+    def forget_test_sets(self):
+        """Drops the evaluation sets drawn so far; `test_sets` draws them
+        again, identically, when next asked. `runner.vectorize` holds many
+        seeds' experiments at once and needs only their monitored slices
+        while training."""
+        self._test_sets = None
+
     def solved_step_monitor(self):
         """Checks the success criterion every `--check-every` steps.
 
@@ -192,8 +201,9 @@ class ArithmeticExperiment(Experiment):
         against the threshold of that same slice.
         """
         n = CHECK_SEQUENCES
+        # Copies: the slices alone outlive `forget_test_sets`.
         sets = [
-            (x[:n], y[:n], self.threshold(x[:n]))
+            (x[:n].copy(), y[:n].copy(), self.threshold(x[:n]))
             for split, _, _, x, y in self.test_sets()
             if split == "extrapolation"
         ]

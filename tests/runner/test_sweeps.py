@@ -285,3 +285,28 @@ def test_run_sweep_names_a_failed_run(tmp_path):
     assert failed["status"] == 2
     assert failed["reason"].startswith("train.py: error:")
     assert "no_such_task" in failed["reason"]
+
+
+def test_vectorize_is_added_where_it_applies_and_nowhere_else():
+    import keras
+
+    apply = sweeps.vectorize_where_it_applies
+    seeds = ["--task", "add", "--cell", "nau", "--seeds", "4", "--quiet"]
+    on_jax = keras.backend.backend() == "jax"
+    assert apply(seeds) == ([*seeds, "--vectorize"] if on_jax else seeds)
+    assert apply(seeds, enabled=False) == seeds
+    # One seed; MNIST; an option --vectorize refuses; a flag train.py refuses
+    # (left to train.py's own message); already there.
+    for flags in (
+        ["--task", "add", "--seeds", "1"],
+        ["--task", "add"],
+        ["--task", "mnist_count", "--seeds", "3"],
+        ["--task", "add", "--seeds", "3", "--export"],
+        ["--task", "add", "--seeds", "3", "--no-such-flag"],
+        [*seeds, "--vectorize"],
+    ):
+        assert apply(flags) == flags
+    parser = argparse.ArgumentParser()
+    sweeps.add_vectorize_flag(parser)
+    assert parser.parse_args([]).vectorize is True
+    assert parser.parse_args(["--no-vectorize"]).vectorize is False

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import pytest
 
 from tests.support.scripts import load_script
@@ -30,5 +31,12 @@ def test_success_rate_script_writes_its_table(tmp_path):
     markdown = (out / "success_rate.md").read_text()
     assert "| static | add | NAU | 20 | 0/2 |" in markdown
     assert (out / "static" / "add-nau" / "summary.json").is_file()
+    # On JAX the seeds of a pair trained as one program (train.py --vectorize).
+    seed = json.loads(
+        (out / "static" / "add-nau" / "seed_1" / "results.json").read_text()
+    )
+    assert seed["run_config"]["infra"]["vectorize"] is (
+        keras.backend.backend() == "jax"
+    )
     with pytest.raises(SystemExit, match="--jobs must be >= 1"):
         success_rate.main(["--jobs", "0", "--out", str(out)])

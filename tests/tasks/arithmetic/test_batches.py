@@ -1,6 +1,7 @@
 """The training stream of the arithmetic tasks (`tasks.arithmetic.batches`)."""
 
 import numpy as np
+import pytest
 
 from tasks.arithmetic.batches import ArithmeticBatches
 from tasks.arithmetic.data import ArithmeticTask
@@ -36,3 +37,26 @@ def test_every_step_has_the_training_length_unless_a_subclass_varies_it():
     # Where the lengths agree the batches do: both draw from (seed, epoch,
     # step) alone.
     assert_array_equal(plain[1][0], Doubling(task, 4, 2, 3, seed=0)[1][0])
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_stacked_batches_are_each_seeds_batch_to_the_last_bit(static):
+    # Seeds with their own subsets, as `--seeds N` trains them, over two
+    # epochs (the draws depend on the epoch).
+    seeds = [0, 1, 7]
+    tasks = [ArithmeticTask("mul", static=static, subset_seed=s) for s in seeds]
+    streams = [
+        ArithmeticBatches(t, 5, 8, 2, seed=s) for t, s in zip(tasks, seeds, strict=True)
+    ]
+    alone = [
+        ArithmeticBatches(t, 5, 8, 2, seed=s) for t, s in zip(tasks, seeds, strict=True)
+    ]
+    for _ in range(2):
+        for index in range(2):
+            x, y = ArithmeticBatches.stacked(streams, index)
+            batches = [b[index] for b in alone]
+            assert_array_equal(x, np.stack([b[0] for b in batches]))
+            assert_array_equal(y, np.stack([b[1] for b in batches]))
+            assert x.dtype == y.dtype == np.float32
+        for b in streams + alone:
+            b.on_epoch_end()

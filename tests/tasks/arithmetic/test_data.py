@@ -281,3 +281,39 @@ def test_single_layer_threshold_is_the_nalm_benchmarks(op):
     expected = np.mean((perturbed - exact) ** 2)
     assert task.single_layer_perturbed_mse(x) == pytest.approx(expected, rel=1e-9)
     assert task.single_layer_perturbed_mse(x, epsilon=0.0) == 0.0
+
+
+@pytest.mark.parametrize("op", arithmetic.OPS)
+@pytest.mark.parametrize("static", [True, False])
+def test_stacked_targets_are_each_problems_targets_to_the_last_bit(op, static):
+    # Each problem its own subsets (the seeds' default), one shape.
+    tasks = [ArithmeticTask(op, static=static, subset_seed=seed) for seed in range(5)]
+    assert len({tuple(t.subset_a) for t in tasks}) > 1
+    rng = np.random.default_rng(3)
+    shape = (len(tasks), 32, tasks[0].input_dim) if static else (len(tasks), 32, 7, 10)
+    x = rng.uniform(0.0, 2.0, size=shape).astype("float32")
+    stacked = arithmetic.stacked_targets(tasks, x)
+    assert stacked.shape == (len(tasks), 32, 1) and stacked.dtype == np.float32
+    assert_array_equal(
+        stacked, np.stack([t.targets(xk) for t, xk in zip(tasks, x, strict=True)])
+    )
+
+
+def test_stacked_targets_take_one_op_and_one_shape():
+    x = np.ones((2, 4, 10), "float32")
+    with pytest.raises(ValueError, match="one op"):
+        arithmetic.stacked_targets([ArithmeticTask("add"), ArithmeticTask("mul")], x)
+    with pytest.raises(ValueError, match="one op"):
+        pair = [ArithmeticTask("add"), ArithmeticTask("add", static=True)]
+        arithmetic.stacked_targets(pair, x)
+
+
+def test_stacked_targets_keep_a_subclasss_own_targets():
+    class Doubled(ArithmeticTask):
+        def targets(self, x):
+            return 2 * super().targets(x)
+
+    tasks = [Doubled("add", subset_seed=0), Doubled("add", subset_seed=1)]
+    x = np.random.default_rng(0).uniform(size=(2, 4, 3, 10)).astype("float32")
+    expected = np.stack([t.targets(xk) for t, xk in zip(tasks, x, strict=True)])
+    assert_array_equal(arithmetic.stacked_targets(tasks, x), expected)
