@@ -40,7 +40,7 @@ core to other work). Peak memory: each process's maximum resident set
 (`getrusage` of the child, `wait4`).
 
     KERAS_BACKEND=jax python bench/vectorize.py --short-steps 500,1500 --n 25,100 \\
-        --peer-python /work/scratch-stable-nalu-venv/bin/python \\
+        --peer-python PEER_VENV/bin/python \\
         --peer-repo PATH/TO/stable-nalu
 
 Writes `bench/results/vectorize.json` (or `--out`) and prints a table.

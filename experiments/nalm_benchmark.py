@@ -15,7 +15,9 @@ fixed samples, is below that of the exact solution with every weight
 moved by epsilon = 1e-5 (`ArithmeticTask.single_layer_perturbed_mse`,
 after nalm-benchmark's generate_exp_thresholds.r).
 
-Each (op, unit, range) is one `train.py --seeds N` run into
+On the JAX backend each run's seeds train as one vectorised program
+(`train.py --vectorize`, docs/vectorize.md) unless `--no-vectorize` is
+given. Each (op, unit, range) is one `train.py --seeds N` run into
 `OUT/<op>/<unit>/<range>/`; a run whose `summary.json` exists is kept, so
 an interrupted benchmark resumes. The script then writes, per op, a table
 of ranges x units (successes out of the seeds with their 95% Wilson
@@ -38,7 +40,13 @@ from pathlib import Path
 
 from runner.config import name_list
 from runner.results import table, write_json
-from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
+from runner.sweeps import (
+    add_sweep_flags,
+    add_vectorize_flag,
+    run_sweep,
+    sweep_settings,
+    vectorize_where_it_applies,
+)
 from tasks.cells import CELLS, DEFAULT_CELL, get_cell_spec
 from tasks.registry import get_task
 from tasks.success import median_or_none, wilson_interval
@@ -258,6 +266,7 @@ def build_parser():
         help="extra train.py flags, one string: --train-args='--harden'",
     )
     add_sweep_flags(parser)
+    add_vectorize_flag(parser)
     return parser
 
 
@@ -332,7 +341,8 @@ def train_flags(op, unit, key, options):
     if protocol.ramp is not None and get_cell_spec(unit).arithmetic:
         start, end = protocol.ramp
         flags += ["--sparsity-start", str(start), "--sparsity-end", str(end)]
-    return flags + shlex.split(options.train_args)
+    flags += shlex.split(options.train_args)
+    return vectorize_where_it_applies(flags, options.vectorize)
 
 
 def target(out, op, unit, key):

@@ -69,6 +69,10 @@ def commands(sources):
     """The commands that made the summaries of `sources`, in order, once each."""
     found = []
     for source in sources:
+        if source.endswith(".json"):
+            # A benchmark's record (under bench/results/) names its command.
+            found.append(_read_json(ROOT / source)["command"])
+            continue
         path = RESULTS / source / "command"
         if not path.is_file():
             raise MissingResults(f"{path.relative_to(ROOT)} is missing")
@@ -396,6 +400,41 @@ def nalm_pilot_table(results):
     return markdown_table(header, lines) + "\n\n" + cost
 
 
+# What bench/vectorize.py's rows are called in the table.
+VECTORIZE_WAYS = {
+    "per_seed": "per seed (2 at once)",
+    "vectorized_25": "`--vectorize`, N = 25",
+    "vectorized_100": "`--vectorize`, N = 100",
+    "stable_nalu": "stable-nalu, per seed (2 at once)",
+}
+
+
+def vectorize_table(case):
+    """bench/vectorize.py's runs per hour for one of its cases."""
+
+    def build(results):
+        record = _read_json(ROOT / "bench" / "results" / "vectorize.json")
+        lines = []
+        for name, row in record["cases"][case]["rows"].items():
+            seconds = f"{row['wall_seconds_at_full_steps']:.0f}"
+            if row["wall_at_full_steps"] != "measured":
+                seconds += f" ({row['wall_at_full_steps']})"
+            lines.append(
+                [
+                    VECTORIZE_WAYS.get(name, name),
+                    f"{row['runs_per_hour']:.1f}",
+                    f"**{row['speed_up']:.2f}**",
+                    seconds,
+                    f"{row['max_rss_mib']:.0f}",
+                ]
+            )
+        header = ["way", "runs / hour", "vs per seed", "s per process",
+                  "peak RSS MiB"]  # fmt: skip
+        return markdown_table(header, lines)
+
+    return build
+
+
 # The tables, by name: what builds each, and the folders under results/
 # whose `command` files list the commands that made its summaries.
 TABLES = {
@@ -403,6 +442,12 @@ TABLES = {
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+    "vectorize_static": Table(
+        vectorize_table("static_nau_add"), ("bench/results/vectorize.json",)
+    ),
+    "vectorize_recurrent": Table(
+        vectorize_table("recurrent_nalu_mul"), ("bench/results/vectorize.json",)
+    ),
     "nalm_pilot": Table(nalm_pilot_table, ("nalm/pilot",)),
     "state_memory": Table(
         state_memory_table, ("arithmetic/recurrent", "arithmetic/recurrent-no-memory")

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import pytest
 
 from tests.support.scripts import load_script
@@ -71,7 +72,11 @@ def test_train_flags_follow_the_protocol(bench):
     flags = bench.train_flags("mul", "nmu", "1_2", options)
     text = " ".join(flags)
     assert "--task mul --static --single-layer --cell nmu --seeds 3" in text
-    assert "--steps 50000" in text and text.endswith("--harden")
+    assert "--steps 50000" in text and "--seeds 3" in text and "--harden" in text
+    # The seeds train as one vectorised program where train.py can do it.
+    assert ("--vectorize" in flags) == (keras.backend.backend() == "jax")
+    plain = _options(bench, "--seeds", "3", "--no-vectorize")
+    assert "--vectorize" not in bench.train_flags("mul", "nmu", "1_2", plain)
     assert "--train-range=1,2 --extrapolation-range=2,6" in text
     assert "--sparsity-start" not in text  # the unit's own recipe
     div10 = " ".join(bench.train_flags("div10", "nmru", "m2_m1", options))
