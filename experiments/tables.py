@@ -400,6 +400,50 @@ def nalm_pilot_table(results):
     return markdown_table(header, lines) + "\n\n" + cost
 
 
+NALM_OPS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "div10": "÷ (10 inputs)"}
+
+
+def nalm_benchmark_table(results):
+    """The NALM benchmark: per range (rows) and (op, unit) (columns), the
+    successes out of the seeds beside the published count, then pooled."""
+    record = _read_json(results / "nalm" / "benchmark" / "nalm_benchmark.json")
+    columns = list(dict.fromkeys((r["op"], r["unit"]) for r in record["rows"]))
+    ranges = list(dict.fromkeys((r["range"], r["label"]) for r in record["rows"]))
+    cells = {(r["op"], r["unit"], r["range"]): r for r in record["rows"]}
+    lines = []
+    for key, label in ranges:
+        line = [label]
+        for op, unit in columns:
+            row = cells.get((op, unit, key))
+            if row is None:
+                line.append("not run")
+                continue
+            text = f"{row['successes']}/{row['seeds']}"
+            if row.get("published") is not None:
+                text += f" (pub. {row['published']}/25)"
+            line.append(text)
+        lines.append(line)
+    pooled = {(p["op"], p["unit"]): p for p in record["pooled"]}
+    line = ["pooled"]
+    for column in columns:
+        p = pooled[column]
+        low, high = p["success_ci"]
+        line.append(
+            f"{p['successes']}/{p['seeds']} [{100 * low:.0f}%, {100 * high:.0f}%]"
+        )
+    lines.append(line)
+    seconds = sorted(s for r in record["rows"] for s in r["train_seconds"])
+    header = ["train -> extrapolation"] + [
+        f"{NALM_OPS.get(op, op)} {unit.upper()}" for op, unit in columns
+    ]
+    note = (
+        f"Training time, the seeds of a range vectorised on one core: a "
+        f"median {seconds[len(seconds) // 2]:.1f} s per seed "
+        f"({record['protocol']['seeds']} seeds per range)."
+    )
+    return markdown_table(header, lines) + "\n\n" + note
+
+
 # What bench/vectorize.py's rows are called in the table.
 VECTORIZE_WAYS = {
     "per_seed": "per seed (2 at once)",
@@ -449,6 +493,7 @@ TABLES = {
         vectorize_table("recurrent_nalu_mul"), ("bench/results/vectorize.json",)
     ),
     "nalm_pilot": Table(nalm_pilot_table, ("nalm/pilot",)),
+    "nalm_benchmark": Table(nalm_benchmark_table, ("nalm/benchmark",)),
     "state_memory": Table(
         state_memory_table, ("arithmetic/recurrent", "arithmetic/recurrent-no-memory")
     ),

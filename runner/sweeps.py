@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from runner.quiet import quiet_start
 from runner.results import write_json
 
 # The train.py of the checkout this package belongs to: on a worker, the
@@ -174,6 +175,22 @@ def add_vectorize_flag(parser):
     )
 
 
+def keras_backend():
+    """The Keras backend the runs will use, read as Keras reads it (the
+    `KERAS_BACKEND` variable, else `keras.json` in `KERAS_HOME` or
+    `~/.keras`, else TensorFlow) without importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    try:
+        with open(os.path.join(home, "keras.json")) as file:
+            return json.load(file).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
 def vectorize_where_it_applies(flags, enabled=True):
     """`flags`, with `--vectorize` where `train.py` can train their seeds as
     one JAX program.
@@ -196,13 +213,15 @@ def vectorize_where_it_applies(flags, enabled=True):
     flags = list(flags)
     if not enabled or "--vectorize" in flags:
         return flags
-    import keras  # noqa: PLC0415 - the backend of the runs, read when needed
-
-    from runner.cli import parse_args  # noqa: PLC0415 - imports the tasks
+    if keras_backend() != "jax":
+        return flags
+    # Parsing imports the tasks, and with them Keras: only now, so that the
+    # scripts' --help stays fast, with TensorFlow's start-up notices hidden
+    # as train.py hides them.
+    quiet_start([])
+    from runner.cli import parse_args  # noqa: PLC0415
     from runner.config import vectorize_refusal  # noqa: PLC0415
 
-    if keras.backend.backend() != "jax":
-        return flags
     try:
         # Flags train.py refuses fail in train.py, with its own message.
         with contextlib.redirect_stderr(io.StringIO()):

@@ -310,3 +310,13 @@ def test_vectorize_is_added_where_it_applies_and_nowhere_else():
     sweeps.add_vectorize_flag(parser)
     assert parser.parse_args([]).vectorize is True
     assert parser.parse_args(["--no-vectorize"]).vectorize is False
+
+
+def test_the_runs_backend_is_read_as_keras_reads_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert sweeps.keras_backend() == "torch"
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert sweeps.keras_backend() == "tensorflow"
+    (tmp_path / "keras.json").write_text('{"backend": "jax"}')
+    assert sweeps.keras_backend() == "jax"

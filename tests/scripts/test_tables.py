@@ -143,3 +143,49 @@ def test_the_nalm_pilot_table_reads_the_benchmark_s_rows(tables, tmp_path):
         in text
     )
     assert "(225 runs) is then about 8 core-hours" in text
+
+
+def test_the_nalm_benchmark_table_puts_ranges_in_rows(tables, tmp_path):
+    folder = tmp_path / "results" / "nalm" / "benchmark"
+    folder.mkdir(parents=True)
+
+    def row(op, unit, key, successes, published=None):
+        return {"op": op, "unit": unit, "range": key, "label": f"[{key}]",
+                "seeds": 25, "successes": successes, "published": published,
+                "train_seconds": [2.0] * 25}  # fmt: skip
+
+    record = {
+        "protocol": {"seeds": 25},
+        "rows": [
+            row("add", "nau", "1_2", 25, 25),
+            row("add", "nau", "m2_m1", 24),
+            row("mul", "nmu", "1_2", 20, 25),
+        ],  # fmt: skip
+        "pooled": [
+            {
+                "op": "add",
+                "unit": "nau",
+                "successes": 49,
+                "seeds": 50,
+                "success_ci": [0.9, 1.0],
+            },
+            {
+                "op": "mul",
+                "unit": "nmu",
+                "successes": 20,
+                "seeds": 25,
+                "success_ci": [0.6, 0.9],
+            },
+        ],  # fmt: skip
+    }
+    (folder / "nalm_benchmark.json").write_text(json.dumps(record))
+    (folder / "command").write_text("python experiments/nalm_benchmark.py\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- table: nalm_benchmark -->\n<!-- end table: nalm_benchmark -->\n"
+    )
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "| train -> extrapolation | + NAU | × NMU |" in text
+    assert "| [1_2] | 25/25 (pub. 25/25) | 20/25 (pub. 25/25) |" in text
+    assert "| [m2_m1] | 24/25 | not run |" in text
+    assert "| pooled | 49/50 [90%, 100%] | 20/25 [60%, 90%] |" in text
