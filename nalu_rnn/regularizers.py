@@ -80,6 +80,31 @@ class GatedWeightPenalty:
         return loss
 
 
+class StackedPenalty:
+    """Regularizer of one half of a weight that a paper treats as one.
+
+    The NMRU's paper has a single weight over `[x, 1 / x]`; here it is two
+    variables, `W` and `W_r`. A mean penalty applied to each would pull
+    twice as hard as the paper's mean over both, so this one, set on the
+    first half, penalises the two stacked (reading its partner, as
+    `GatedWeightPenalty` does) and the partner carries no arithmetic
+    penalty of its own. It also applies the plain regularizer, if any, of
+    the half it is set on.
+    """
+
+    def __init__(self, penalty, partner, regularizer=None):
+        self.penalty = penalty
+        self.partner = partner
+        self.regularizer = regularizer
+
+    def __call__(self, w):
+        # `.value` honours JAX's stateless scope (see GatedWeightPenalty).
+        loss = self.penalty(ops.concatenate([w, self.partner.value], axis=0))
+        if self.regularizer is not None:
+            loss = loss + self.regularizer(w)
+        return loss
+
+
 class CombinedPenalty:
     """Regularizer of a directly used weight: `penalty(w) + regularizer(w)`.
 

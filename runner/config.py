@@ -367,6 +367,12 @@ class OptimizerOptions:
     clipnorm: float | None = option(
         None, "clip each gradient to this norm", type=positive_float
     )
+    global_clipnorm: float | None = option(
+        None,
+        "scale all gradients together so that their joint norm is at most "
+        "this (PyTorch's clip_grad_norm_, as stable-nalu clips)",
+        type=positive_float,
+    )
     clipvalue: float | None = option(
         None,
         "clip each gradient entry to [-v, v] (the iNALU authors' 0.1)",

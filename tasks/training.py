@@ -73,6 +73,7 @@ def compile_model(
         learning_rate,
         rate_multipliers=rate_multipliers,
         clipnorm=optim.clipnorm,
+        global_clipnorm=optim.global_clipnorm,
         clipvalue=optim.clipvalue,
     )
     model.compile(optimizer=optimizer, loss="mse")

@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from nalu_rnn._validation import validate_positive_float
+from nalu_rnn.regularizers import StackedPenalty
 from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit, _reseeded
 from nalu_rnn.units.cell import ArithmeticCell
@@ -56,8 +57,9 @@ class NMRU(ArithmeticUnit):
             to `None`.
         kernel_constraint: Constraint applied to `W` and `W_r` after every
             update, before the clipping to [0, 1]. Defaults to `None`.
-        arithmetic_regularizer: Regularizer applied to `W` and `W_r`, such
-            as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied once to `W` and `W_r`
+            stacked (the paper's single weight), such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -105,7 +107,7 @@ class NMRU(ArithmeticUnit):
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
         self.W = self._add_direct_kernel(
-            "W", input_dim, snap_values=_SELECT, clip=_SELECT
+            "W", input_dim, snap_values=_SELECT, clip=_SELECT, arithmetic=False
         )
         # A Keras initializer returns the same values at every call: without
         # a seed of its own, W_r would start equal to W.
@@ -117,7 +119,13 @@ class NMRU(ArithmeticUnit):
             snap_values=_SELECT,
             clip=_SELECT,
             initializer=keras.initializers.deserialize(config),
+            arithmetic=False,
         )
+        if self.arithmetic_regularizer is not None:
+            # The paper's sparsity pull is one mean over [W; W_r].
+            self.W.regularizer = StackedPenalty(
+                self.arithmetic_regularizer, self.W_r, self.kernel_regularizer
+            )
 
     def derived_weights(self):
         # One product over the inputs and their reciprocals (a single tree),
@@ -188,8 +196,9 @@ class NMRUCell(ArithmeticCell):
             to `None`.
         kernel_constraint: Constraint applied to `W` and `W_r` before the
             clipping to [0, 1]. Defaults to `None`.
-        arithmetic_regularizer: Regularizer applied to `W` and `W_r`, such
-            as `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
+        arithmetic_regularizer: Regularizer applied once to `W` and `W_r`
+            stacked (the paper's single weight), such as
+            `nalu_rnn.SparsityRegularizer`. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:

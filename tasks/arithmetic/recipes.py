@@ -123,6 +123,7 @@ SINGLE_LAYER_RECIPE = Recipe(
         "lr_decay": False,
         "warmup": 0.0,
         "clipnorm": None,
+        "global_clipnorm": None,
         "clipvalue": None,
         "sparsity": 0.0,
         "sparsity_end": None,
@@ -152,11 +153,11 @@ SINGLE_LAYER_CELL_RECIPES = {
         docs="the-nalm-benchmarks-single-layer",
     ),
     "nmru": Recipe(
-        "Mistry et al.'s sign NMRU: rate 1e-2, gradient norm clipped to 1, "
-        "sparsity pull 10 ramped in from step 20000 to 35000.",
+        "Mistry et al.'s sign NMRU: rate 1e-2, the gradients' joint norm "
+        "clipped to 1, sparsity pull 10 ramped in from step 20000 to 35000.",
         {
             "learning_rate": 1e-2,
-            "clipnorm": 1.0,
+            "global_clipnorm": 1.0,
             "sparsity": 10.0,
             **BENCHMARK_RAMP,
         },

@@ -62,8 +62,11 @@ def test_nmru_weights_are_clipped_and_regularised():
     nmru.build((None, 2))
     nmru.W.assign(np.array([[0.2], [1.0]], "float32"))
     nmru.W_r.assign(np.array([[0.6], [0.0]], "float32"))
-    # min(w, 1 - w): 0.2 and 0 for W, 0.4 and 0 for W_r.
-    assert float(sum(nmru.losses)) == pytest.approx(0.1 + 0.2, rel=1e-5)
+    # min(w, 1 - w): 0.2 and 0 for W, 0.4 and 0 for W_r; one mean over the
+    # four, as over the paper's single weight [W; W_r], not a mean per half.
+    assert float(sum(nmru.losses)) == pytest.approx((0.2 + 0.4) / 4, rel=1e-5)
+    nmru.W_r.assign(np.array([[0.3], [0.0]], "float32"))
+    assert float(sum(nmru.losses)) == pytest.approx((0.2 + 0.3) / 4, rel=1e-5)
     model = keras.Sequential([keras.Input((2,)), nalu_rnn.NMRU(2)])
     model.compile(optimizer=keras.optimizers.SGD(100.0), loss="mse")
     x = samples.signed_inputs((16, 2))

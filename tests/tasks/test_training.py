@@ -38,6 +38,9 @@ def test_compile_model_decays_the_rate_only_when_asked():
     assert model.optimizer.clipvalue is None
     compile_model(model, RunConfig.from_values({"clipvalue": 0.1}).optim)
     assert model.optimizer.clipvalue == 0.1
+    compile_model(model, RunConfig.from_values({"global_clipnorm": 1.0}).optim)
+    assert model.optimizer.global_clipnorm == 1.0
+    assert model.optimizer.clipnorm is None
     compile_model(model, config.optim, decay_steps=10, final_fraction=0.05)
     schedule = model.optimizer.get_config()["learning_rate"]
     assert schedule["class_name"] == "CosineDecay"
