@@ -406,7 +406,7 @@ def test_single_layer_takes_the_benchmark_protocol_and_flags_win():
          "--input-size", "10", "--subset-ratio", "0.1", "--steps", "10"]
     )  # fmt: skip
     assert (config.data.input_size, config.optim.steps) == (10, 10)
-    assert config.optim.clipnorm == 1.0
+    assert config.optim.global_clipnorm == 1.0 and config.optim.clipnorm is None
     # The sign of a product of negative values is the task's, not refused.
     config = parse_args(["--task", "sqrt", "--static", "--train-range=0.1,0.2"])
     assert config.data.train_range == (0.1, 0.2)
