@@ -158,7 +158,9 @@ OPS = {
 }
 
 # `default` is the op's registered static cell (`TaskSpec.static_default_cell`).
-UNITS = ("default", "nac", "nau", "nalu", "inalu", "nmu", "nmru", "realnpu", "npu")
+UNITS = (
+    "default", "nac", "nau", "nalu", "inalu", "nmu", "snmu", "nmru", "realnpu", "npu"
+)  # fmt: skip
 # The ops each unit can compute; the NALU, the iNALU and any unit not named
 # (a baseline's linear read-out adds and subtracts) are given every op their
 # paths allow.
@@ -166,6 +168,7 @@ OPS_OF_UNIT = {
     "nac": ("add", "sub"),
     "nau": ("add", "sub"),
     "nmu": ("mul",),
+    "snmu": ("mul",),
     "nmru": ("mul", "div", "div10"),
     "realnpu": ("mul", "div", "div10"),
     "npu": ("mul", "div", "div10"),

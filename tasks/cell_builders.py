@@ -7,7 +7,7 @@ recurrent cell a running memory of its state.
 
 import keras
 
-from nalu_rnn import NALU, NPU, NALUCell, RealNPU
+from nalu_rnn import NALU, NMU, NPU, NALUCell, RealNPU
 from nalu_rnn.initializers import StateBlockIdentity, StateIdentity
 
 # The exponent cap of every NALU the registry builds (iNALU's default):
@@ -82,6 +82,16 @@ def tanh_layer(units, name=None):
 
 def relu_layer(units, name=None):
     return keras.layers.Dense(units, activation="relu", name=name)
+
+
+# Mistry et al.'s sNMU noise, U[1, 5] (nalm-benchmark's `--nmu-noise`).
+SNMU_NOISE_RANGE = (1.0, 5.0)
+
+
+def snmu_readout(units, **kwargs):
+    """The stochastic NMU read-out: the NMU with training noise
+    `SNMU_NOISE_RANGE`."""
+    return NMU(units, noise_range=SNMU_NOISE_RANGE, **kwargs)
 
 
 def dense_readout(units, name=None):

@@ -190,6 +190,20 @@ register_cell(
 )
 register_cell(
     CellSpec(
+        "snmu",
+        make_cell=deferred("nalu_rnn:NAUCell"),
+        make_static=deferred("nalu_rnn:NAU"),
+        make_readout=_builder("snmu_readout"),
+        arithmetic=True,
+        description="as nmu, with Mistry et al.'s stochastic NMU read-out: "
+        "in training each input is scaled by noise drawn from U[1, 5] and the "
+        "product divided by the noise's (static: NAU -> sNMU; --single-layer: "
+        "sNMU); mul and square",
+        identity_kwargs=_builder("direct_identity"),
+    )
+)
+register_cell(
+    CellSpec(
         "inalu",
         make_cell=deferred("nalu_rnn:INALUCell"),
         make_static=deferred("nalu_rnn:INALU"),

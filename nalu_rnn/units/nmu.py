@@ -29,8 +29,25 @@ class NMU(ArithmeticUnit):
     `arithmetic_regularizer`) pulls each weight to exactly 0 or 1. The NMU
     cannot divide.
 
+    With `noise_range=(low, high)` it is Mistry et al.'s stochastic NMU
+    (sNMU): in training each input is multiplied by its own draw
+    `n ~ U[low, high]` and the product divided by that of the noise,
+
+    ```
+    y_j = prod_i (W_ij x_i n_i + 1 - W_ij) / prod_i (W_ij n_i + 1 - W_ij)
+    ```
+
+    which is the plain product wherever every weight is 0 or 1, so the
+    noise reshapes the loss surface between solutions and vanishes at
+    them; in inference the unit is the plain NMU.
+
     Args:
         units: Positive integer, dimensionality of the output space.
+        noise_range: `None`, or a pair `(low, high)` with `0 < low <= high`:
+            the range of the training noise of the sNMU (Mistry et al. use
+            `(1, 5)`). Defaults to `None` (the plain NMU).
+        seed: Integer seed of the training noise, or `None`. Defaults to
+            `None`.
         kernel_initializer: Initializer for `W`. Defaults to
             `keras.initializers.RandomUniform(0.25, 0.75)` (mean 1/2, small
             variance: the paper's `U[1/2 - 1/4, 1/2 + 1/4]`).
@@ -43,6 +60,8 @@ class NMU(ArithmeticUnit):
 
     Call arguments:
         inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+        training: Python boolean; with `noise_range`, whether to draw the
+            training noise.
 
     Example:
 
@@ -52,15 +71,63 @@ class NMU(ArithmeticUnit):
         4, arithmetic_regularizer=nalu_rnn.SparsityRegularizer(0.01)
     )
     y = nmu(x)  # shape (32, 4)
+    snmu = nalu_rnn.NMU(4, noise_range=(1.0, 5.0), seed=0)
     ```
 
     Reference:
         - [Madsen & Johansen, 2020](https://arxiv.org/abs/2001.05016)
+        - [Mistry, Farrahi & Hare, 2022, "Improving the Robustness of Neural
+          Multiplication Units with Reversible Stochasticity"](
+          https://arxiv.org/abs/2211.05624)
     """
+
+    def __init__(
+        self,
+        units,
+        noise_range=None,
+        seed=None,
+        kernel_initializer=None,
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        arithmetic_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
+            arithmetic_regularizer=arithmetic_regularizer,
+            **kwargs,
+        )
+        self.noise_range = _validate_noise_range(noise_range)
+        self.seed = seed
+        # Only a noisy unit has a generator: its state is a variable, which
+        # the plain NMU (and checkpoints of it) must not grow.
+        if self.noise_range is not None:
+            self.seed_generator = keras.random.SeedGenerator(seed)
 
     @classmethod
     def default_kernel_initializer(cls):
         return keras.initializers.RandomUniform(0.25, 0.75)
+
+    def call(self, inputs, training=False):
+        weights = self.derived_weights()
+        if not training or self.noise_range is None:
+            return self.call_with(inputs, weights)
+        low, high = self.noise_range
+        noise = keras.random.uniform(
+            ops.shape(inputs),
+            minval=low,
+            maxval=high,
+            dtype=self.compute_dtype,
+            seed=self.seed_generator,
+        )
+        return self.call_with(inputs * noise, weights) / self.call_with(noise, weights)
+
+    def get_config(self):
+        noise_range = None if self.noise_range is None else list(self.noise_range)
+        return {**super().get_config(), "noise_range": noise_range, "seed": self.seed}
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
@@ -92,6 +159,24 @@ class NMU(ArithmeticUnit):
                     factors.append((factor, False))
             lines.append(rendering.product(factors))
         return lines
+
+
+def _validate_noise_range(noise_range):
+    if noise_range is None:
+        return None
+    try:
+        low, high = (float(v) for v in noise_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`noise_range` of NMU must be None or a pair (low, high); "
+            f"received noise_range={noise_range!r}"
+        ) from None
+    if not (0 < low <= high and np.isfinite(high)):
+        raise ValueError(
+            "`noise_range` of NMU must satisfy 0 < low <= high, both finite; "
+            f"received noise_range={noise_range!r}"
+        )
+    return (low, high)
 
 
 def selected_product(x, w):

@@ -100,7 +100,11 @@ COMMON_MODE_RAMP = Recipe(
 
 # `--static`, by the cell the static model ends in (its NAU -> NAU or
 # NAU -> NMU); other cells keep the arithmetic recipe.
-STATIC_RECIPES = {"nau": COMPRESSED_RAMP, "nmu": COMMON_MODE_RAMP}
+STATIC_RECIPES = {
+    "nau": COMPRESSED_RAMP,
+    "nmu": COMMON_MODE_RAMP,
+    "snmu": COMMON_MODE_RAMP,
+}
 
 # The NALM benchmark's steps at which Madsen & Johansen's sparsity ramp
 # starts and reaches full strength, 20000 and 35000 of 5 * 10^4.
@@ -149,6 +153,12 @@ SINGLE_LAYER_CELL_RECIPES = {
     "nmu": Recipe(
         "The benchmark's NMU: sparsity pull 10 (stable-nalu's default), ramped "
         "in from step 20000 to 35000.",
+        {"sparsity": 10.0, **BENCHMARK_RAMP},
+        docs="the-nalm-benchmarks-single-layer",
+    ),
+    "snmu": Recipe(
+        "The benchmark's sNMU: the NMU's sparsity pull 10, ramped in from step "
+        "20000 to 35000 (nalm-benchmark's --nmu-noise runs).",
         {"sparsity": 10.0, **BENCHMARK_RAMP},
         docs="the-nalm-benchmarks-single-layer",
     ),

@@ -34,6 +34,54 @@ def test_harden_snaps_nmu_weights_to_0_and_1():
     assert_array_equal(layer.W.numpy()[:, 0], [1.0, 0.0, 0.5])
 
 
+def test_snmu_noise_vanishes_at_discrete_weights():
+    # In training each input is scaled by its own draw from U[1, 5] and the
+    # product divided by the noise's: exact wherever every weight is 0 or 1.
+    snmu = nalu_rnn.NMU(2, noise_range=(1.0, 5.0), seed=3)
+    snmu.build((None, 3))
+    snmu.W.assign(np.array([[1, 1], [1, 0], [0, 1]], "float32"))
+    x = samples.signed_inputs((64, 3), seed=4)
+    expected = np.stack([x[:, 0] * x[:, 1], x[:, 0] * x[:, 2]], axis=-1)
+    assert_allclose(as_numpy(snmu(x, training=True)), expected, rtol=1e-5)
+    assert_allclose(as_numpy(snmu(x)), expected, rtol=1e-6)
+
+
+def test_snmu_training_output_is_the_noisy_quotient():
+    snmu = nalu_rnn.NMU(1, noise_range=(1.0, 5.0), seed=3)
+    snmu.build((None, 2))
+    w = np.array([[0.3], [0.8]], "float32")
+    snmu.W.assign(w)
+    x = samples.signed_inputs((256, 2), seed=6)
+    plain = np.prod(w[:, 0] * x + 1 - w[:, 0], axis=-1, dtype=np.float64)
+    # Inference is the plain NMU.
+    assert_allclose(as_numpy(snmu(x))[:, 0], plain, rtol=1e-5)
+    noisy = as_numpy(snmu(x, training=True))[:, 0]
+    assert not np.allclose(noisy, plain)
+    # Each sample's noise n lies in [1, 5]: recover it for one input at a
+    # time (the other weight 0), and check the quotient's form.
+    snmu.W.assign(np.array([[0.5], [0.0]], "float32"))
+    y = as_numpy(snmu(x, training=True))[:, 0]
+    # y = (0.5 x n + 0.5) / (0.5 n + 0.5)  =>  n = (1 - y) / (y - x)
+    n = (1.0 - y) / (y - x[:, 0])
+    assert np.all((n > 1.0 - 1e-3) & (n < 5.0 + 1e-3))
+    assert n.std() > 0.5
+
+
+def test_snmu_config_round_trip_and_bad_ranges():
+    snmu = nalu_rnn.NMU(2, noise_range=(1.0, 5.0), seed=7)
+    config = snmu.get_config()
+    assert config["noise_range"] == [1.0, 5.0] and config["seed"] == 7
+    assert nalu_rnn.NMU.from_config(config).noise_range == (1.0, 5.0)
+    assert nalu_rnn.NMU(2).get_config()["noise_range"] is None
+    # The plain NMU keeps no generator state among its variables.
+    plain = nalu_rnn.NMU(2)
+    plain.build((None, 3))
+    assert len(plain.weights) == 1
+    for bad in [(0.0, 5.0), (5.0, 1.0), (1.0,), "1,5", (1.0, float("inf"))]:
+        with pytest.raises(ValueError, match="noise_range"):
+            nalu_rnn.NMU(2, noise_range=bad)
+
+
 # `selected_product`, the NMU's product, against its plain definition.
 #
 # The fast product (a tree of multiplies with its own gradient, compiled with
