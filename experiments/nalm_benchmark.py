@@ -47,7 +47,7 @@ from runner.sweeps import (
     sweep_settings,
     vectorize_where_it_applies,
 )
-from tasks.cells import CELLS, DEFAULT_CELL, get_cell_spec
+from tasks.cells import CELLS, DEFAULT_CELL, display_name, get_cell_spec
 from tasks.registry import get_task
 from tasks.success import median_or_none, wilson_interval
 
@@ -421,7 +421,7 @@ def _cell(r):
 
 
 def unit_label(op, unit):
-    label = unit.upper()
+    label = display_name(unit)
     return f"{label} (default)" if unit == default_unit(op) else label
 
 

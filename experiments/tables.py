@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from tasks.arithmetic import OPS
-from tasks.cells import DEFAULT_CELL
+from tasks.cells import DEFAULT_CELL, display_name
 from tasks.mnist import thresholds
 from tasks.registry import get_task
 
@@ -403,10 +403,20 @@ def nalm_pilot_table(results):
 NALM_OPS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "div10": "÷ (10 inputs)"}
 
 
-def nalm_benchmark_table(results):
-    """The NALM benchmark: per range (rows) and (op, unit) (columns), the
-    successes out of the seeds beside the published count, then pooled."""
-    record = _read_json(results / "nalm" / "benchmark" / "nalm_benchmark.json")
+def nalm_benchmark_table(source):
+    """The NALM benchmark run into `results/SOURCE`: per range (rows) and
+    (op, unit) (columns), the successes out of the seeds beside the
+    published count, then pooled."""
+
+    def build(results):
+        return _nalm_benchmark_table(
+            _read_json(results / source / "nalm_benchmark.json")
+        )
+
+    return build
+
+
+def _nalm_benchmark_table(record):
     columns = list(dict.fromkeys((r["op"], r["unit"]) for r in record["rows"]))
     ranges = list(dict.fromkeys((r["range"], r["label"]) for r in record["rows"]))
     cells = {(r["op"], r["unit"], r["range"]): r for r in record["rows"]}
@@ -428,13 +438,14 @@ def nalm_benchmark_table(results):
     for column in columns:
         p = pooled[column]
         low, high = p["success_ci"]
-        line.append(
-            f"{p['successes']}/{p['seeds']} [{100 * low:.0f}%, {100 * high:.0f}%]"
-        )
+        text = f"{p['successes']}/{p['seeds']} [{100 * low:.0f}%, {100 * high:.0f}%]"
+        if p.get("published") is not None:
+            text += f" (pub. {100 * p['published']:.1f}%)"
+        line.append(text)
     lines.append(line)
     seconds = sorted(s for r in record["rows"] for s in r["train_seconds"])
     header = ["train -> extrapolation"] + [
-        f"{NALM_OPS.get(op, op)} {unit.upper()}" for op, unit in columns
+        f"{NALM_OPS.get(op, op)} {display_name(unit)}" for op, unit in columns
     ]
     note = (
         f"Training time, the seeds of a range vectorised on one core: a "
@@ -493,7 +504,15 @@ TABLES = {
         vectorize_table("recurrent_nalu_mul"), ("bench/results/vectorize.json",)
     ),
     "nalm_pilot": Table(nalm_pilot_table, ("nalm/pilot",)),
-    "nalm_benchmark": Table(nalm_benchmark_table, ("nalm/benchmark",)),
+    "nalm_benchmark": Table(
+        nalm_benchmark_table("nalm/benchmark"), ("nalm/benchmark",)
+    ),
+    "nalm_nmru_before_fix": Table(
+        nalm_benchmark_table("nalm/nmru-before-fix"), ("nalm/nmru-before-fix",)
+    ),
+    "nalm_snmu_probe": Table(
+        nalm_benchmark_table("nalm/snmu-probe"), ("nalm/snmu-probe",)
+    ),
     "state_memory": Table(
         state_memory_table, ("arithmetic/recurrent", "arithmetic/recurrent-no-memory")
     ),

@@ -253,3 +253,12 @@ register_cell(
         identity_kwargs=_builder("direct_identity"),
     )
 )
+
+
+# How the papers write the cells whose names are not all capitals.
+_DISPLAY_NAMES = {"snmu": "sNMU", "inalu": "iNALU", "realnpu": "RealNPU"}
+
+
+def display_name(cell):
+    """The cell's name as tables print it: `NAU`, `sNMU`, `RealNPU`."""
+    return _DISPLAY_NAMES.get(cell, cell.upper())

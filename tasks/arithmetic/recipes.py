@@ -202,6 +202,9 @@ RECIPES = TaskRecipes(
 )
 
 # The cell of a run without `--cell`, by op, where the best measured one is
-# not the NAC (docs/recipes.md, "Default cells").
+# not the NAC (docs/recipes.md, "Default cells"). The static ones were chosen
+# on the NALM benchmark (docs/nalm-benchmark.md): the NAU for + and -, the
+# sNMU for * (over the NMU, on probe seeds where the NMU fails), the NMRU
+# for /; square and sqrt keep the recurrent choice.
 DEFAULT_CELLS = {"mul": "nalu", "square": "nalu", "sqrt": "realnpu", "div": "nalu"}
-STATIC_DEFAULT_CELLS = {"mul": "nmu", "div": "realnpu"}
+STATIC_DEFAULT_CELLS = {"add": "nau", "sub": "nau", "mul": "snmu", "div": "nmru"}

@@ -82,7 +82,7 @@ def test_help_of_a_task_shows_its_defaults(capsys):
     text = " ".join(_help(["--task", "mul", "--cell", "nac"], capsys).split())
     assert "training steps (default for --task mul --cell nac: 10000)" in text
     text = " ".join(_help(["--task", "mul", "--static"], capsys).split())
-    assert "(default for --task mul --static: nmu)" in text
+    assert "(default for --task mul --static: snmu)" in text
     # Without a task: the field's default, then what each recipe sets.
     text = " ".join(_help([], capsys).split())
     assert "training steps (default: 10000; arithmetic: 10000," in text
@@ -397,9 +397,9 @@ def test_impossible_data_flags_exit_2_with_one_line(argv, words, capsys):
 
 def test_single_layer_takes_the_benchmark_protocol_and_flags_win():
     config = parse_args(["--task", "div", "--static", "--single-layer"])
-    assert config.model.single_layer and config.run.cell == "realnpu"
+    assert config.model.single_layer and config.run.cell == "nmru"
     assert (config.data.input_size, config.data.subset_ratio) == (2, 0.5)
-    assert config.optim.steps == 50000 and config.optim.learning_rate == 5e-3
+    assert config.optim.steps == 50000 and config.optim.learning_rate == 1e-2
     assert config.evaluation.select == "best-interpolation"
     config = parse_args(
         ["--task", "div", "--static", "--single-layer", "--cell", "nmru",

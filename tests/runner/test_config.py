@@ -246,9 +246,10 @@ def test_a_config_is_frozen_and_seeds_are_replaced_copies():
 
 @pytest.mark.parametrize(
     "task, static, cell",
-    [("add", False, "nac"), ("add", True, "nac"), ("mul", False, "nalu"),
-     ("mul", True, "nmu"), ("square", False, "nalu"), ("sqrt", False, "realnpu"),
-     ("div", False, "nalu"), ("div", True, "realnpu"), ("mnist_count", False, "nac"),
+    [("add", False, "nac"), ("add", True, "nau"), ("sub", True, "nau"),
+     ("mul", False, "nalu"), ("mul", True, "snmu"), ("square", False, "nalu"),
+     ("sqrt", False, "realnpu"),
+     ("div", False, "nalu"), ("div", True, "nmru"), ("mnist_count", False, "nac"),
      ("mnist_product", False, "nmu")],
 )  # fmt: skip
 def test_a_run_without_cell_gets_the_tasks_default_cell(task, static, cell):

@@ -9,7 +9,7 @@ import nalu_rnn
 from nalu_rnn.keras_internals import flatten_layers
 from tasks.arithmetic.model import arithmetic_model
 from tasks.cell_builders import NALU_GATE_START, NALU_MAX_EXP
-from tasks.cells import CELLS, get_cell_spec
+from tasks.cells import CELLS, display_name, get_cell_spec
 from tasks.mnist.model import sequence_head
 from tests.support.arrays import assert_allclose
 
@@ -87,3 +87,12 @@ def test_every_registered_arithmetic_model_prints_and_hardens(name, static):
     report = nalu_rnn.harden(model)
     assert report and all(r.total > 0 for r in report)
     assert nalu_rnn.hardening.largest_discrete_distance(model) >= 0.0
+
+
+def test_display_names_follow_the_papers():
+    assert [display_name(c) for c in ("nau", "snmu", "realnpu", "inalu")] == [
+        "NAU",
+        "sNMU",
+        "RealNPU",
+        "iNALU",
+    ]

@@ -69,7 +69,8 @@ def test_builtin_tasks_register_their_families():
 
 def test_default_cells_by_task_and_variant():
     assert registry.get_task("mul").cell_for(static=False) == "nalu"
-    assert registry.get_task("mul").cell_for(static=True) == "nmu"
+    assert registry.get_task("mul").cell_for(static=True) == "snmu"
+    assert registry.get_task("add").cell_for(static=True) == "nau"
     # No static default of its own: the recurrent one.
     assert registry.get_task("square").cell_for(static=True) == "nalu"
     assert registry.get_task("add").cell_for(static=False) is None
