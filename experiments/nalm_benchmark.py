@@ -159,7 +159,8 @@ OPS = {
 
 # `default` is the op's registered static cell (`TaskSpec.static_default_cell`).
 UNITS = (
-    "default", "nac", "nau", "nalu", "inalu", "nmu", "snmu", "nmru", "realnpu", "npu"
+    "default", "nac", "nau", "nalu", "inalu", "nmu", "snmu", "nmru", "snmru",
+    "realnpu", "npu",
 )  # fmt: skip
 # The ops each unit can compute; the NALU, the iNALU and any unit not named
 # (a baseline's linear read-out adds and subtracts) are given every op their
@@ -170,6 +171,7 @@ OPS_OF_UNIT = {
     "nmu": ("mul",),
     "snmu": ("mul",),
     "nmru": ("mul", "div", "div10"),
+    "snmru": ("mul", "div", "div10"),
     "realnpu": ("mul", "div", "div10"),
     "npu": ("mul", "div", "div10"),
     "nalu": tuple(OPS),

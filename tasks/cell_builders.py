@@ -7,7 +7,7 @@ recurrent cell a running memory of its state.
 
 import keras
 
-from nalu_rnn import NALU, NMU, NPU, NALUCell, RealNPU
+from nalu_rnn import NALU, NMRU, NMU, NPU, NALUCell, RealNPU
 from nalu_rnn.initializers import StateBlockIdentity, StateIdentity
 
 # The exponent cap of every NALU the registry builds (iNALU's default):
@@ -92,6 +92,11 @@ def snmu_readout(units, **kwargs):
     """The stochastic NMU read-out: the NMU with training noise
     `SNMU_NOISE_RANGE`."""
     return NMU(units, noise_range=SNMU_NOISE_RANGE, **kwargs)
+
+
+def snmru_readout(units, **kwargs):
+    """The NMRU read-out with the sNMU's training noise, `SNMU_NOISE_RANGE`."""
+    return NMRU(units, noise_range=SNMU_NOISE_RANGE, **kwargs)
 
 
 def dense_readout(units, name=None):

@@ -230,6 +230,20 @@ register_cell(
 )
 register_cell(
     CellSpec(
+        "snmru",
+        make_cell=deferred("nalu_rnn:NAUCell"),
+        make_static=deferred("nalu_rnn:NAU"),
+        make_readout=_builder("snmru_readout"),
+        arithmetic=True,
+        description="as nmru, with the sNMU's training noise on the read-out: "
+        "each |x| and 1/|x| scaled by noise drawn from U[1, 5] and the product "
+        "divided by the noise's (static: NAU -> sNMRU; --single-layer: sNMRU); "
+        "mul and div",
+        identity_kwargs=_builder("direct_identity"),
+    )
+)
+register_cell(
+    CellSpec(
         "realnpu",
         make_cell=deferred("nalu_rnn:NAUCell"),
         make_static=deferred("nalu_rnn:NAU"),
@@ -256,7 +270,12 @@ register_cell(
 
 
 # How the papers write the cells whose names are not all capitals.
-_DISPLAY_NAMES = {"snmu": "sNMU", "inalu": "iNALU", "realnpu": "RealNPU"}
+_DISPLAY_NAMES = {
+    "snmu": "sNMU",
+    "snmru": "sNMRU",
+    "inalu": "iNALU",
+    "realnpu": "RealNPU",
+}
 
 
 def display_name(cell):

@@ -12,7 +12,12 @@ from nalu_rnn.regularizers import StackedPenalty
 from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit, _reseeded
 from nalu_rnn.units.cell import ArithmeticCell
-from nalu_rnn.units.nmu import selected_product
+from nalu_rnn.units.nmu import (
+    denoised_product,
+    noise_config,
+    selected_product,
+    validate_noise_range,
+)
 
 # The values both weights snap to, and the range they are clipped to.
 _SELECT = (0.0, 1.0)
@@ -46,10 +51,19 @@ class NMRU(ArithmeticUnit):
     instead of an infinite one (the paper adds its `epsilon` to `x` during
     training only).
 
+    With `noise_range=(low, high)`, each of `|x_i|` and `r_i` is scaled in
+    training by its own draw from U[low, high] and `m_j` divided by the
+    noise's own product (the sNMU's reversible noise, `nalu_rnn.NMU`),
+    which leaves `m_j` exact wherever the weights are 0 or 1.
+
     Args:
         units: Positive integer, dimensionality of the output space.
         epsilon: Positive float, the smallest `|x|` whose reciprocal is
             taken. Defaults to `1e-7`.
+        noise_range: `None`, or a pair `(low, high)` with `0 < low <= high`,
+            the range of the training noise. Defaults to `None`.
+        seed: Integer seed of the training noise, or `None`. Defaults to
+            `None`.
         kernel_initializer: Initializer for `W`; `W_r` is drawn from the
             same initializer with a seed of its own. Defaults to
             `keras.initializers.RandomUniform(0.25, 0.75)` (the paper's).
@@ -64,6 +78,8 @@ class NMRU(ArithmeticUnit):
 
     Call arguments:
         inputs: A tensor of rank >= 2 with shape `(batch, ..., input_dim)`.
+        training: Python boolean; with `noise_range`, whether to draw the
+            training noise.
 
     Example:
 
@@ -84,6 +100,8 @@ class NMRU(ArithmeticUnit):
         self,
         units,
         epsilon=1e-7,
+        noise_range=None,
+        seed=None,
         kernel_initializer=None,
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -99,6 +117,10 @@ class NMRU(ArithmeticUnit):
             **kwargs,
         )
         self.epsilon = validate_positive_float(epsilon, "epsilon", "NMRU")
+        self.noise_range = validate_noise_range(noise_range, "NMRU")
+        self.seed = seed
+        if self.noise_range is not None:
+            self.seed_generator = keras.random.SeedGenerator(seed)
 
     @classmethod
     def default_kernel_initializer(cls):
@@ -132,13 +154,22 @@ class NMRU(ArithmeticUnit):
         # and the weight each input's sign flag turns the cosine by.
         return ops.concatenate([self.W, self.W_r], axis=0), self.W + self.W_r
 
-    def call_with(self, inputs, weights):
+    def call(self, inputs, training=False):
+        return self.call_with(
+            inputs,
+            self.derived_weights(),
+            noisy=training and self.noise_range is not None,
+        )
+
+    def call_with(self, inputs, weights, noisy=False):
         stacked, sign_weight = weights
         magnitude = ops.abs(inputs)
         reciprocal = 1.0 / ops.maximum(magnitude, self.epsilon)
-        product = selected_product(
-            ops.concatenate([magnitude, reciprocal], axis=-1), stacked
-        )
+        magnitudes = ops.concatenate([magnitude, reciprocal], axis=-1)
+        if noisy:
+            product = denoised_product(self, magnitudes, stacked)
+        else:
+            product = selected_product(magnitudes, stacked)
         negative = ops.cast(ops.less(inputs, 0.0), self.compute_dtype)
         return product * ops.cos(math.pi * ops.matmul(negative, sign_weight))
 
@@ -169,7 +200,11 @@ class NMRU(ArithmeticUnit):
         return lines
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            **noise_config(self),
+        }
 
 
 @keras.saving.register_keras_serializable(package="nalu_rnn")

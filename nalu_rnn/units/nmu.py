@@ -100,7 +100,7 @@ class NMU(ArithmeticUnit):
             arithmetic_regularizer=arithmetic_regularizer,
             **kwargs,
         )
-        self.noise_range = _validate_noise_range(noise_range)
+        self.noise_range = validate_noise_range(noise_range, "NMU")
         self.seed = seed
         # Only a noisy unit has a generator: its state is a variable, which
         # the plain NMU (and checkpoints of it) must not grow.
@@ -115,19 +115,10 @@ class NMU(ArithmeticUnit):
         weights = self.derived_weights()
         if not training or self.noise_range is None:
             return self.call_with(inputs, weights)
-        low, high = self.noise_range
-        noise = keras.random.uniform(
-            ops.shape(inputs),
-            minval=low,
-            maxval=high,
-            dtype=self.compute_dtype,
-            seed=self.seed_generator,
-        )
-        return self.call_with(inputs * noise, weights) / self.call_with(noise, weights)
+        return denoised_product(self, inputs, weights[0])
 
     def get_config(self):
-        noise_range = None if self.noise_range is None else list(self.noise_range)
-        return {**super().get_config(), "noise_range": noise_range, "seed": self.seed}
+        return {**super().get_config(), **noise_config(self)}
 
     def build(self, input_shape):
         input_dim = self._input_dim(input_shape)
@@ -161,22 +152,50 @@ class NMU(ArithmeticUnit):
         return lines
 
 
-def _validate_noise_range(noise_range):
+def validate_noise_range(noise_range, owner):
+    """`None`, or `noise_range` as a pair of floats `0 < low <= high`."""
     if noise_range is None:
         return None
     try:
         low, high = (float(v) for v in noise_range)
     except (TypeError, ValueError):
         raise ValueError(
-            "`noise_range` of NMU must be None or a pair (low, high); "
+            f"`noise_range` of {owner} must be None or a pair (low, high); "
             f"received noise_range={noise_range!r}"
         ) from None
     if not (0 < low <= high and np.isfinite(high)):
         raise ValueError(
-            "`noise_range` of NMU must satisfy 0 < low <= high, both finite; "
-            f"received noise_range={noise_range!r}"
+            f"`noise_range` of {owner} must satisfy 0 < low <= high, both "
+            f"finite; received noise_range={noise_range!r}"
         )
     return (low, high)
+
+
+def denoised_product(unit, magnitudes, w):
+    """Mistry et al.'s reversible noise on `selected_product(magnitudes, w)`.
+
+    Each entry of `magnitudes` is scaled by its own draw from
+    `unit.noise_range` (with `unit.seed_generator`) and the product divided
+    by the noise's own, which is exact wherever every weight is 0 or 1.
+    """
+    low, high = unit.noise_range
+    noise = keras.random.uniform(
+        ops.shape(magnitudes),
+        minval=low,
+        maxval=high,
+        dtype=unit.compute_dtype,
+        seed=unit.seed_generator,
+    )
+    return selected_product(magnitudes * noise, w) / selected_product(noise, w)
+
+
+def noise_config(unit):
+    """The `noise_range` and `seed` entries of a noisy unit's config."""
+    noise_range = unit.noise_range
+    return {
+        "noise_range": None if noise_range is None else list(noise_range),
+        "seed": unit.seed,
+    }
 
 
 def selected_product(x, w):

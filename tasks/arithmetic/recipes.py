@@ -173,6 +173,16 @@ SINGLE_LAYER_CELL_RECIPES = {
         },
         docs="the-nalm-benchmarks-single-layer",
     ),
+    "snmru": Recipe(
+        "The NMRU's recipe (rate 1e-2, joint norm clipped to 1, pull 10).",
+        {
+            "learning_rate": 1e-2,
+            "global_clipnorm": 1.0,
+            "sparsity": 10.0,
+            **BENCHMARK_RAMP,
+        },
+        docs="the-nalm-benchmarks-single-layer",
+    ),
     "inalu": Recipe(
         "The benchmark's iNALU: gradients clipped per entry at 0.1 and the "
         "authors' saturation penalty once the loss is below 1.",
