@@ -121,3 +121,36 @@ def test_nmru_cell_hardens_state_rows_only():
     nalu_rnn.hardening.harden_cells(rnn, 0.1, rows="state")
     assert_array_equal(cell.unit.W.numpy()[:, 0], np.float32([0.95, 0.95, 1.0]))
     assert_array_equal(cell.unit.W_r.numpy()[:, 0], np.float32([0.05, 0.05, 0.0]))
+
+
+def test_noisy_nmru_is_exact_at_discrete_weights_and_plain_in_inference():
+    nmru = nalu_rnn.NMRU(4, noise_range=(1.0, 5.0), seed=2)
+    nmru.build((None, 2))
+    exact = division_unit()
+    nmru.W.assign(exact.W.numpy())
+    nmru.W_r.assign(exact.W_r.numpy())
+    x = samples.signed_inputs((64, 2), seed=8)
+    expected = as_numpy(exact(x))
+    assert_allclose(as_numpy(nmru(x, training=True)), expected, rtol=1e-5)
+    assert_allclose(as_numpy(nmru(x)), expected, rtol=1e-6)
+    # Between 0 and 1 the noise changes the training output, not inference.
+    nmru.W.assign(np.full((2, 4), 0.6, "float32"))
+    assert_allclose(as_numpy(nmru(x)), as_numpy(_plain_copy(nmru)(x)), rtol=1e-6)
+    assert not np.allclose(as_numpy(nmru(x, training=True)), as_numpy(nmru(x)))
+
+
+def _plain_copy(nmru):
+    plain = nalu_rnn.NMRU(nmru.units)
+    plain.build((None, nmru.W.shape[0]))
+    plain.W.assign(nmru.W.numpy())
+    plain.W_r.assign(nmru.W_r.numpy())
+    return plain
+
+
+def test_noisy_nmru_config_round_trip_and_bad_range():
+    nmru = nalu_rnn.NMRU(2, noise_range=(1.0, 5.0), seed=4)
+    config = nmru.get_config()
+    assert config["noise_range"] == [1.0, 5.0] and config["seed"] == 4
+    assert nalu_rnn.NMRU.from_config(config).noise_range == (1.0, 5.0)
+    with pytest.raises(ValueError, match="noise_range` of NMRU"):
+        nalu_rnn.NMRU(2, noise_range=(2.0, 1.0))
