@@ -238,7 +238,8 @@ register_cell(
         description="as nmru, with the sNMU's training noise on the read-out: "
         "each |x| and 1/|x| scaled by noise drawn from U[1, 5] and the product "
         "divided by the noise's (static: NAU -> sNMRU; --single-layer: sNMRU); "
-        "mul and div",
+        "mul and div; on division worse than the NMRU in its probe "
+        "(docs/nalm-benchmark.md)",
         identity_kwargs=_builder("direct_identity"),
     )
 )
