@@ -122,6 +122,9 @@ class NMRU(ArithmeticUnit):
         if self.noise_range is not None:
             self.seed_generator = keras.random.SeedGenerator(seed)
 
+    # As the NMU's: the training noise is a layer option, not a cell's.
+    layer_only_arguments = ("noise_range", "seed")
+
     @classmethod
     def default_kernel_initializer(cls):
         return keras.initializers.RandomUniform(0.25, 0.75)

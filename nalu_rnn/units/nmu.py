@@ -107,6 +107,10 @@ class NMU(ArithmeticUnit):
         if self.noise_range is not None:
             self.seed_generator = keras.random.SeedGenerator(seed)
 
+    # The training noise is a layer option: a cell applies its unit without
+    # it (`NMUCell` does not take these arguments).
+    layer_only_arguments = ("noise_range", "seed")
+
     @classmethod
     def default_kernel_initializer(cls):
         return keras.initializers.RandomUniform(0.25, 0.75)
@@ -382,7 +386,8 @@ class NMUCell(ArithmeticCell):
 
     A product over time is not a product of sums: for `(sum a) * (sum b)` a
     `NAUCell` followed by an `NMU` read-out is the right model (the
-    registry's `nmu` entry, `nalu_rnn.models.CELLS["nmu"]`).
+    registry's `nmu` entry, `nalu_rnn.models.CELLS["nmu"]`). The sNMU's
+    training noise (`NMU(noise_range=...)`) is a layer option only.
 
     Args:
         units: Positive integer, dimensionality of the state and output.
