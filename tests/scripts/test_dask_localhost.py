@@ -61,19 +61,21 @@ def test_a_sweep_survives_a_worker_killed_mid_run(dask_localhost, tmp_path):
     killed = {}
 
     def kill_at_midpoint(cluster):
-        # Half the runs finished, and the victim in the middle of another.
-        victim = psutil.Process(cluster.workers[0].pid)
+        # Half the runs finished, and a worker in the middle of another:
+        # whichever worker that is (Dask may give one worker the rest).
+        workers = [psutil.Process(w.pid) for w in cluster.workers]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             finished = sum((t / "summary.json").exists() for t in targets)
-            for command in _train_py_of(victim) if finished >= 2 else []:
-                folder = command[command.index("--out") + 1]
-                # Not in the last moments of the run, which has written its
-                # summary: a retry would find it and not train again.
-                if not os.path.exists(os.path.join(folder, "summary.json")):
-                    killed["folder"] = folder
-                    cluster.kill(cluster.workers[0])
-                    return
+            for index, worker in enumerate(workers if finished >= 2 else []):
+                for command in _train_py_of(worker):
+                    folder = command[command.index("--out") + 1]
+                    # Not in the last moments of the run, which has written
+                    # its summary: a retry would find it and not train again.
+                    if not os.path.exists(os.path.join(folder, "summary.json")):
+                        killed["folder"], killed["worker"] = folder, index
+                        cluster.kill(cluster.workers[index])
+                        return
             time.sleep(0.1)
 
     with dask_localhost.LocalhostCluster(2, tmp_path / "logs", WORKER_ENV) as cluster:
@@ -88,7 +90,8 @@ def test_a_sweep_survives_a_worker_killed_mid_run(dask_localhost, tmp_path):
             )  # fmt: skip
         finally:
             killer.join()
-        assert cluster.workers[0].poll() is not None, "no worker was killed"
+        assert "worker" in killed, "no worker was killed"
+        assert cluster.workers[killed["worker"]].poll() is not None
     # The run that was killed trained again, on the other worker.
     with open(os.path.join(killed["folder"], "train.log")) as log:
         workers = [line[2:].split(": train.py")[0] for line in log if line[:2] == "# "]
