@@ -402,7 +402,10 @@ def pooled(rows):
             "seeds": seeds,
             "success_rate": successes / seeds,
             "success_ci": list(wilson_interval(successes, seeds)),
-            "published": PUBLISHED.get((op, unit), {}).get("pooled"),
+            # The papers' pooled rates are over all the ranges.
+            "published": PUBLISHED.get((op, unit), {}).get("pooled")
+            if count == len(RANGE_KEYS)
+            else None,
         }
         for (op, unit), (successes, seeds, count) in totals.items()
     ]

@@ -186,3 +186,14 @@ def test_benchmark_trains_writes_its_tables_and_resumes(bench, tmp_path):
     (again,) = bench.main(argv)
     assert summary.stat().st_mtime_ns == before
     assert again == row
+
+
+def test_a_pooled_published_rate_needs_every_range(bench):
+    def rows(keys):
+        return [{"op": "div10", "unit": "nmru", "successes": 20, "seeds": 25}
+                for _ in keys]  # fmt: skip
+
+    (some,) = bench.pooled(rows(["m20_m10"]))
+    assert some["ranges"] == 1 and some["published"] is None
+    (every,) = bench.pooled(rows(bench.RANGE_KEYS))
+    assert every["ranges"] == 9 and every["published"] == 0.916
