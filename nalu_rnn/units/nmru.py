@@ -16,7 +16,7 @@ from nalu_rnn.units.nmu import (
     denoised_product,
     noise_config,
     selected_product,
-    validate_noise_range,
+    set_training_noise,
 )
 
 # The values both weights snap to, and the range they are clipped to.
@@ -117,10 +117,7 @@ class NMRU(ArithmeticUnit):
             **kwargs,
         )
         self.epsilon = validate_positive_float(epsilon, "epsilon", "NMRU")
-        self.noise_range = validate_noise_range(noise_range, "NMRU")
-        self.seed = seed
-        if self.noise_range is not None:
-            self.seed_generator = keras.random.SeedGenerator(seed)
+        set_training_noise(self, noise_range, seed)
 
     # As the NMU's: the training noise is a layer option, not a cell's.
     layer_only_arguments = ("noise_range", "seed")

@@ -100,12 +100,7 @@ class NMU(ArithmeticUnit):
             arithmetic_regularizer=arithmetic_regularizer,
             **kwargs,
         )
-        self.noise_range = validate_noise_range(noise_range, "NMU")
-        self.seed = seed
-        # Only a noisy unit has a generator: its state is a variable, which
-        # the plain NMU (and checkpoints of it) must not grow.
-        if self.noise_range is not None:
-            self.seed_generator = keras.random.SeedGenerator(seed)
+        set_training_noise(self, noise_range, seed)
 
     # The training noise is a layer option: a cell applies its unit without
     # it (`NMUCell` does not take these arguments).
@@ -154,6 +149,18 @@ class NMU(ArithmeticUnit):
                     factors.append((factor, False))
             lines.append(rendering.product(factors))
         return lines
+
+
+def set_training_noise(unit, noise_range, seed):
+    """Sets a product unit's `noise_range` (validated) and `seed` arguments.
+
+    Only a noisy unit gets a `seed_generator`: its state is a variable,
+    which the plain unit (and checkpoints of it) must not grow.
+    """
+    unit.noise_range = validate_noise_range(noise_range, type(unit).__name__)
+    unit.seed = seed
+    if unit.noise_range is not None:
+        unit.seed_generator = keras.random.SeedGenerator(seed)
 
 
 def validate_noise_range(noise_range, owner):
