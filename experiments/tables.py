@@ -231,6 +231,55 @@ def recurrent_table(results):
     return markdown_table(header, rows)
 
 
+def _recipe(folder):
+    """The rate, steps and sparsity pull a sweep ran with, from its first seed."""
+    seeds = sorted(folder.glob("seed_*/results.json"))
+    if not seeds:
+        raise MissingResults(f"{folder.relative_to(ROOT)} holds no seed's results")
+    config = _read_json(seeds[0])["run_config"]
+    optim, pull = config["optim"], config["regularization"]
+    rate = f"{optim['learning_rate']:g}"
+    if optim["lr_decay"]:
+        rate += ", cosine to 1%"
+    strength = f"{pull['sparsity']:g}"
+    if pull["sparsity"]:
+        strength += f" from {pull['sparsity_start']:.0%}"
+        if pull["sparsity_end"] is not None:
+            strength += f", full at {pull['sparsity_end']:.0%}"
+        if pull["sparsity_stop"] is not None:
+            strength += f", off at {pull['sparsity_stop']:.0%}"
+    return rate, str(optim["steps"]), strength
+
+
+def recurrent_runs_table(source):
+    """Every recurrent sweep under `results/<source>`, one row each: its op,
+    cell and recipe (rate, steps, sparsity pull), success as trained and
+    hardened."""
+
+    def build(results):
+        folder = results / source
+        if not folder.is_dir():
+            raise MissingResults(f"{folder.relative_to(ROOT)} is missing")
+        rows = []
+        for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+            summary = _summary(results, source, run.name)
+            rows.append(
+                [
+                    summary["task"],
+                    display_name(summary["cell"]),
+                    *_recipe(run),
+                    _seeds(summary),
+                    _count(summary["successes_raw"]),
+                    _count(summary["successes"]),
+                ]
+            )
+        header = ["op", "cell", "rate", "steps", "sparsity pull", "seeds",
+                  "success as trained", "hardened"]  # fmt: skip
+        return markdown_table(header, rows)
+
+    return build
+
+
 def state_memory_table(results):
     """The one prior the recipes keep, ablated: each op's default cell with
     and without its state block starting as a memory (`--no-state-memory`)."""
@@ -494,6 +543,12 @@ def vectorize_table(case):
 # whose `command` files list the commands that made its summaries.
 TABLES = {
     "recurrent": Table(recurrent_table, ("arithmetic/recurrent",)),
+    "recurrent_cells": Table(
+        recurrent_runs_table("arithmetic/recurrent"), ("arithmetic/recurrent",)
+    ),
+    "recurrent_nau_probe": Table(
+        recurrent_runs_table("arithmetic/nau-probe"), ("arithmetic/nau-probe",)
+    ),
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),

@@ -221,7 +221,7 @@ def test_solved_head_refuses_a_head_that_only_sums(capsys):
         (["--task", "mnist_add", "--cell", "lstm", "--gate-snap", "0.5"], "gates"),
         # --sparsity-stop without --sparsity-end.
         (
-            ["--task", "add", "--sparsity-stop", "0.8"],
+            ["--task", "add", "--cell", "nac", "--sparsity-stop", "0.8"],
             "--sparsity-stop needs --sparsity-end",
         ),
     ],

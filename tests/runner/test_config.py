@@ -39,7 +39,8 @@ def test_field_defaults_are_the_task_independent_defaults():
     assert r.sparsity == 0.05 and r.sparsity_start == 0.3
     assert config.optim.optimizer == "adam" and config.optim.lr_decay is False
     assert config.evaluation.check_every == 100 and r.harden_tolerance == 0.2
-    assert RunConfig.for_task("add").run.cell == "nac"
+    # A task without a registered cell (mnist_count) runs DEFAULT_CELL.
+    assert RunConfig.for_task("mnist_count").run.cell == "nac"
 
 
 def test_groups_hold_every_field_once_by_its_flag_name():
@@ -79,7 +80,7 @@ def test_values_and_from_values_round_trip():
 
 
 def test_arithmetic_recipe_by_cell():
-    nac = RunConfig.for_task("add")
+    nac = RunConfig.for_task("add", cell="nac")
     assert (nac.optim.steps, nac.optim.batch_size, nac.model.units) == (10000, 64, 2)
     nac_rate = ARITHMETIC_CELL_RECIPES["nac"].values["learning_rate"]
     assert nac.optim.learning_rate == nac_rate
@@ -99,6 +100,12 @@ def test_arithmetic_recipe_by_cell():
     npu = RunConfig.for_task("mul", cell="npu")
     later = ARITHMETIC_CELL_RECIPES["later_units"].values["learning_rate"]
     assert npu.optim.learning_rate == later == 0.03
+    # The NAU (add's and sub's default): a decaying rate and a kept pull.
+    nau = RunConfig.for_task("add")
+    assert nau.run.cell == "nau" and nau.run.out == "runs/add-nau"
+    for key, value in ARITHMETIC_CELL_RECIPES["nau"].values.items():
+        assert nau.values()[key] == value, key
+    assert nau.optim.lr_decay and nau.regularization.sparsity_stop is None
     lstm = RunConfig.for_task("add", cell="lstm")
     assert lstm.model.units == BASELINE_RECIPE.values["units"] == 32
     assert lstm.optim.learning_rate == 1e-3
@@ -116,9 +123,13 @@ def test_static_recipe_then_overrides_win():
     config = RunConfig.for_task("add", cell="nau", static=True, steps=7, sparsity=0)
     assert config.optim.steps == 7 and config.regularization.sparsity == 0
     assert config.optim.batch_size == STATIC_RECIPES["nau"].values["batch_size"]
-    # Without --static the NAU keeps the arithmetic recipe.
+    # Without --static the NAU keeps its arithmetic recipe.
     nau = RunConfig.for_task("add", cell="nau")
-    assert nau.regularization.sparsity_end is None
+    assert (
+        nau.regularization.sparsity_end
+        == ARITHMETIC_CELL_RECIPES["nau"].values["sparsity_end"]
+    )
+    assert nau.regularization.sparsity_stop is None
 
 
 def test_single_layer_recipes_replace_the_cell_and_static_ones():
@@ -160,8 +171,8 @@ def test_static_recipe_fills_defaults_and_flags_win():
     assert options.optim.steps == 7 and options.optim.lr_decay is False
     sparsity = STATIC_RECIPES["nau"].values["sparsity"]
     assert options.regularization.sparsity == sparsity
-    # The recurrent task keeps the general defaults.
-    options = parse_args(["--task", "add", "--cell", "nau"])
+    # The recurrent NAC keeps the general defaults.
+    options = parse_args(["--task", "add", "--cell", "nac"])
     r = options.regularization
     assert r.sparsity == 0.05 and r.sparsity_end is None
     assert options.optim.lr_decay is False and options.optim.optimizer == "adam"
@@ -246,7 +257,8 @@ def test_a_config_is_frozen_and_seeds_are_replaced_copies():
 
 @pytest.mark.parametrize(
     "task, static, cell",
-    [("add", False, "nac"), ("add", True, "nau"), ("sub", True, "nau"),
+    [("add", False, "nau"), ("add", True, "nau"), ("sub", False, "nau"),
+     ("sub", True, "nau"),
      ("mul", False, "nalu"), ("mul", True, "snmu"), ("square", False, "nalu"),
      ("sqrt", False, "realnpu"),
      ("div", False, "nalu"), ("div", True, "nmru"), ("mnist_count", False, "nac"),
@@ -337,8 +349,8 @@ def test_gate_snap_is_taken_by_the_gated_cells(cell):
 
 def test_sparsity_stop_needs_sparsity_end():
     with pytest.raises(ConfigError, match="--sparsity-stop needs --sparsity-end"):
-        RunConfig.for_task("add", sparsity_stop=0.8)
-    config = RunConfig.for_task("add", sparsity_end=0.5, sparsity_stop=0.8)
+        RunConfig.for_task("add", cell="nac", sparsity_stop=0.8)
+    config = RunConfig.for_task("add", cell="nac", sparsity_end=0.5, sparsity_stop=0.8)
     assert config.regularization.sparsity_stop == 0.8
     # The static NAU's recipe ramps and stops: a stop of its own is fine.
     nau = RunConfig.for_task("add", cell="nau", static=True, sparsity_stop=0.9)

@@ -54,14 +54,14 @@ def test_a_table_is_rebuilt_between_its_markers_and_checked(tables, tmp_path):
     assert tables.main([]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n<!-- table: recurrent -->\n| op |")
-    assert "| add | NAC | 0–2 | **1/3** | [0.10, 0.90] | 2/3 | 1200 |" in text
+    assert "| add | NAU | 0–2 | **1/3** | [0.10, 0.90] | 2/3 | 1200 |" in text
     assert "python experiments/success_rate.py --tasks recurrent" in text
     # An op without a folder is named, not left out.
     assert "| sqrt | REALNPU | not yet rerun under this protocol |" in text
     assert text.endswith("<!-- end table: recurrent -->\nend\n")
     assert tables.main(["--check"]) == 0
     # A summary that changes makes the committed table stale.
-    _summary_path = tmp_path / "results/arithmetic/recurrent/add-nac/summary.json"
+    _summary_path = tmp_path / "results/arithmetic/recurrent/add-nau/summary.json"
     summary = json.loads(_summary_path.read_text())
     summary["successes_raw"] = [True, True, True]
     _summary_path.write_text(json.dumps(summary))
@@ -112,15 +112,45 @@ def test_the_threshold_script_refuses_bad_sizes(capsys):
 def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
     _fake_results(tables, tmp_path)
     ablation = tmp_path / "results" / "arithmetic" / "recurrent-no-memory"
-    _summary(ablation / "add-nac", [False, False, True], [False, False, False])
+    _summary(ablation / "add-nau", [False, False, True], [False, False, False])
     (ablation / "command").write_text("python train.py --no-state-memory\n")
     (tmp_path / "README.md").write_text(
         "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
     )
     assert tables.main([]) == 0
     text = (tmp_path / "README.md").read_text()
-    assert "| add | NAC | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |" in text
+    assert "| add | NAU | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |" in text
     assert "python train.py --no-state-memory" in text
+
+
+def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
+    probe = tmp_path / "results" / "arithmetic" / "nau-probe"
+    for name, sparsity_stop in (("add-a", None), ("add-b", 0.8)):
+        _summary(probe / name, [True, True, False], [True, False, False])
+        summary = json.loads((probe / name / "summary.json").read_text())
+        summary.update(task="add", cell="nau")
+        (probe / name / "summary.json").write_text(json.dumps(summary))
+        seed = probe / name / "seed_0"
+        seed.mkdir()
+        config = {
+            "optim": {"learning_rate": 0.01, "lr_decay": True, "steps": 30000},
+            "regularization": {"sparsity": 1.0, "sparsity_start": 0.3,
+                               "sparsity_end": 0.6, "sparsity_stop": sparsity_stop},
+        }  # fmt: skip
+        (seed / "results.json").write_text(json.dumps({"run_config": config}))
+    (probe / "command").write_text("python train.py --task add --cell nau\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- table: recurrent_nau_probe -->\n<!-- end table: recurrent_nau_probe -->\n"
+    )
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    row = "| add | NAU | 0.01, cosine to 1% | 30000 | 1 from 30%, full at 60%"
+    assert row + " | 0–2 | 1/3 | 2/3 |" in text
+    assert row + ", off at 80% | 0–2 | 1/3 | 2/3 |" in text
+    # A sweep without any seed's results cannot say its recipe.
+    (probe / "add-c").mkdir()
+    (probe / "add-c" / "summary.json").write_text(json.dumps(summary))
+    assert tables.main(["--check"]) == 2
 
 
 def test_the_nalm_pilot_table_reads_the_benchmark_s_rows(tables, tmp_path):
