@@ -121,6 +121,23 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "| add | NAU | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |" in text
     assert "python train.py --no-state-memory" in text
+    # A cell that is not its op's default is left to the table of every cell.
+    _summary(
+        tmp_path / "results" / "arithmetic" / "recurrent" / "add-nac",
+        [True, True, True],
+        [False, False, False],
+    )
+    _summary(ablation / "add-nac", [True, False, False], [False, False, False])
+    (tmp_path / "README.md").write_text(
+        "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
+        "<!-- table: state_memory_cells -->\n<!-- end table: state_memory_cells -->\n"
+    )
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    nac_row = "| add | NAC | 0–2 | 0/3 | 3/3 | 0/3 | 1/3 |"
+    assert text.count(nac_row) == 1
+    assert text.index(nac_row) > text.index("<!-- table: state_memory_cells -->")
+    assert text.count("| add | NAU | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |") == 2
 
 
 def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
