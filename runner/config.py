@@ -364,6 +364,14 @@ class OptimizerOptions:
         "5x its running mean is scaled down to it)",
         choices=OPTIMIZER_NAMES,
     )
+    adam_epsilon: float | None = option(
+        None,
+        "the epsilon of Adam (and of the optimisers built on it) in the "
+        "denominator of its step; PyTorch's default, which stable-nalu and "
+        "the NALM benchmark train with, is 1e-8",
+        type=positive_float,
+        unset="Keras's 1e-7",
+    )
     clipnorm: float | None = option(
         None, "clip each gradient to this norm", type=positive_float
     )

@@ -38,7 +38,8 @@ def compile_model(
     Args:
         model: The Keras model.
         optim: The run's `runner.config.OptimizerOptions` (`optimizer`,
-            `learning_rate`, `clipnorm`, `clipvalue`).
+            `learning_rate`, `adam_epsilon`, `clipnorm`, `global_clipnorm`,
+            `clipvalue`).
         decay_steps: Steps over which the rate cosine-decays, or `None` for a
             constant rate. Defaults to `None`. A high rate finds the
             structure fast; decaying it lets the weights settle to the
@@ -68,10 +69,13 @@ def compile_model(
         learning_rate = keras.optimizers.schedules.CosineDecay(
             optim.learning_rate, decay_steps=decay_steps, alpha=final_fraction
         )
+    # Left out unless given, so that Keras's own default stays the default.
+    epsilon = {} if optim.adam_epsilon is None else {"epsilon": optim.adam_epsilon}
     optimizer = nalu_rnn.optimizers.get_optimizer(
         optim.optimizer,
         learning_rate,
         rate_multipliers=rate_multipliers,
+        **epsilon,
         clipnorm=optim.clipnorm,
         global_clipnorm=optim.global_clipnorm,
         clipvalue=optim.clipvalue,

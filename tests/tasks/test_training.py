@@ -41,6 +41,12 @@ def test_compile_model_decays_the_rate_only_when_asked():
     compile_model(model, RunConfig.from_values({"global_clipnorm": 1.0}).optim)
     assert model.optimizer.global_clipnorm == 1.0
     assert model.optimizer.clipnorm is None
+    # Adam's epsilon: Keras's unless given, then on every Adam of ours.
+    assert model.optimizer.epsilon == keras.optimizers.Adam().epsilon
+    for name in ("adam", "common_mode_adam", "spike_clipped_adam"):
+        values = {"adam_epsilon": 1e-8, "optimizer": name}
+        compile_model(model, RunConfig.from_values(values).optim)
+        assert model.optimizer.epsilon == 1e-8, name
     compile_model(model, config.optim, decay_steps=10, final_fraction=0.05)
     schedule = model.optimizer.get_config()["learning_rate"]
     assert schedule["class_name"] == "CosineDecay"
