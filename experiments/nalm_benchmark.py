@@ -7,8 +7,9 @@ extrapolation range, `RANGES`), 25 seeds each; the division variant of
 Mistry et al.'s division paper with 10 inputs of which two are used
 (`div10`). The protocol is the single-layer recipe's
 (`tasks.arithmetic.recipes.SINGLE_LAYER_RECIPE` and the unit's own):
-5 * 10^4 steps (div10: 10^5) of 128 fresh samples, Adam at 1e-3 (the NPUs
-5e-3, the NMRU 1e-2 with the gradients' joint norm clipped to 1), the weights with the
+5 * 10^4 steps (div10: 10^5) of 128 fresh samples, Adam at 1e-3 with
+PyTorch's epsilon 1e-8 (the NPUs 5e-3, the NMRU 1e-2 with the gradients'
+joint norm clipped to 1), the weights with the
 lowest interpolation MSE on 10^4 fixed samples, validated every 1000 steps,
 judged as trained. A seed succeeds when its extrapolation MSE, on 10^4
 fixed samples, is below that of the exact solution with every weight

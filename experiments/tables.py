@@ -513,6 +513,54 @@ def _nalm_benchmark_table(record):
     return markdown_table(header, lines) + "\n\n" + note
 
 
+def nalm_epsilon_table(pairs):
+    """The NALM benchmark with Keras's Adam epsilon (1e-7) beside PyTorch's
+    (1e-8): `pairs` of folders under `results/`, (run with 1e-7, run with
+    1e-8), the same seeds in both; a column per (op, unit, epsilon), a row
+    per range, then pooled."""
+
+    def build(results):
+        columns, ranges, cells = [], {}, {}
+        for before, after in pairs:
+            records = [
+                _read_json(results / folder / "nalm_benchmark.json")
+                for folder in (before, after)
+            ]
+            first_seeds = {r["protocol"]["first_seed"] for r in records}
+            if len(first_seeds) != 1:
+                raise MissingResults(f"{before} and {after} ran different seeds")
+            # Only what was rerun: the run with 1e-7 may hold more units.
+            rerun = {(row["op"], row["unit"]) for row in records[1]["rows"]}
+            for epsilon, record in zip(("1e-7", "1e-8"), records, strict=True):
+                for row in record["rows"]:
+                    if (row["op"], row["unit"]) not in rerun:
+                        continue
+                    key = (row["op"], row["unit"], epsilon)
+                    if key not in columns:
+                        columns.append(key)
+                    ranges.setdefault(row["range"], row["label"])
+                    cells[key + (row["range"],)] = row
+                for p in record["pooled"]:
+                    if (p["op"], p["unit"]) in rerun:
+                        cells[(p["op"], p["unit"], epsilon, "pooled")] = p
+        lines = []
+        for key in list(ranges) + ["pooled"]:
+            line = [ranges.get(key, "pooled")]
+            for column in columns:
+                row = cells.get(column + (key,))
+                line.append(
+                    "not run" if row is None else f"{row['successes']}/{row['seeds']}"
+                )
+            lines.append(line)
+        header = ["train -> extrapolation"] + [
+            f"{NALM_OPS.get(op, op)} {display_name(unit)}, ε {epsilon}"
+            for op, unit, epsilon in columns
+        ]
+        return markdown_table(header, lines)
+
+    return build
+
+
 # What bench/vectorize.py's rows are called in the table.
 VECTORIZE_WAYS = {
     "per_seed": "per seed (2 at once)",
@@ -570,6 +618,27 @@ TABLES = {
     "nalm_pilot": Table(nalm_pilot_table, ("nalm/pilot",)),
     "nalm_benchmark": Table(
         nalm_benchmark_table("nalm/benchmark"), ("nalm/benchmark",)
+    ),
+    "nalm_units_eps7": Table(
+        nalm_benchmark_table("nalm/units-eps7"), ("nalm/units-eps7",)
+    ),
+    "nalm_eps8": Table(
+        nalm_epsilon_table(
+            (
+                ("nalm/units-eps7", "nalm/eps8-nac"),
+                ("nalm/benchmark", "nalm/eps8-defaults"),
+            )
+        ),
+        ("nalm/units-eps7", "nalm/eps8-nac", "nalm/benchmark", "nalm/eps8-defaults"),
+    ),
+    "nalm_epsilon_probe": Table(
+        nalm_epsilon_table(
+            (
+                ("nalm/epsilon-probe/nac-eps7", "nalm/epsilon-probe/nac-eps8"),
+                ("nalm/epsilon-probe/nmru-eps7", "nalm/epsilon-probe/nmru-eps8"),
+            )
+        ),
+        ("nalm/epsilon-probe",),
     ),
     "nalm_nmru_before_fix": Table(
         nalm_benchmark_table("nalm/nmru-before-fix"), ("nalm/nmru-before-fix",)

@@ -127,7 +127,8 @@ BENCHMARK_RAMP = {"sparsity_start": 0.4, "sparsity_end": 0.7, "sparsity_stop": N
 
 SINGLE_LAYER_RECIPE = Recipe(
     "Mistry, Farrahi & Hare's single-layer NALM benchmark: two inputs, a = x_i "
-    "and b = x_j; 5 * 10^4 steps of 128 fresh samples, Adam at 1e-3; the "
+    "and b = x_j; 5 * 10^4 steps of 128 fresh samples, Adam at 1e-3 with "
+    "PyTorch's epsilon 1e-8 (Keras's 1e-7 stalls a saturating unit); the "
     "weights with the lowest interpolation MSE (10^4 samples, every 1000 "
     "steps) judged as trained; no sparsity pull unless the unit's recipe has "
     "one.",
@@ -139,6 +140,7 @@ SINGLE_LAYER_RECIPE = Recipe(
         "batch_size": 128,
         "learning_rate": 1e-3,
         "optimizer": "adam",
+        "adam_epsilon": 1e-8,
         "lr_decay": False,
         "warmup": 0.0,
         "clipnorm": None,

@@ -236,3 +236,38 @@ def test_the_nalm_benchmark_table_puts_ranges_in_rows(tables, tmp_path):
     assert "| [1_2] | 25/25 (pub. 25/25) | 20/25 (pub. 25/25) |" in text
     assert "| [m2_m1] | 24/25 | not run |" in text
     assert "| pooled | 49/50 [90%, 100%] | 20/25 [60%, 90%] |" in text
+
+
+def test_the_epsilon_table_puts_each_run_beside_its_rerun(tables, tmp_path):
+    def record(folder, first_seed, successes):
+        folder.mkdir(parents=True)
+        rows = [
+            {"op": "add", "unit": "nac", "range": key, "label": f"[{key}]",
+             "seeds": 25, "successes": n}
+            for key, n in zip(("1_2", "10_20"), successes, strict=True)
+        ]  # fmt: skip
+        pooled = [{"op": "add", "unit": "nac", "seeds": 50,
+                   "successes": sum(successes)}]  # fmt: skip
+        protocol = {"first_seed": first_seed}
+        (folder / "nalm_benchmark.json").write_text(
+            json.dumps({"protocol": protocol, "rows": rows, "pooled": pooled})
+        )
+
+    nalm = tmp_path / "results" / "nalm"
+    record(nalm / "before", 0, (0, 25))
+    # A unit the rerun left out stays out of the table.
+    before = json.loads((nalm / "before" / "nalm_benchmark.json").read_text())
+    before["rows"].append(dict(before["rows"][0], unit="nau"))
+    before["pooled"].append(dict(before["pooled"][0], unit="nau"))
+    (nalm / "before" / "nalm_benchmark.json").write_text(json.dumps(before))
+    record(nalm / "after", 0, (25, 25))
+    (nalm / "after" / "command").write_text("python experiments/nalm_benchmark.py\n")
+    build = tables.nalm_epsilon_table((("nalm/before", "nalm/after"),))
+    text = build(tmp_path / "results")
+    assert "| train -> extrapolation | + NAC, ε 1e-7 | + NAC, ε 1e-8 |\n" in text
+    assert "| [1_2] | 0/25 | 25/25 |" in text
+    assert "| pooled | 25/50 | 50/50 |" in text
+    # Runs on different seeds are not set side by side.
+    record(nalm / "other", 1000, (25, 25))
+    with pytest.raises(tables.MissingResults, match="different seeds"):
+        tables.nalm_epsilon_table((("nalm/before", "nalm/other"),))(nalm.parent)
