@@ -52,8 +52,8 @@ ARITHMETIC_CELL_RECIPES = {
         docs="the-realnpu-arithmetic",
     ),
     "nau": Recipe(
-        "The later units' 3 * 10^4 steps at 1e-2, cosine-decayed, so that the "
-        "weights settle to the precision length 1000 asks as trained; the "
+        "3 * 10^4 steps at 1e-2, cosine-decayed, so that the weights settle "
+        "to the precision length 100 asks as trained; the "
         "sparsity pull at 1, ramped in from 30% to 60% and kept to the end, "
         "so that no weight stays split between the two sums.",
         {

@@ -22,7 +22,7 @@ EXPORTS = keras.backend.backend() != "torch"
 
 def test_train_writes_tensorboard_logs_and_a_serving_export(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["--task", "add", "--steps", "30", "--batch-size", "8",
+    argv = ["--task", "add", "--cell", "nac", "--steps", "30", "--batch-size", "8",
             "--eval-sequences", "16", "--eval-lengths", "10,20",
             "--out", str(out), "--quiet", "--tensorboard"]  # fmt: skip
     assert main(argv + (["--export"] if EXPORTS else [])) == 0
