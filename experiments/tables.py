@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from tasks.arithmetic import OPS
+from tasks.arithmetic.recipes import FINAL_LEARNING_RATE_FRACTION
 from tasks.cells import DEFAULT_CELL, display_name
 from tasks.mnist import thresholds
 from tasks.registry import get_task
@@ -240,7 +241,7 @@ def _recipe(folder):
     optim, pull = config["optim"], config["regularization"]
     rate = f"{optim['learning_rate']:g}"
     if optim["lr_decay"]:
-        rate += ", cosine to 1%"
+        rate += f", cosine to {FINAL_LEARNING_RATE_FRACTION:.0%}"
     strength = f"{pull['sparsity']:g}"
     if pull["sparsity"]:
         strength += f" from {pull['sparsity_start']:.0%}"

@@ -16,6 +16,7 @@ from nalu_rnn.hardening import harden_with_rollback, largest_discrete_distance
 from tasks.arithmetic.batches import ArithmeticBatches
 from tasks.arithmetic.data import ArithmeticTask, mse
 from tasks.arithmetic.model import arithmetic_model
+from tasks.arithmetic.recipes import FINAL_LEARNING_RATE_FRACTION
 from tasks.cells import MEMORY_START, get_cell_spec
 from tasks.experiment import Experiment, ModelSignature
 from tasks.training import (
@@ -29,8 +30,6 @@ from tasks.training import (
 # long recurrent sets cost a full pass each.
 CHECK_SEQUENCES = 256
 VALIDATION_SEQUENCES = 1000
-# Cosine decay (`--lr-decay`) ends at this fraction of the learning rate.
-FINAL_LEARNING_RATE_FRACTION = 0.01
 
 
 def fold_readout(model, validation_error, error_before):

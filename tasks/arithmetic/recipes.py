@@ -6,6 +6,9 @@ it are in docs/recipes.md, under the section its `docs` names.
 
 from tasks.recipes import Recipe, TaskRecipes, lengths_from_train_length
 
+# Cosine decay (`--lr-decay`) ends at this fraction of the learning rate.
+FINAL_LEARNING_RATE_FRACTION = 0.01
+
 ARITHMETIC_RECIPE = Recipe(
     "Trask et al.'s recurrent task (Table 1): 10^4 steps of 64 fresh "
     "sequences; two state units, one running sum for a, one for b.",
