@@ -54,10 +54,14 @@ class Table:
             table (without the commands).
         sources: The folders under `results/` it reads; their `command`
             files (one command per line) are listed below the table.
+        shows_command: `None`, or a callable `shows_command(line)` that
+            says whether a command's runs are in the table (for a table
+            that shows some of the folders its sources hold).
     """
 
     build: object
     sources: tuple
+    shows_command: object = None
 
 
 def _read_json(path):
@@ -85,7 +89,11 @@ def render(name):
     """The text of block `name`: the table, then its commands."""
     table = TABLES[name]
     lines = [table.build(RESULTS).rstrip(), "", "```bash"]
-    lines += commands(table.sources)
+    lines += [
+        line
+        for line in commands(table.sources)
+        if table.shows_command is None or table.shows_command(line)
+    ]
     lines += ["```", ""]
     return "\n".join(lines)
 
@@ -200,6 +208,16 @@ def _solved_step(summary):
 
 def _default_cell(op, static=False):
     return get_task(op).cell_for(static) or DEFAULT_CELL
+
+
+def _runs_default_cell(command):
+    """Whether a recurrent sweep's command (`--out .../<op>-<cell>...`) ran
+    its op's default cell; a command without `--out` is kept."""
+    if "--out " not in command:
+        return True
+    out = command.split("--out ", 1)[1].split()[0]
+    op, cell = out.rstrip("/").rsplit("/", 1)[-1].split("-")[:2]
+    return cell == _default_cell(op)
 
 
 def recurrent_table(results):
@@ -653,7 +671,9 @@ TABLES = {
     # In the README right below "recurrent", which lists the runs with the
     # prior; this block adds the runs without it.
     "state_memory": Table(
-        state_memory_table(defaults_only=True), ("arithmetic/recurrent-no-memory",)
+        state_memory_table(defaults_only=True),
+        ("arithmetic/recurrent-no-memory",),
+        shows_command=_runs_default_cell,
     ),
     "state_memory_cells": Table(
         state_memory_table(defaults_only=False),

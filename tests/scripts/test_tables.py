@@ -128,6 +128,11 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
         [False, False, False],
     )
     _summary(ablation / "add-nac", [True, False, False], [False, False, False])
+    (ablation / "command").write_text(
+        "python train.py --task add --no-state-memory --out runs/add-nau-no-memory\n"
+        "python train.py --task add --cell nac --no-state-memory "
+        "--out runs/add-nac-no-memory\n"
+    )
     (tmp_path / "README.md").write_text(
         "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
         "<!-- table: state_memory_cells -->\n<!-- end table: state_memory_cells -->\n"
@@ -138,6 +143,11 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
     assert text.count(nac_row) == 1
     assert text.index(nac_row) > text.index("<!-- table: state_memory_cells -->")
     assert text.count("| add | NAU | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |") == 2
+    # Each block lists the commands of the rows it shows.
+    nac_command = "--out runs/add-nac-no-memory"
+    assert text.count(nac_command) == 1
+    assert text.index(nac_command) > text.index("<!-- table: state_memory_cells -->")
+    assert text.count("--out runs/add-nau-no-memory") == 2
 
 
 def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
