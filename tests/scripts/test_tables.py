@@ -281,3 +281,44 @@ def test_the_epsilon_table_puts_each_run_beside_its_rerun(tables, tmp_path):
     record(nalm / "other", 1000, (25, 25))
     with pytest.raises(tables.MissingResults, match="different seeds"):
         tables.nalm_epsilon_table((("nalm/before", "nalm/other"),))(nalm.parent)
+
+
+def test_the_pooled_epsilon_table_lists_each_rerun_and_its_changed_ranges(
+    tables, tmp_path
+):
+    def record(folder, first_seed, counts):
+        folder.mkdir(parents=True)
+        rows = [
+            {"op": op, "unit": unit, "range": key, "label": f"[{key}] -> [x]",
+             "seeds": 25, "successes": n}
+            for (op, unit), per_range in counts.items()
+            for key, n in zip(("1_2", "10_20"), per_range, strict=True)
+        ]  # fmt: skip
+        pooled = [
+            {"op": op, "unit": unit, "seeds": 50, "successes": sum(per_range)}
+            for (op, unit), per_range in counts.items()
+        ]
+        (folder / "nalm_benchmark.json").write_text(
+            json.dumps(
+                {"protocol": {"first_seed": first_seed}, "rows": rows, "pooled": pooled}
+            )  # fmt: skip
+        )
+
+    nalm = tmp_path / "results" / "nalm"
+    record(nalm / "before", 0, {("add", "nac"): (0, 25), ("mul", "nmu"): (20, 25)})
+    record(nalm / "after", 0, {("add", "nac"): (25, 25)})
+    build = tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/after"),))
+    text = build(tmp_path / "results")
+    # Only what was rerun, with the range whose count changed.
+    assert "| + NAC | 25/50 | 50/50 | [1_2] 0 → 25 |" in text
+    assert "NMU" not in text
+    record(nalm / "same", 0, {("mul", "nmu"): (20, 25)})
+    text = tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/same"),))(
+        tmp_path / "results"
+    )
+    assert "| × NMU | 45/50 | 45/50 | none |" in text
+    record(nalm / "other", 1000, {("add", "nac"): (25, 25)})
+    with pytest.raises(tables.MissingResults, match="different seeds"):
+        tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/other"),))(
+            tmp_path / "results"
+        )
