@@ -95,6 +95,9 @@ def test_arithmetic_recipe_by_cell():
     assert nalu.optim.optimizer == "spike_clipped_adam"
     r = nalu.regularization
     assert (r.sparsity_start, r.readout_sparsity_start) == (0.3, 0.6)
+    # A pull strong enough to hold a product's two state units at one scale,
+    # ramped in to 60% and kept.
+    assert (r.sparsity, r.sparsity_end, r.sparsity_stop) == (5.0, 0.6, None)
     mul_nac = RunConfig.for_task("mul", cell="nac")
     assert mul_nac.regularization.readout_sparsity_start is None
     npu = RunConfig.for_task("mul", cell="npu")
