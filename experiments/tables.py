@@ -260,6 +260,8 @@ def _recipe(folder):
     rate = f"{optim['learning_rate']:g}"
     if optim["lr_decay"]:
         rate += f", cosine to {FINAL_LEARNING_RATE_FRACTION:.0%}"
+    if optim.get("adam_epsilon") is not None:
+        rate += ", Adam ε " + f"{optim['adam_epsilon']:g}".replace("e-0", "e-")
     strength = f"{pull['sparsity']:g}"
     if pull["sparsity"]:
         strength += f" from {pull['sparsity_start']:.0%}"
@@ -671,6 +673,9 @@ TABLES = {
     ),
     "recurrent_nau_probe": Table(
         recurrent_runs_table("arithmetic/nau-probe"), ("arithmetic/nau-probe",)
+    ),
+    "recurrent_nalu_probe": Table(
+        recurrent_runs_table("arithmetic/nalu-probe"), ("arithmetic/nalu-probe",)
     ),
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),

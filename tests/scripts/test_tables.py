@@ -152,7 +152,7 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
 
 def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
     probe = tmp_path / "results" / "arithmetic" / "nau-probe"
-    for name, sparsity_stop in (("add-a", None), ("add-b", 0.8)):
+    for name, sparsity_stop, epsilon in (("add-a", None, None), ("add-b", 0.8, 1e-8)):
         _summary(probe / name, [True, True, False], [True, False, False])
         summary = json.loads((probe / name / "summary.json").read_text())
         summary.update(task="add", cell="nau")
@@ -160,7 +160,8 @@ def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
         seed = probe / name / "seed_0"
         seed.mkdir()
         config = {
-            "optim": {"learning_rate": 0.01, "lr_decay": True, "steps": 30000},
+            "optim": {"learning_rate": 0.01, "lr_decay": True, "steps": 30000,
+                      "adam_epsilon": epsilon},
             "regularization": {"sparsity": 1.0, "sparsity_start": 0.3,
                                "sparsity_end": 0.6, "sparsity_stop": sparsity_stop},
         }  # fmt: skip
@@ -173,6 +174,8 @@ def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
     text = (tmp_path / "README.md").read_text()
     row = "| add | NAU | 0.01, cosine to 1% | 30000 | 1 from 30%, full at 60%"
     assert row + " | 0–2 | 1/3 | 2/3 |" in text
+    # Adam's epsilon is named where a run set it.
+    row = row.replace("1%", "1%, Adam ε 1e-8")
     assert row + ", off at 80% | 0–2 | 1/3 | 2/3 |" in text
     # A sweep without any seed's results cannot say its recipe.
     (probe / "add-c").mkdir()
