@@ -272,6 +272,12 @@ def _recipe(folder):
     return rate, str(optim["steps"]), strength
 
 
+def _state_memory(folder):
+    """Whether a sweep's cells started as a memory of their state."""
+    seed = sorted(folder.glob("seed_*/results.json"))[0]
+    return _read_json(seed)["run_config"].get("model", {}).get("state_memory", True)
+
+
 def recurrent_runs_table(source):
     """Every recurrent sweep under `results/<source>`, one row each: its op,
     cell and recipe (rate, steps, sparsity pull), success as trained and
@@ -281,7 +287,7 @@ def recurrent_runs_table(source):
         folder = results / source
         if not folder.is_dir():
             raise MissingResults(f"{folder.relative_to(ROOT)} is missing")
-        rows = []
+        rows, memories = [], []
         for run in sorted(p for p in folder.iterdir() if p.is_dir()):
             summary = _summary(results, source, run.name)
             rows.append(
@@ -294,8 +300,14 @@ def recurrent_runs_table(source):
                     _count(summary["successes"]),
                 ]
             )
+            memories.append(_state_memory(run))
         header = ["op", "cell", "rate", "steps", "sparsity pull", "seeds",
                   "success as trained", "hardened"]  # fmt: skip
+        if not all(memories):
+            # Only where a run went without the one prior the recipes keep.
+            header.insert(2, "state block")
+            for row, memory in zip(rows, memories, strict=True):
+                row.insert(2, "memory" if memory else "random")
         return markdown_table(header, rows)
 
     return build

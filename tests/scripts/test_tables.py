@@ -177,6 +177,16 @@ def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
     # Adam's epsilon is named where a run set it.
     row = row.replace("1%", "1%, Adam ε 1e-8")
     assert row + ", off at 80% | 0–2 | 1/3 | 2/3 |" in text
+    # A sweep without the state-memory prior is marked, in a column of its own.
+    no_memory = probe / "add-b" / "seed_0" / "results.json"
+    record = json.loads(no_memory.read_text())
+    record["run_config"]["model"] = {"state_memory": False}
+    no_memory.write_text(json.dumps(record))
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "| op | cell | state block | rate |" in text
+    assert "| add | NAU | random | 0.01, cosine to 1%, Adam ε 1e-8 |" in text
+    assert "| add | NAU | memory | 0.01, cosine to 1% | 30000 |" in text
     # A sweep without any seed's results cannot say its recipe.
     (probe / "add-c").mkdir()
     (probe / "add-c" / "summary.json").write_text(json.dumps(summary))
