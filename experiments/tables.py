@@ -710,9 +710,16 @@ TABLES = {
             (
                 ("nalm/benchmark-eps7", "nalm/benchmark"),
                 ("nalm/units-eps7", "nalm/eps8-nac"),
+                ("nalm/units-eps7", "nalm/eps8-units"),
             )
         ),
-        ("nalm/benchmark-eps7", "nalm/benchmark", "nalm/units-eps7", "nalm/eps8-nac"),
+        (
+            "nalm/benchmark-eps7",
+            "nalm/benchmark",
+            "nalm/units-eps7",
+            "nalm/eps8-nac",
+            "nalm/eps8-units",
+        ),
     ),
     "nalm_epsilon_probe": Table(
         nalm_epsilon_table(
