@@ -18,7 +18,10 @@ def tables(tmp_path, monkeypatch):
 
 def _summary(path, successes, raw, lengths=(10, 100)):
     path.mkdir(parents=True)
+    op, cell = path.name.split("-")[:2]
     summary = {
+        "task": op,
+        "cell": cell,
         "seeds": list(range(len(successes))),
         "successes": successes,
         "successes_raw": raw,
@@ -143,6 +146,26 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
     assert text.count(nac_row) == 1
     assert text.index(nac_row) > text.index("<!-- table: state_memory_cells -->")
     assert text.count("| add | NAU | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |") == 2
+    # A run of an earlier recipe, kept under a longer name, is not the
+    # default's row, nor are its commands in the default's block.
+    for folder in ("recurrent", "recurrent-no-memory"):
+        _summary(
+            tmp_path / "results" / "arithmetic" / folder / "add-nau-old",
+            [False, False, False],
+            [False, False, False],
+        )
+    with (ablation / "command").open("a") as command:
+        command.write("python train.py --task add --out runs/add-nau-old-no-memory\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
+        "<!-- table: state_memory_cells -->\n<!-- end table: state_memory_cells -->\n"
+    )
+    assert tables.main([]) == 0
+    text = (tmp_path / "README.md").read_text()
+    old_row = "| add | NAU | 0–2 | 0/3 | 0/3 | 0/3 | 0/3 |"
+    assert text.count(old_row) == 1
+    assert text.index(old_row) > text.index("<!-- table: state_memory_cells -->")
+    assert text.count("--out runs/add-nau-old-no-memory") == 1
     # Each block lists the commands of the rows it shows.
     nac_command = "--out runs/add-nac-no-memory"
     assert text.count(nac_command) == 1
