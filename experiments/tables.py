@@ -212,7 +212,10 @@ def _default_cell(op, static=False):
 
 def _runs_default_cell(command):
     """Whether a recurrent sweep's command (`--out .../<op>-<cell>...`) ran
-    its op's default cell; a command without `--out` is kept."""
+    its op's default cell under today's recipe; a command without `--out`
+    is kept, a comment (on the lines around it, some of them left out) not."""
+    if command.startswith("#"):
+        return False
     if "--out " not in command:
         return True
     out = command.split("--out ", 1)[1].split()[0]
@@ -682,7 +685,9 @@ def vectorize_table(case):
 # The tables, by name: what builds each, and the folders under results/
 # whose `command` files list the commands that made its summaries.
 TABLES = {
-    "recurrent": Table(recurrent_table, ("arithmetic/recurrent",)),
+    "recurrent": Table(
+        recurrent_table, ("arithmetic/recurrent",), shows_command=_runs_default_cell
+    ),
     "recurrent_cells": Table(
         recurrent_runs_table("arithmetic/recurrent"), ("arithmetic/recurrent",)
     ),
