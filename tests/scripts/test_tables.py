@@ -34,6 +34,17 @@ def _summary(path, successes, raw, lengths=(10, 100)):
     (path / "summary.json").write_text(json.dumps(summary))
 
 
+def _rebuilt(tables, root, *names, document="README.md"):
+    """`document` with an empty block for each table of `names`, after
+    `tables.py` rebuilt it: its text."""
+    path = root / document
+    path.write_text(
+        "".join(f"<!-- table: {n} -->\n<!-- end table: {n} -->\n" for n in names)
+    )
+    assert tables.main([]) == 0
+    return path.read_text()
+
+
 def _fake_results(tables, root):
     for op in ("add", "sub", "mul", "div", "square"):
         cell = tables._default_cell(op)
@@ -117,11 +128,7 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
     ablation = tmp_path / "results" / "arithmetic" / "recurrent-no-memory"
     _summary(ablation / "add-nau", [False, False, True], [False, False, False])
     (ablation / "command").write_text("python train.py --no-state-memory\n")
-    (tmp_path / "README.md").write_text(
-        "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
-    )
-    assert tables.main([]) == 0
-    text = (tmp_path / "README.md").read_text()
+    text = _rebuilt(tables, tmp_path, "state_memory")
     assert "| add | NAU | 0–2 | 1/3 | 2/3 | 0/3 | 1/3 |" in text
     assert "python train.py --no-state-memory" in text
     # A cell that is not its op's default is left to the table of every cell.
@@ -136,12 +143,7 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
         "python train.py --task add --cell nac --no-state-memory "
         "--out runs/add-nac-no-memory\n"
     )
-    (tmp_path / "README.md").write_text(
-        "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
-        "<!-- table: state_memory_cells -->\n<!-- end table: state_memory_cells -->\n"
-    )
-    assert tables.main([]) == 0
-    text = (tmp_path / "README.md").read_text()
+    text = _rebuilt(tables, tmp_path, "state_memory", "state_memory_cells")
     nac_row = "| add | NAC | 0–2 | 0/3 | 3/3 | 0/3 | 1/3 |"
     assert text.count(nac_row) == 1
     assert text.index(nac_row) > text.index("<!-- table: state_memory_cells -->")
@@ -156,12 +158,7 @@ def test_the_prior_s_ablation_sits_beside_the_recipe_s_rows(tables, tmp_path):
         )
     with (ablation / "command").open("a") as command:
         command.write("python train.py --task add --out runs/add-nau-old-no-memory\n")
-    (tmp_path / "README.md").write_text(
-        "<!-- table: state_memory -->\n<!-- end table: state_memory -->\n"
-        "<!-- table: state_memory_cells -->\n<!-- end table: state_memory_cells -->\n"
-    )
-    assert tables.main([]) == 0
-    text = (tmp_path / "README.md").read_text()
+    text = _rebuilt(tables, tmp_path, "state_memory", "state_memory_cells")
     old_row = "| add | NAU | 0–2 | 0/3 | 0/3 | 0/3 | 0/3 |"
     assert text.count(old_row) == 1
     assert text.index(old_row) > text.index("<!-- table: state_memory_cells -->")
@@ -190,11 +187,7 @@ def test_every_recurrent_sweep_gets_a_row_with_its_recipe(tables, tmp_path):
         }  # fmt: skip
         (seed / "results.json").write_text(json.dumps({"run_config": config}))
     (probe / "command").write_text("python train.py --task add --cell nau\n")
-    (tmp_path / "README.md").write_text(
-        "<!-- table: recurrent_nau_probe -->\n<!-- end table: recurrent_nau_probe -->\n"
-    )
-    assert tables.main([]) == 0
-    text = (tmp_path / "README.md").read_text()
+    text = _rebuilt(tables, tmp_path, "recurrent_nau_probe")
     row = "| add | NAU | 0.01, cosine to 1% | 30000 | 1 from 30%, full at 60%"
     assert row + " | 0–2 | 1/3 | 2/3 |" in text
     # Adam's epsilon is named where a run set it.
@@ -226,11 +219,7 @@ def test_the_nalm_pilot_table_reads_the_benchmark_s_rows(tables, tmp_path):
         json.dumps({"protocol": {}, "rows": [row]})
     )
     (pilot / "command").write_text("python experiments/nalm_benchmark.py\n")
-    (tmp_path / "README.md").write_text(
-        "<!-- table: nalm_pilot -->\n<!-- end table: nalm_pilot -->\n"
-    )
-    assert tables.main([]) == 0
-    text = (tmp_path / "README.md").read_text()
+    text = _rebuilt(tables, tmp_path, "nalm_pilot")
     assert (
         "| mul | NMU | [1,2] -> [2,6] | 1/2 | [0.10, 0.90] | 25/25 | 3000 | 120 |"
         in text
@@ -273,11 +262,7 @@ def test_the_nalm_benchmark_table_puts_ranges_in_rows(tables, tmp_path):
     }
     (folder / "nalm_benchmark.json").write_text(json.dumps(record))
     (folder / "command").write_text("python experiments/nalm_benchmark.py\n")
-    (tmp_path / "README.md").write_text(
-        "<!-- table: nalm_benchmark -->\n<!-- end table: nalm_benchmark -->\n"
-    )
-    assert tables.main([]) == 0
-    text = (tmp_path / "README.md").read_text()
+    text = _rebuilt(tables, tmp_path, "nalm_benchmark")
     assert "| train -> extrapolation | + NAU | × NMU |" in text
     assert "| [1_2] | 25/25 (pub. 25/25) | 20/25 (pub. 25/25) |" in text
     assert "| [m2_m1] | 24/25 | not run |" in text
