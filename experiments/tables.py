@@ -254,12 +254,16 @@ def recurrent_table(results):
     return markdown_table(header, rows)
 
 
-def _recipe(folder):
-    """The rate, steps and sparsity pull a sweep ran with, from its first seed."""
+def _run_config(folder):
+    """The configuration a sweep ran with, from its first seed's record."""
     seeds = sorted(folder.glob("seed_*/results.json"))
     if not seeds:
         raise MissingResults(f"{folder.relative_to(ROOT)} holds no seed's results")
-    config = _read_json(seeds[0])["run_config"]
+    return _read_json(seeds[0])["run_config"]
+
+
+def _recipe(config):
+    """The rate, steps and sparsity pull of a sweep's `run_config`."""
     optim, pull = config["optim"], config["regularization"]
     rate = f"{optim['learning_rate']:g}"
     if optim["lr_decay"]:
@@ -276,12 +280,6 @@ def _recipe(folder):
     return rate, str(optim["steps"]), strength
 
 
-def _state_memory(folder):
-    """Whether a sweep's cells started as a memory of their state."""
-    seed = sorted(folder.glob("seed_*/results.json"))[0]
-    return _read_json(seed)["run_config"].get("model", {}).get("state_memory", True)
-
-
 def recurrent_runs_table(source):
     """Every recurrent sweep under `results/<source>`, one row each: its op,
     cell and recipe (rate, steps, sparsity pull), success as trained and
@@ -294,17 +292,19 @@ def recurrent_runs_table(source):
         rows, memories = [], []
         for run in sorted(p for p in folder.iterdir() if p.is_dir()):
             summary = _summary(results, source, run.name)
+            config = _run_config(run)
             rows.append(
                 [
                     summary["task"],
                     display_name(summary["cell"]),
-                    *_recipe(run),
+                    *_recipe(config),
                     _seeds(summary),
                     _count(summary["successes_raw"]),
                     _count(summary["successes"]),
                 ]
             )
-            memories.append(_state_memory(run))
+            # Whether its cells started as a memory of their state.
+            memories.append(config.get("model", {}).get("state_memory", True))
         header = ["op", "cell", "rate", "steps", "sparsity pull", "seeds",
                   "success as trained", "hardened"]  # fmt: skip
         if not all(memories):
@@ -552,6 +552,18 @@ def _nalm_benchmark_table(record):
     return markdown_table(header, lines) + "\n\n" + note
 
 
+def _epsilon_records(results, before, after):
+    """The benchmark records of a run with 1e-7 and its rerun with 1e-8,
+    which must have run the same seeds."""
+    records = [
+        _read_json(results / folder / "nalm_benchmark.json")
+        for folder in (before, after)
+    ]
+    if len({r["protocol"]["first_seed"] for r in records}) != 1:
+        raise MissingResults(f"{before} and {after} ran different seeds")
+    return records
+
+
 def nalm_epsilon_table(pairs):
     """The NALM benchmark with Keras's Adam epsilon (1e-7) beside PyTorch's
     (1e-8): `pairs` of folders under `results/`, (run with 1e-7, run with
@@ -561,13 +573,7 @@ def nalm_epsilon_table(pairs):
     def build(results):
         columns, ranges, cells = [], {}, {}
         for before, after in pairs:
-            records = [
-                _read_json(results / folder / "nalm_benchmark.json")
-                for folder in (before, after)
-            ]
-            first_seeds = {r["protocol"]["first_seed"] for r in records}
-            if len(first_seeds) != 1:
-                raise MissingResults(f"{before} and {after} ran different seeds")
+            records = _epsilon_records(results, before, after)
             # Only what was rerun: the run with 1e-7 may hold more units.
             rerun = {(row["op"], row["unit"]) for row in records[1]["rows"]}
             for epsilon, record in zip(("1e-7", "1e-8"), records, strict=True):
@@ -609,12 +615,7 @@ def nalm_epsilon_pooled_table(pairs):
     def build(results):
         lines = []
         for before, after in pairs:
-            records = [
-                _read_json(results / folder / "nalm_benchmark.json")
-                for folder in (before, after)
-            ]
-            if len({r["protocol"]["first_seed"] for r in records}) != 1:
-                raise MissingResults(f"{before} and {after} ran different seeds")
+            records = _epsilon_records(results, before, after)
             old, new = (
                 {(r["op"], r["unit"], r["range"]): r for r in record["rows"]}
                 for record in records
