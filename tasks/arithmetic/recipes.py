@@ -32,17 +32,19 @@ ARITHMETIC_CELL_RECIPES = {
         "input leaves a sum within the budget; gradient spikes clipped and "
         "the read-out's pull after the cell's, so that neither a rare batch "
         "nor the pull's start throws a near-solution onto a constant; the "
-        "pull at 5, ramped in from 30% to 60% and kept, so that the two "
+        "pull at 5, ramped in from 50% to 80% and kept, so that the two "
         "state units of a product cannot trade scale (one growing a little "
-        "each step, the other shrinking) unseen at length 10.",
+        "each step, the other shrinking) unseen at length 10, and late, so "
+        "that it does not hold a weight the data has not yet moved.",
         {
             "learning_rate": 0.1,
             "steps": 30000,
             "batch_size": 512,
             "optimizer": "spike_clipped_adam",
             "sparsity": 5.0,
-            "sparsity_end": 0.6,
-            "readout_sparsity_start": 0.6,
+            "sparsity_start": 0.5,
+            "sparsity_end": 0.8,
+            "readout_sparsity_start": 0.7,
         },
         docs="the-nalu-arithmetic",
     ),

@@ -91,13 +91,13 @@ def test_arithmetic_recipe_by_cell():
     nalu = RunConfig.for_task("mul", cell="nalu")
     optim = nalu.optim
     assert (optim.learning_rate, optim.steps, optim.batch_size) == (0.1, 30000, 512)
-    # Gradient spikes clipped; the read-out's pull after the cell's (0.3).
+    # Gradient spikes clipped; the read-out's pull after the cell's.
     assert nalu.optim.optimizer == "spike_clipped_adam"
     r = nalu.regularization
-    assert (r.sparsity_start, r.readout_sparsity_start) == (0.3, 0.6)
+    assert (r.sparsity_start, r.readout_sparsity_start) == (0.5, 0.7)
     # A pull strong enough to hold a product's two state units at one scale,
-    # ramped in to 60% and kept.
-    assert (r.sparsity, r.sparsity_end, r.sparsity_stop) == (5.0, 0.6, None)
+    # ramped in late, to 80%, and kept.
+    assert (r.sparsity, r.sparsity_end, r.sparsity_stop) == (5.0, 0.8, None)
     mul_nac = RunConfig.for_task("mul", cell="nac")
     assert mul_nac.regularization.readout_sparsity_start is None
     npu = RunConfig.for_task("mul", cell="npu")

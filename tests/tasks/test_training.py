@@ -114,15 +114,15 @@ def _pulls(experiment, epochs):
 
 
 def test_the_readout_pull_starts_on_its_own_schedule():
-    # The NALU recipe: the cell's pull ramped in from 30% of training to 60%,
-    # the read-out's as much later, from 60% to 90%.
+    # The NALU recipe: the cell's pull ramped in from 50% of training to 80%,
+    # the read-out's from 70%, over as many steps, cut at the run's end.
     experiment = make_experiment(RunConfig.for_task("div", cell="nalu", steps=1000))
     pulls = _pulls(experiment, epochs=1)
     assert len(pulls) == 2
     schedule = experiment.training_schedule
     cell, readout = pulls[schedule.sparsity], pulls[schedule.readout_sparsity]
-    assert (cell.start_step, cell.end_step, cell.stop_step) == (300, 600, None)
-    assert (readout.start_step, readout.end_step) == (600, 900)
+    assert (cell.start_step, cell.end_step, cell.stop_step) == (500, 800, None)
+    assert (readout.start_step, readout.end_step) == (700, 1000)
     assert cell.strength == readout.strength == 5.0
     # Without a ramp, each at full strength from its first epoch.
     config = RunConfig.for_task("mul", cell="nac", readout_sparsity_start=0.6)
@@ -133,7 +133,13 @@ def test_the_readout_pull_starts_on_its_own_schedule():
     assert (cell.start_epoch, readout.start_epoch) == (9, 18)
     # With Madsen & Johansen's ramp, the read-out ramps and stops as much later.
     config = RunConfig.for_task(
-        "mul", cell="nalu", steps=1000, sparsity_end=0.5, sparsity_stop=0.7
+        "mul",
+        cell="nalu",
+        steps=1000,
+        sparsity_start=0.3,
+        sparsity_end=0.5,
+        sparsity_stop=0.7,
+        readout_sparsity_start=0.6,
     )
     experiment = make_experiment(config)
     pulls = _pulls(experiment, epochs=1)
