@@ -171,6 +171,14 @@ SINGLE_LAYER_RECIPE = Recipe(
     docs="the-nalm-benchmarks-single-layer",
 )
 
+# Mistry et al.'s training of the NMRU, shared by its variants.
+NMRU_TRAINING = {
+    "learning_rate": 1e-2,
+    "global_clipnorm": 1.0,
+    "sparsity": 10.0,
+    **BENCHMARK_RAMP,
+}
+
 SINGLE_LAYER_CELL_RECIPES = {
     "nau": Recipe(
         "The benchmark's NAU: sparsity pull 0.01, ramped in from step 20000 to 35000.",
@@ -192,22 +200,12 @@ SINGLE_LAYER_CELL_RECIPES = {
     "nmru": Recipe(
         "Mistry et al.'s sign NMRU: rate 1e-2, the gradients' joint norm "
         "clipped to 1, sparsity pull 10 ramped in from step 20000 to 35000.",
-        {
-            "learning_rate": 1e-2,
-            "global_clipnorm": 1.0,
-            "sparsity": 10.0,
-            **BENCHMARK_RAMP,
-        },
+        NMRU_TRAINING,
         docs="the-nalm-benchmarks-single-layer",
     ),
     "snmru": Recipe(
         "The NMRU's recipe (rate 1e-2, joint norm clipped to 1, pull 10).",
-        {
-            "learning_rate": 1e-2,
-            "global_clipnorm": 1.0,
-            "sparsity": 10.0,
-            **BENCHMARK_RAMP,
-        },
+        NMRU_TRAINING,
         docs="the-nalm-benchmarks-single-layer",
     ),
     "inalu": Recipe(
