@@ -627,6 +627,9 @@ def nalm_epsilon_pooled_table(pairs):
             for key in dict.fromkeys((r["op"], r["unit"]) for r in records[1]["rows"]):
                 if key not in pooled[0]:
                     raise MissingResults(f"{before} has no {key[0]}:{key[1]}")
+                for op, unit, r in new:
+                    if (op, unit) == key and key + (r,) not in old:
+                        raise MissingResults(f"{before} has no {op}:{unit} on {r}")
                 changes = [
                     f"{row['label'].split(' ->')[0]} {old[key + (r,)]['successes']} → "
                     f"{row['successes']}"

@@ -343,3 +343,12 @@ def test_the_pooled_epsilon_table_lists_each_rerun_and_its_changed_ranges(
         tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/other"),))(
             tmp_path / "results"
         )
+    # A range the earlier run did not hold is named, not a KeyError.
+    record(nalm / "wider", 0, {("add", "nac"): (25, 25)})
+    wider = json.loads((nalm / "wider" / "nalm_benchmark.json").read_text())
+    wider["rows"][1]["range"] = "m2_2"
+    (nalm / "wider" / "nalm_benchmark.json").write_text(json.dumps(wider))
+    with pytest.raises(tables.MissingResults, match="no add:nac on m2_2"):
+        tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/wider"),))(
+            tmp_path / "results"
+        )
