@@ -717,6 +717,9 @@ TABLES = {
     "nalm_units_eps7": Table(
         nalm_benchmark_table("nalm/units-eps7"), ("nalm/units-eps7",)
     ),
+    "nalm_addsub_eps8": Table(
+        nalm_benchmark_table("nalm/eps8-addsub"), ("nalm/eps8-addsub",)
+    ),
     "nalm_eps8": Table(
         nalm_epsilon_pooled_table(
             (
