@@ -327,12 +327,13 @@ def test_the_pooled_epsilon_table_lists_each_rerun_and_its_changed_ranges(
 
     nalm = tmp_path / "results" / "nalm"
     record(nalm / "before", 0, {("add", "nac"): (0, 25), ("mul", "nmu"): (20, 25)})
-    record(nalm / "after", 0, {("add", "nac"): (25, 25)})
+    record(nalm / "after", 0, {("add", "nac"): (25, 25), ("div", "nmru"): (25, 25)})
     build = tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/after"),))
     text = build(tmp_path / "results")
-    # Only what was rerun, with the range whose count changed.
+    # Only what was rerun, with the range whose count changed: not what
+    # the earlier run did not hold, nor what the later did not rerun.
     assert "| + NAC | 25/50 | 50/50 | [1_2] 0 → 25 |" in text
-    assert "NMU" not in text
+    assert "NMU" not in text and "NMRU" not in text
     record(nalm / "same", 0, {("mul", "nmu"): (20, 25)})
     text = tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/same"),))(
         tmp_path / "results"
