@@ -210,6 +210,12 @@ def _default_cell(op, static=False):
     return get_task(op).cell_for(static) or DEFAULT_CELL
 
 
+def _default_sweep(op):
+    """The folder name of an op's recurrent sweep with its default cell and
+    today's recipe (a run of an earlier recipe is kept under a longer name)."""
+    return f"{op}-{_default_cell(op)}"
+
+
 def _runs_default_cell(command):
     """Whether a recurrent sweep's command (`--out .../<op>-<cell>...`) ran
     its op's default cell under today's recipe; a command without `--out`
@@ -220,8 +226,7 @@ def _runs_default_cell(command):
         return True
     out = command.split("--out ", 1)[1].split()[0]
     name = out.rstrip("/").rsplit("/", 1)[-1].removesuffix("-no-memory")
-    op = name.split("-")[0]
-    return name == f"{op}-{_default_cell(op)}"
+    return name == _default_sweep(name.split("-")[0])
 
 
 def recurrent_table(results):
@@ -230,13 +235,13 @@ def recurrent_table(results):
     rows = []
     for op in OPS:
         cell = _default_cell(op)
-        folder = results / "arithmetic" / "recurrent" / f"{op}-{cell}"
+        folder = results / "arithmetic" / "recurrent" / _default_sweep(op)
         if not folder.is_dir():
             # Said in the table rather than left out of it.
             rows.append([op, cell.upper(), "not yet rerun under this protocol"]
                         + [""] * 4)  # fmt: skip
             continue
-        summary = _summary(results, "arithmetic", "recurrent", f"{op}-{cell}")
+        summary = _summary(results, "arithmetic", "recurrent", folder.name)
         low, high = summary["success_ci_raw"]
         rows.append(
             [
@@ -335,9 +340,7 @@ def state_memory_table(defaults_only):
                 results, "arithmetic", "recurrent-no-memory", folder.name
             )
             op, cell = without["task"], without["cell"]
-            # Each op's default cell, as run by the recipe of today (a run
-            # of an earlier recipe is kept under a longer name).
-            if defaults_only and folder.name != f"{op}-{_default_cell(op)}":
+            if defaults_only and folder.name != _default_sweep(op):
                 continue
             rows.append(
                 [
@@ -628,16 +631,16 @@ def nalm_epsilon_pooled_table(pairs):
                 if key not in pooled[0]:
                     # Not a rerun: the later run measured it first.
                     continue
-                for op, unit, r in new:
-                    if (op, unit) == key and key + (r,) not in old:
+                changes = []
+                for (op, unit, r), row in new.items():
+                    if (op, unit) != key:
+                        continue
+                    if key + (r,) not in old:
                         raise MissingResults(f"{before} has no {op}:{unit} on {r}")
-                changes = [
-                    f"{row['label'].split(' ->')[0]} {old[key + (r,)]['successes']} → "
-                    f"{row['successes']}"
-                    for (op, unit, r), row in new.items()
-                    if (op, unit) == key
-                    and old[key + (r,)]["successes"] != row["successes"]
-                ]
+                    earlier = old[key + (r,)]["successes"]
+                    if earlier != row["successes"]:
+                        label = row["label"].split(" ->")[0]
+                        changes.append(f"{label} {earlier} → {row['successes']}")
                 lines.append(
                     [
                         f"{NALM_OPS.get(key[0], key[0])} {display_name(key[1])}",

@@ -115,7 +115,7 @@ def _pulls(experiment, epochs):
 
 def test_the_readout_pull_starts_on_its_own_schedule():
     # The NALU recipe: the cell's pull ramped in from 50% of training to 80%,
-    # the read-out's from 70%, over as many steps, cut at the run's end.
+    # the read-out's from 70%, over as many steps, rising until the run's end.
     experiment = make_experiment(RunConfig.for_task("div", cell="nalu", steps=1000))
     pulls = _pulls(experiment, epochs=1)
     assert len(pulls) == 2
