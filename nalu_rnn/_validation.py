@@ -34,6 +34,20 @@ def validate_positive_float(value, name, owner):
     return float(value)
 
 
+def validate_non_negative_float(value, name, owner):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"`{name}` of {owner} must be a non-negative number; "
+            f"received {name}={value!r}"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"`{name}` of {owner} must be a non-negative finite number; "
+            f"received {name}={value!r}"
+        )
+    return float(value)
+
+
 def validate_finite_float(value, name, owner):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(

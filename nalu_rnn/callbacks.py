@@ -7,7 +7,12 @@ import keras
 import numpy as np
 
 from nalu_rnn._validation import validate_tolerance
-from nalu_rnn.hardening import arithmetic_units, distance_to_discrete, snap_unit_gates
+from nalu_rnn.hardening import (
+    arithmetic_units,
+    distance_to_discrete,
+    harden,
+    snap_unit_gates,
+)
 from nalu_rnn.keras_internals import sync_training_state
 from nalu_rnn.units import INALU
 
@@ -255,7 +260,7 @@ class GateSnap(keras.callbacks.Callback):
         if int(step) < 0:
             raise ValueError(f"`step` must be >= 0; received step={step!r}")
         self.step = int(step)
-        self.tolerance = validate_tolerance(tolerance, "tolerance", "GateSnap")
+        self.tolerance = validate_tolerance(tolerance, "tolerance", type(self).__name__)
         self.report = None
         self._step = 0
 
@@ -263,7 +268,45 @@ class GateSnap(keras.callbacks.Callback):
         self._step += 1
         if self.report is None and self._step >= self.step:
             sync_training_state(self.model)
-            self.report = snap_unit_gates(self.model, self.tolerance)
+            self.report = self.snap(self.model)
+
+    def snap(self, model):
+        """Snaps `model` in place; returns the `SnappedWeight` records."""
+        return snap_unit_gates(model, self.tolerance)
+
+
+class WeightSnap(GateSnap):
+    """Snaps every decided arithmetic weight exactly once, part-way through
+    training.
+
+    `GateSnap` for the weights: at `step`, every effective arithmetic weight
+    (and unit gate) within `tolerance` of one of its unit's discrete values
+    becomes exactly that value (`nalu_rnn.hardening.harden`), and training
+    goes on from there. A sparsity pull can stall a few weights short of
+    their values where the loss holds them as a group: the NMRU's sign,
+    `cos(pi * sum)` over inputs that are all negative, only sees the sum of
+    its pairs' weights, so pairs rounding one at a time must cross an odd
+    sum. Snapped together, they land on an even sum at once. Training
+    then checks the snap: the data moves a wrong weight away again, and a
+    model selected by its interpolation error keeps an earlier step.
+
+    Args:
+        step: Training steps (batches since the start of `fit`) before the
+            snap.
+        tolerance: Largest distance of a weight to a discrete value that is
+            snapped. Defaults to `0.2`.
+
+    Example:
+
+    ```python
+    snap = nalu_rnn.callbacks.WeightSnap(step=40000)
+    model.fit(x, y, callbacks=[snap])
+    snap.report  # what was snapped, `nalu_rnn.hardening.SnappedWeight`s
+    ```
+    """
+
+    def snap(self, model):
+        return harden(model, self.tolerance)
 
 
 class INALUReinitialization(keras.callbacks.Callback):

@@ -90,16 +90,24 @@ class StackedPenalty:
     `GatedWeightPenalty` does) and the partner carries no arithmetic
     penalty of its own. It also applies the plain regularizer, if any, of
     the half it is set on.
+
+    With `difference_weight > 0` the penalty also acts, that many times
+    over, on the difference of the two halves (`w - partner`, entry by
+    entry), pulling it to -1, 0 or 1 (`nalu_rnn.NMRU(pair_pull=)`).
     """
 
-    def __init__(self, penalty, partner, regularizer=None):
+    def __init__(self, penalty, partner, regularizer=None, difference_weight=0.0):
         self.penalty = penalty
         self.partner = partner
         self.regularizer = regularizer
+        self.difference_weight = difference_weight
 
     def __call__(self, w):
         # `.value` honours JAX's stateless scope (see GatedWeightPenalty).
-        loss = self.penalty(ops.concatenate([w, self.partner.value], axis=0))
+        partner = self.partner.value
+        loss = self.penalty(ops.concatenate([w, partner], axis=0))
+        if self.difference_weight > 0:
+            loss = loss + self.difference_weight * self.penalty(w - partner)
         if self.regularizer is not None:
             loss = loss + self.regularizer(w)
         return loss

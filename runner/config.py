@@ -116,7 +116,9 @@ class Flag:
             `"off"`.
         needs: `"arithmetic"` when only a cell with arithmetic units uses
             the field, `"gated"` when only one whose units have learnt
-            gates does; given for another cell it exits with status 2.
+            gates does, `"reciprocal"` when only one with weights on the
+            inputs' reciprocals does; given for another cell it exits with
+            status 2.
             Defaults to `None` (every cell).
         const: The value of an `"optional"` flag given alone. Defaults to
             `None`.
@@ -444,6 +446,24 @@ class RegularizationOptions:
         type=fraction,
         needs="gated",
     )
+    weight_snap: float | None = option(
+        None,
+        "fraction of training after which every arithmetic weight (and unit "
+        "gate) within --harden-tolerance of a discrete value is snapped "
+        "exact, once; training goes on from the snapped weights, and what is "
+        "judged is still the trained model (no hardening is implied)",
+        type=fraction,
+        needs="arithmetic",
+    )
+    pair_pull: float = option(
+        0.0,
+        "NMRU, sNMRU: the sparsity pull also acts on each input's W - W_r "
+        "(its weight on x less its weight on 1/x), towards -1, 0 or 1, at "
+        "this many times the pull's strength, so that an unused input's two "
+        "weights round together (0: off, the paper's)",
+        type=non_negative_float,
+        needs="reciprocal",
+    )
     harden: bool = option(
         True,
         "snap arithmetic weights to their discrete values after training if "
@@ -747,6 +767,12 @@ def _check_applies(spec, cell_spec, static, given):
             raise ConfigError(
                 f"{_flag(field.name)} acts on units with learnt gates (nalu, "
                 f"inalu); cell {cell_spec.name!r} has none"
+            )
+        if needs == "reciprocal" and not cell_spec.reciprocal:
+            raise ConfigError(
+                f"{_flag(field.name)} acts on units with weights on the "
+                f"inputs' reciprocals (nmru, snmru); cell {cell_spec.name!r} "
+                "has none"
             )
 
 

@@ -27,9 +27,9 @@ drawn in `fit`'s order. What is global to one run stays per seed:
 * the callbacks, which act on one seed's weights or loss, are reproduced
   per seed with the seed's own objects: the NaN guard
   (`nalu_rnn.callbacks.NonFiniteGuard`, same steps, same message), the
-  solved-step monitor, `--select best-interpolation`, the gate snap
-  (`GateSnap`), and the saturation penalty's loss-gated switch (a per-seed
-  0/1 factor on its strength, an input of the step);
+  solved-step monitor, `--select best-interpolation`, the gate or weight
+  snap (`GateSnap`, `WeightSnap`), and the saturation penalty's loss-gated
+  switch (a per-seed 0/1 factor on its strength, an input of the step);
 * hardening with rollback, evaluation and results: after training, each
   seed's values go back into its own model, and `runner.run.finish` runs
   for it as for a lone run.
@@ -75,8 +75,9 @@ from nalu_rnn.callbacks import (
     NonFiniteError,
     NonFiniteGuard,
     SparsityWarmup,
+    WeightSnap,
 )
-from nalu_rnn.hardening import SnappedWeight, snap_unit_gates
+from nalu_rnn.hardening import SnappedWeight
 from nalu_rnn.keras_internals import build_for_training
 from runner import run
 from runner.results import write_json
@@ -97,6 +98,7 @@ PREFETCH = 4
 KNOWN_CALLBACKS = (
     SparsityWarmup,
     GateSnap,
+    WeightSnap,
     LossGatedRegularization,
     SolvedStepMonitor,
     BestInterpolation,
@@ -291,6 +293,7 @@ class _Member:
             return
         name = {
             GateSnap: "snap",
+            WeightSnap: "snap",
             LossGatedRegularization: "switch",
             SolvedStepMonitor: "monitor",
             BestInterpolation: "selection",
@@ -740,8 +743,9 @@ class _Group:
     # ------------------------------------------------------------ per seed
 
     def _snap_gates(self):
-        """`GateSnap` once per seed: each seed's weights through its own
-        model and `snap_unit_gates`, then back into the stack."""
+        """The snap (`GateSnap`, `WeightSnap`) once per seed: each seed's
+        weights through its own model and the snap, then back into the
+        stack."""
         lanes = [
             k
             for k, m in enumerate(self.members)
@@ -755,7 +759,7 @@ class _Group:
         for k in lanes:
             member = self.members[k]
             member.write({0: trainable, 1: non_trainable}, k)
-            member.snap_report = snap_unit_gates(member.model, member.snap.tolerance)
+            member.snap_report = member.snap.snap(member.model)
             for arrays, variables in (
                 (trainable, member.model.trainable_variables),
                 (non_trainable, member.model.non_trainable_variables),

@@ -48,6 +48,9 @@ class CellSpec:
             is a running product (`mnist_product`), or `None` when the entry
             has none (then such a task gets `make_cell`, whatever that can
             do). Its initial state is 1. Defaults to `None`.
+        reciprocal: Whether the entry's read-out has weights on the
+            inputs' reciprocals (the NMRU's `W_r`), so that it takes
+            `pair_pull`. Defaults to `False`.
         signed_kwargs: Keyword arguments every layer of the entry takes
             when the inputs can be negative, so that its units get the sign
             of products and quotients right (the NALU's `sign_correction`),
@@ -64,6 +67,7 @@ class CellSpec:
     identity_kwargs: object = None
     gated: bool = False
     make_product_cell: object = None
+    reciprocal: bool = False
     signed_kwargs: object = None
 
 
@@ -226,6 +230,7 @@ register_cell(
         "quotient, signs included) (static: NAU -> NMRU; --single-layer: "
         "NMRU); mul and div",
         identity_kwargs=_builder("direct_identity"),
+        reciprocal=True,
     )
 )
 register_cell(
@@ -241,6 +246,7 @@ register_cell(
         "mul and div; on division worse than the NMRU in its probe "
         "(docs/nalm-benchmark.md)",
         identity_kwargs=_builder("direct_identity"),
+        reciprocal=True,
     )
 )
 register_cell(

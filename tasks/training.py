@@ -105,6 +105,8 @@ class TrainingSchedule:
             raw kernels and gates, or `None` without `--saturation`.
         gate_snap: The `nalu_rnn.callbacks.GateSnap` of `--gate-snap`, or
             `None`.
+        weight_snap: The `nalu_rnn.callbacks.WeightSnap` of
+            `--weight-snap`, or `None`.
     """
 
     def __init__(self, config, arithmetic):
@@ -135,9 +137,14 @@ class TrainingSchedule:
             self.gate_snap = nalu_rnn.callbacks.GateSnap(
                 round(r.gate_snap * self.steps), r.harden_tolerance
             )
+        self.weight_snap = None
+        if arithmetic and r.weight_snap is not None:
+            self.weight_snap = nalu_rnn.callbacks.WeightSnap(
+                round(r.weight_snap * self.steps), r.harden_tolerance
+            )
 
     def callbacks(self, epochs):
-        """The pulls, the gate snap and the saturation switch, for `fit`."""
+        """The pulls, the snaps and the saturation switch, for `fit`."""
         r = self.regularization
         callbacks = []
         if self.arithmetic and r.sparsity > 0:
@@ -146,8 +153,9 @@ class TrainingSchedule:
                 callbacks.append(
                     self.pull(self.readout_sparsity, r.readout_sparsity_start, epochs)
                 )
-        if self.gate_snap is not None:
-            callbacks.append(self.gate_snap)
+        for snap in (self.gate_snap, self.weight_snap):
+            if snap is not None:
+                callbacks.append(snap)
         if self._saturation_switch is not None:
             callbacks.append(self._saturation_switch)
         return callbacks
@@ -186,12 +194,18 @@ class TrainingSchedule:
             stop_step=stop_step,
         )
 
-    def gate_snap_record(self):
-        """results.json's `gate_snap` entry: when, and what was snapped."""
-        if self.gate_snap is None:
-            return {}
-        snapped = [dataclasses.asdict(r) for r in self.gate_snap.report or []]
-        return {"gate_snap": {"step": self.gate_snap.step, "snapped": snapped}}
+    def snap_record(self):
+        """results.json's `gate_snap` and `weight_snap` entries, for the
+        snaps that ran: when, and what was snapped."""
+        record = {}
+        for key, snap in (
+            ("gate_snap", self.gate_snap),
+            ("weight_snap", self.weight_snap),
+        ):
+            if snap is not None:
+                snapped = [dataclasses.asdict(r) for r in snap.report or []]
+                record[key] = {"step": snap.step, "snapped": snapped}
+        return record
 
 
 @contextlib.contextmanager

@@ -7,7 +7,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from nalu_rnn._validation import validate_positive_float
+from nalu_rnn._validation import (
+    validate_non_negative_float,
+    validate_positive_float,
+)
 from nalu_rnn.regularizers import StackedPenalty
 from nalu_rnn.units import rendering
 from nalu_rnn.units.base import ArithmeticUnit, _reseeded
@@ -56,6 +59,14 @@ class NMRU(ArithmeticUnit):
     noise's own product (the sNMU's reversible noise, `nalu_rnn.NMU`),
     which leaves `m_j` exact wherever the weights are 0 or 1.
 
+    With `pair_pull > 0`, the arithmetic regularizer also pulls each
+    input's difference `W_ij - W_r,ij` to -1, 0 or 1, at `pair_pull` times
+    its strength, so that an input's two weights round together: an input
+    that is not used is exact at `(0, 0)` and at `(1, 1)` (`|x| / |x|`,
+    sign turned twice), but a pull on each weight alone can split a pair
+    that sits near `(0.5, 0.5)` into `(0, 1)`, a stray divisor, where the
+    data barely tells the four corners apart (inputs near 1 in size).
+
     Args:
         units: Positive integer, dimensionality of the output space.
         epsilon: Positive float, the smallest `|x|` whose reciprocal is
@@ -64,6 +75,9 @@ class NMRU(ArithmeticUnit):
             the range of the training noise. Defaults to `None`.
         seed: Integer seed of the training noise, or `None`. Defaults to
             `None`.
+        pair_pull: Non-negative float, the weight of the pull on each
+            input's `W - W_r` relative to `arithmetic_regularizer` (see
+            above; 0: none, the paper's). Defaults to `0.0`.
         kernel_initializer: Initializer for `W`; `W_r` is drawn from the
             same initializer with a seed of its own. Defaults to
             `keras.initializers.RandomUniform(0.25, 0.75)` (the paper's).
@@ -102,6 +116,7 @@ class NMRU(ArithmeticUnit):
         epsilon=1e-7,
         noise_range=None,
         seed=None,
+        pair_pull=0.0,
         kernel_initializer=None,
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -117,6 +132,7 @@ class NMRU(ArithmeticUnit):
             **kwargs,
         )
         self.epsilon = validate_positive_float(epsilon, "epsilon", "NMRU")
+        self.pair_pull = validate_non_negative_float(pair_pull, "pair_pull", "NMRU")
         set_training_noise(self, noise_range, seed)
 
     # As the NMU's: the training noise is a layer option, not a cell's.
@@ -146,7 +162,10 @@ class NMRU(ArithmeticUnit):
         if self.arithmetic_regularizer is not None:
             # The paper's sparsity pull is one mean over [W; W_r].
             self.W.regularizer = StackedPenalty(
-                self.arithmetic_regularizer, self.W_r, self.kernel_regularizer
+                self.arithmetic_regularizer,
+                self.W_r,
+                self.kernel_regularizer,
+                difference_weight=self.pair_pull,
             )
 
     def derived_weights(self):
@@ -203,6 +222,7 @@ class NMRU(ArithmeticUnit):
         return {
             **super().get_config(),
             "epsilon": self.epsilon,
+            "pair_pull": self.pair_pull,
             **noise_config(self),
         }
 
@@ -223,6 +243,9 @@ class NMRUCell(ArithmeticCell):
             Defaults to `1.0`.
         epsilon: Positive float, the smallest `|z|` whose reciprocal is
             taken. Defaults to `1e-7`.
+        pair_pull: Non-negative float, the weight of the pull on each
+            input's `W - W_r` relative to `arithmetic_regularizer`
+            (`nalu_rnn.NMRU`). Defaults to `0.0`.
         kernel_initializer: Initializer for `W` (and, with a seed of its
             own, `W_r`), of shape `(input_dim + units, units)`; `None` means
             `keras.initializers.RandomUniform(0.25, 0.75)`. Defaults to
@@ -261,6 +284,7 @@ class NMRUCell(ArithmeticCell):
         units,
         initial_state_value=1.0,
         epsilon=1e-7,
+        pair_pull=0.0,
         kernel_initializer=None,
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -272,6 +296,7 @@ class NMRUCell(ArithmeticCell):
             initial_state_value,
             {
                 "epsilon": epsilon,
+                "pair_pull": pair_pull,
                 "kernel_initializer": kernel_initializer,
                 "kernel_regularizer": kernel_regularizer,
                 "kernel_constraint": kernel_constraint,

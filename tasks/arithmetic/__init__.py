@@ -29,6 +29,7 @@ FLAGS = (
     "select",
     "validate_every",
     "single_layer",
+    "pair_pull",
 )
 
 

@@ -108,6 +108,7 @@ class ArithmeticExperiment(Experiment):
             cell_start=self.cell_start(),
             single_layer=c.model.single_layer,
             signed=self.task.signed,
+            pair_pull=c.regularization.pair_pull,
         )
 
     def problem(self):
@@ -221,7 +222,7 @@ class ArithmeticExperiment(Experiment):
     def after_training(self, model):
         """Hardens the arithmetic weights when that keeps validation error."""
         r = self.config.regularization
-        extra = self.training_schedule.gate_snap_record()
+        extra = self.training_schedule.snap_record()
         extra["selection"] = (
             {"rule": "last"} if self.selection is None else self.selection.record()
         )

@@ -20,6 +20,7 @@ def arithmetic_model(
     cell_start=None,
     single_layer=False,
     signed=False,
+    pair_pull=0.0,
 ):
     """The network of the arithmetic tasks: `cell` layer, then its read-out.
 
@@ -61,6 +62,10 @@ def arithmetic_model(
         signed: Whether the inputs can be negative: every layer then gets
             the spec's `signed_kwargs` (the NALU's sign correction).
             Defaults to `False`.
+        pair_pull: The read-out's pull on each input's `W - W_r`, for a
+            cell whose read-out has weights on the inputs' reciprocals
+            (`CellSpec.reciprocal`, `nalu_rnn.NMRU(pair_pull=)`); others
+            must leave it at 0. Defaults to `0.0`.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -84,6 +89,13 @@ def arithmetic_model(
     if signed and spec.signed_kwargs:
         extra = {**extra, **spec.signed_kwargs}
         readout_extra = {**readout_extra, **spec.signed_kwargs}
+    if pair_pull:
+        if not spec.reciprocal:
+            raise ValueError(
+                f"pair_pull acts on weights on the inputs' reciprocals; cell "
+                f"{cell!r} has none"
+            )
+        readout_extra = {**readout_extra, "pair_pull": pair_pull}
     if single_layer:
         inputs = keras.Input(shape=(input_dim,), name="x")
         outputs = spec.make_readout(output_dim, **readout_extra)(inputs)

@@ -162,6 +162,7 @@ SINGLE_LAYER_RECIPE = Recipe(
         "readout_sparsity_start": None,
         "saturation": 0.0,
         "gate_snap": None,
+        "weight_snap": None,
         "harden": False,
         "select": "best-interpolation",
         "validate_every": 1000,
@@ -171,12 +172,17 @@ SINGLE_LAYER_RECIPE = Recipe(
     docs="the-nalm-benchmarks-single-layer",
 )
 
-# Mistry et al.'s training of the NMRU, shared by its variants.
+# Mistry et al.'s training of the NMRU, shared by its variants, and two
+# aids of ours (docs/nalm-benchmark.md, "Division"): each input's two
+# weights pulled to round together, then every weight within the hardening
+# tolerance snapped once, after the pull's ramp, and trained on.
 NMRU_TRAINING = {
     "learning_rate": 1e-2,
     "global_clipnorm": 1.0,
     "sparsity": 10.0,
     **BENCHMARK_RAMP,
+    "pair_pull": 1.0,
+    "weight_snap": 0.85,
 }
 
 SINGLE_LAYER_CELL_RECIPES = {
@@ -199,12 +205,16 @@ SINGLE_LAYER_CELL_RECIPES = {
     ),
     "nmru": Recipe(
         "Mistry et al.'s sign NMRU: rate 1e-2, the gradients' joint norm "
-        "clipped to 1, sparsity pull 10 ramped in from step 20000 to 35000.",
+        "clipped to 1, sparsity pull 10 ramped in from step 20000 to 35000; "
+        "ours: an input's two weights pulled to round together, and the "
+        "weights snapped once at 85% of training, so that pairs held short "
+        "of their values by the sign's sum land on them together.",
         NMRU_TRAINING,
         docs="the-nalm-benchmarks-single-layer",
     ),
     "snmru": Recipe(
-        "The NMRU's recipe (rate 1e-2, joint norm clipped to 1, pull 10).",
+        "The NMRU's recipe (rate 1e-2, joint norm clipped to 1, pull 10, "
+        "the pairs' pull and the snap at 85%).",
         NMRU_TRAINING,
         docs="the-nalm-benchmarks-single-layer",
     ),

@@ -335,7 +335,7 @@ class MNISTExperiment(Experiment):
                 else thresholds.same_recipe(c.run.task, c.model.encoder, c.as_dict())
             ),
             "target_scale": self._target_scale_record(),
-            **self.training_schedule.gate_snap_record(),
+            **self.training_schedule.snap_record(),
         }
         if not (self.arithmetic and r.harden) or c.model.solved_head:
             return extra

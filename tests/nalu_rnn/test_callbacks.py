@@ -223,6 +223,38 @@ def test_gate_snap_rejects_bad_arguments():
         nalu_rnn.callbacks.GateSnap(step=1, tolerance=0.7)
 
 
+class _KernelLog(keras.callbacks.Callback):
+    """Records a unit's kernel after every batch."""
+
+    def __init__(self, kernel):
+        super().__init__()
+        self.kernel, self.values = kernel, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        sync_training_state(self.model)
+        self.values.append(keras.ops.convert_to_numpy(self.kernel).copy())
+
+
+def test_weight_snap_makes_decided_weights_exact_once_at_its_step():
+    unit = nalu_rnn.NAU(1)
+    model = keras.Sequential([keras.Input((3,)), unit])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    # 0.9 and -0.15 are within 0.2 of 1 and 0; 0.5 is not.
+    unit.W.assign(np.array([[0.9], [-0.15], [0.5]], "float32"))
+    snap = nalu_rnn.callbacks.WeightSnap(step=2, tolerance=0.2)
+    log = _KernelLog(unit.W)
+    x = np.ones((4, 3), "float32")
+    model.fit(x, np.ones((4, 1)), batch_size=1, callbacks=[snap, log], verbose=0)
+    assert_allclose(log.values[0].ravel(), [0.9, -0.15, 0.5], rtol=1e-6)
+    for values in log.values[1:]:
+        assert_array_equal(values.ravel(), [1.0, 0.0, 0.5])
+    (record,) = snap.report
+    assert (record.snapped, record.total) == (2, 3)
+    assert record.max_change == pytest.approx(0.15, rel=1e-5)
+    with pytest.raises(ValueError, match="`tolerance` of WeightSnap"):
+        nalu_rnn.callbacks.WeightSnap(step=1, tolerance=0.7)
+
+
 def test_sparsity_warmup_stop_step_switches_the_pull_off():
     reg = nalu_rnn.SparsityRegularizer(0.0)
     callback = nalu_rnn.callbacks.SparsityWarmup(

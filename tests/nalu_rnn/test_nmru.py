@@ -75,6 +75,40 @@ def test_nmru_weights_are_clipped_and_regularised():
         assert 0.0 <= w.numpy().min() and w.numpy().max() <= 1.0
 
 
+def test_nmru_pair_pull_adds_the_pull_on_each_inputs_weight_difference():
+    reg = nalu_rnn.SparsityRegularizer(1.0)
+    nmru = nalu_rnn.NMRU(1, arithmetic_regularizer=reg, pair_pull=0.5)
+    nmru.build((None, 3))
+    nmru.W.assign(np.array([[0.2], [1.0], [0.45]], "float32"))
+    nmru.W_r.assign(np.array([[0.6], [0.0], [0.5]], "float32"))
+    w = np.array([0.2, 1.0, 0.45, 0.6, 0.0, 0.5])
+    stacked = np.mean(np.minimum(w, 1.0 - w))
+    # W - W_r = -0.4, 1, -0.05: distances 0.4, 0, 0.05 to -1, 0 or 1.
+    difference = np.mean([0.4, 0.0, 0.05])
+    expected = stacked + 0.5 * difference
+    assert float(sum(nmru.losses)) == pytest.approx(expected, rel=1e-5)
+    # Without it, the paper's pull alone.
+    plain = nalu_rnn.NMRU(1, arithmetic_regularizer=reg)
+    plain.build((None, 3))
+    plain.W.assign(nmru.W.numpy())
+    plain.W_r.assign(nmru.W_r.numpy())
+    assert float(sum(plain.losses)) == pytest.approx(stacked, rel=1e-5)
+
+
+def test_nmru_pair_pull_is_configured_and_checked():
+    unit = nalu_rnn.NMRU(2, pair_pull=1.5)
+    assert nalu_rnn.NMRU.from_config(unit.get_config()).pair_pull == 1.5
+    cell = nalu_rnn.NMRUCell(2, pair_pull=1.5)
+    cell.build((None, 3))
+    assert cell.unit.pair_pull == 1.5
+    assert nalu_rnn.NMRUCell.from_config(cell.get_config()).get_config() == (
+        cell.get_config()
+    )
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="pair_pull"):
+            nalu_rnn.NMRU(1, pair_pull=bad)
+
+
 def test_nmru_gradients_reach_both_weights_with_signs():
     nmru = nalu_rnn.NMRU(2)
     nmru.build((None, 3))

@@ -350,6 +350,25 @@ def test_gate_snap_is_taken_by_the_gated_cells(cell):
     assert config.regularization.gate_snap == 0.5
 
 
+@pytest.mark.parametrize("cell", ["nac", "nau", "nmu", "nalu", "realnpu"])
+def test_pair_pull_needs_weights_on_reciprocals(cell):
+    with pytest.raises(ConfigError, match="--pair-pull acts on units with weights"):
+        RunConfig.for_task("div", cell=cell, pair_pull=1.0)
+
+
+@pytest.mark.parametrize("cell", ["nmru", "snmru"])
+def test_pair_pull_is_taken_by_the_reciprocal_cells(cell):
+    config = RunConfig.for_task("div", cell=cell, pair_pull=2.0)
+    assert config.regularization.pair_pull == 2.0
+
+
+def test_pair_pull_is_refused_for_mnist_and_weight_snap_for_a_baseline():
+    with pytest.raises(ConfigError, match="--pair-pull applies to the"):
+        RunConfig.for_task("mnist_add", cell="nmru", pair_pull=1.0)
+    with pytest.raises(ConfigError, match="--weight-snap acts on arithmetic"):
+        RunConfig.for_task("add", cell="lstm", weight_snap=0.5)
+
+
 def test_sparsity_stop_needs_sparsity_end():
     with pytest.raises(ConfigError, match="--sparsity-stop needs --sparsity-end"):
         RunConfig.for_task("add", cell="nac", sparsity_stop=0.8)

@@ -57,7 +57,13 @@ RECURRENT = ["--eval-lengths", "10,20"]
 # strength compiles the step again (alone and vectorised), 20 per ramp.
 STATIC = ["--static", "--sparsity-start", "0.8", "--sparsity-end", "0.82"]
 STATIC += ["--sparsity-stop", "0.95"]
-UNITS = [("add", "nac"), ("add", "nau"), ("mul", "nmu"), ("mul", "nalu")]
+UNITS = [
+    ("add", "nac"),
+    ("add", "nau"),
+    ("mul", "nmu"),
+    ("mul", "nalu"),
+    ("div", "nmru"),
+]
 
 
 def _results(folder):
@@ -71,10 +77,11 @@ def _largest_difference(a, b):
         assert a.get(key) == b.get(key), key
     assert a["selection"].get("step") == b["selection"].get("step")
     assert a["hardening"]["applied"] == b["hardening"]["applied"]
-    snaps = a.get("gate_snap", {}), b.get("gate_snap", {})
-    assert snaps[0].get("step") == snaps[1].get("step")
-    for x, y in zip(*(s.get("snapped", []) for s in snaps), strict=True):
-        assert x == {**y, "max_change": pytest.approx(y["max_change"], rel=RTOL)}
+    for key in ("gate_snap", "weight_snap"):
+        snaps = a.get(key, {}), b.get(key, {})
+        assert snaps[0].get("step") == snaps[1].get("step")
+        for x, y in zip(*(s.get("snapped", []) for s in snaps), strict=True):
+            assert x == {**y, "max_change": pytest.approx(y["max_change"], rel=RTOL)}
     for unit, gates in b["gates"].items():
         assert [g["path"] for g in a["gates"][unit]] == [g["path"] for g in gates]
     largest = 0.0
@@ -100,6 +107,15 @@ def test_each_unit_ends_as_its_seed_alone(tmp_path, task, cell, static):
         # The gate snap and the selection per seed, too.
         argv += ["--gate-snap", "0.5", "--select", "best-interpolation"]
         argv += ["--validate-every", "50"]
+    if cell == "nmru":
+        if not static:
+            pytest.skip(
+                "a running quotient over 10 steps amplifies float rounding "
+                "past the formula's three digits; the static case checks the "
+                "weight snap"
+            )
+        # The weight snap per seed, after a pull on the pairs.
+        argv += ["--weight-snap", "0.5", "--pair-pull", "1", "--sparsity", "1"]
     vectorised = tmp_path / "vectorised"
     assert main([*argv, "--seed", "1", "--seeds", "2", "--vectorize",
                  "--out", str(vectorised)]) == 0  # fmt: skip

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 import nalu_rnn
-from nalu_rnn.callbacks import GateSnap, LossGatedRegularization, SparsityWarmup
+from nalu_rnn.callbacks import (
+    GateSnap,
+    LossGatedRegularization,
+    SparsityWarmup,
+    WeightSnap,
+)
 from runner.cli import main
 from runner.config import ConfigError, RunConfig
 from tasks.registry import make_experiment
@@ -201,6 +206,29 @@ def test_gate_snap_follows_the_config_and_is_recorded(tmp_path):
     assert results["gate_snap"]["step"] == 20
     # Both NALUs have a unit gate, so both are in the record.
     assert len(results["gate_snap"]["snapped"]) == 2
+
+
+def test_weight_snap_follows_the_config_and_is_recorded(tmp_path):
+    config = RunConfig.for_task("add", cell="nau", weight_snap=0.8, steps=1000)
+    (snap,) = [
+        c
+        for c in make_experiment(config).callbacks(epochs=1)
+        if isinstance(c, WeightSnap)
+    ]
+    assert (snap.step, snap.tolerance) == (800, config.regularization.harden_tolerance)
+    out = tmp_path / "run"
+    argv = ["--task", "div", "--static", "--single-layer", "--steps", "40",
+            "--weight-snap", "0.5", "--pair-pull", "2", "--eval-sequences",
+            "20", "--validate-every", "10", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["weight_snap"]["step"] == 20
+    assert [r["path"] for r in results["weight_snap"]["snapped"]] == [
+        "nmru/W",
+        "nmru/W_r",
+    ]
+    assert "gate_snap" not in results
+    assert results["run_config"]["regularization"]["pair_pull"] == 2.0
 
 
 def _monitor_fit(model, task, every, steps):
