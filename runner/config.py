@@ -289,8 +289,9 @@ class ModelOptions:
     encoder: str | None = option(
         None,
         "MNIST: the digit encoder's output; classes: a softmax over 10 "
-        "classes, then for addition a Dense(1) started at the digit values "
-        "0..9; linear: the paper's linear read-out of the ConvNet's 500 "
+        "classes, then for addition a Dense(1), the value of each class, "
+        "learnt (started at the digit values 0..9 only by --head-init "
+        "exact); linear: the paper's linear read-out of the ConvNet's 500 "
         "units, no class structure",
         choices=("classes", "linear"),
         unset="none (an arithmetic task)",
@@ -438,6 +439,15 @@ class RegularizationOptions:
         "loss is below 1 (0: off)",
         type=non_negative_float,
         needs="arithmetic",
+    )
+    class_balance: float = option(
+        0.0,
+        "MNIST, --encoder classes: strength of a penalty on the encoder's "
+        "class use over each batch, log(10) minus the entropy of the batch's "
+        "mean class probabilities, so that no class is left unused (a "
+        "softmax whose value read-out starts at random otherwise sends every "
+        "image to one class); it sees no label and no digit value (0: off)",
+        type=non_negative_float,
     )
     gate_snap: float | None = option(
         None,
@@ -819,6 +829,11 @@ def _check_combinations(config, spec, cell_spec):
             raise ConfigError(refusal)
     if regularization.sparsity_stop is not None and regularization.sparsity_end is None:
         raise ConfigError("--sparsity-stop needs --sparsity-end (a ramp to stop)")
+    if regularization.class_balance > 0 and model.encoder == "linear":
+        raise ConfigError(
+            "--class-balance acts on the classes encoder's softmax; --encoder "
+            "linear has none"
+        )
     if model.scale_targets and cell_spec.arithmetic:
         raise ConfigError(
             "--scale-targets rescales the read-out of a cell without arithmetic "

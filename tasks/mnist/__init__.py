@@ -59,6 +59,7 @@ FLAGS = (
     "tfds_dir",
     "head_init",
     "head_learning_rate",
+    "class_balance",
 )
 
 FAMILY = Family(

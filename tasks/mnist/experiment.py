@@ -202,6 +202,7 @@ class MNISTExperiment(Experiment):
             encoder_kwargs={
                 "digit_classes": c.model.encoder == "classes",
                 "digit_values": warm,
+                "class_balance": c.regularization.class_balance,
             },
             raw_regularizer=schedule.saturation,
             multiplicative=self.target.multiplicative,

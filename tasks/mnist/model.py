@@ -12,13 +12,71 @@ makes length-1000 sequences as cheap to evaluate as length-10 ones
 import keras
 import numpy as np
 
-from nalu_rnn._validation import validate_array, validate_positive_int
+from nalu_rnn._validation import (
+    validate_array,
+    validate_non_negative_float,
+    validate_positive_int,
+)
 from nalu_rnn.initializers import BlockIdentity, StateBlockIdentity
 from nalu_rnn.rnn import recurrent_layer
 from nalu_rnn.time_folding import FoldTime, UnfoldTime
 from tasks.cells import MEMORY_START, get_cell_spec, regularizer_kwargs
 
 IMAGE_INPUT_SHAPE = (28, 28, 1)
+
+
+@keras.saving.register_keras_serializable(package="tasks.mnist")
+class ClassBalance(keras.layers.Layer):
+    """Passes class probabilities through and penalises unused classes.
+
+    In training, adds `strength * (log(k) - H(q))` to the model's losses,
+    where `q` is the mean of the `k` class probabilities over the batch
+    (every image of every sequence) and `H` its entropy: 0 when the batch
+    uses every class equally, `strength * log(k)` when it sends every image
+    to one class. A softmax encoder followed by a value read-out that
+    starts at random falls into that collapse within the first steps: the
+    class whose value moves fastest takes every image, its softmax
+    saturates and the other classes get no gradient again. The penalty
+    knows no label, no digit value and no operation; it says only that the
+    classes are used over a batch.
+
+    Args:
+        strength: Non-negative float, the penalty's weight. Defaults to
+            `1.0`.
+        **kwargs: Base layer keyword arguments, such as `name`.
+
+    Call arguments:
+        inputs: Class probabilities, `(batch, k)`.
+        training: Python boolean; the penalty is added in training only.
+
+    Example:
+
+    ```python
+    balance = tasks.mnist.model.ClassBalance(10.0)
+    p = balance(np.full((4, 10), 0.1, "float32"), training=True)  # p as given
+    ```
+    """
+
+    def __init__(self, strength=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.strength = validate_non_negative_float(
+            strength, "strength", "ClassBalance"
+        )
+
+    def call(self, inputs, training=False):
+        if training and self.strength > 0:
+            usage = keras.ops.mean(inputs, axis=0)
+            # 0 * log(0) is 0: a class that is never used adds no entropy.
+            entropy = -keras.ops.sum(usage * keras.ops.log(usage + 1e-12))
+            classes = keras.ops.shape(inputs)[-1]
+            self.add_loss(self.strength * (np.log(classes) - entropy))
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "strength": self.strength}
 
 
 def digit_encoder(
@@ -28,6 +86,7 @@ def digit_encoder(
     dense_units=500,
     digit_classes=False,
     digit_values=False,
+    class_balance=0.0,
 ):
     """The ConvNet that maps one MNIST image to an embedding.
 
@@ -58,6 +117,9 @@ def digit_encoder(
         digit_values: Whether the `"digit_value"` read-out starts at the
             digit values 0..9, a warm start (`--head-init exact`). Defaults
             to `False`.
+        class_balance: With `digit_classes`, the strength of a
+            `ClassBalance` after the softmax, named `"class_balance"`
+            (`--class-balance`); 0 adds none. Defaults to `0.0`.
 
     Returns:
         A `keras.Model` named `"encoder"` from `(batch, 28, 28, 1)` float
@@ -87,6 +149,8 @@ def digit_encoder(
         outputs = keras.layers.Dense(output_dim, name="embedding")(x)
         return keras.Model(inputs, outputs, name="encoder")
     outputs = keras.layers.Dense(10, activation="softmax", name="embedding")(x)
+    if class_balance > 0:
+        outputs = ClassBalance(class_balance, name="class_balance")(outputs)
     if output_dim != 10:
         value = keras.layers.Dense(output_dim, use_bias=False, name="digit_value")
         outputs = value(outputs)

@@ -65,7 +65,7 @@ MNIST_CELL_RECIPES = {
 # The digit encoders (`--encoder`), with the prior each gives the head.
 MNIST_ENCODERS = {
     "classes": "a softmax over 10 classes (the model is told there are ten "
-    "symbols), then for addition a Dense(1) started at the digit values 0..9",
+    "symbols), then for addition a Dense(1), the value of each class, learnt",
     "linear": "the paper's: a linear read-out of the ConvNet's 500 units, "
     "no class structure and no digit-value start",
 }

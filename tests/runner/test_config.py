@@ -389,3 +389,12 @@ def test_a_value_left_out_is_not_given():
     assert config.regularization.harden is True
     with pytest.raises(ConfigError):
         RunConfig.for_task("add", cell="lstm", harden=False)
+
+
+def test_class_balance_needs_the_classes_encoder():
+    with pytest.raises(ConfigError, match="--class-balance acts on the classes"):
+        RunConfig.for_task("mnist_add", encoder="linear", class_balance=1.0)
+    config = RunConfig.for_task("mnist_count", class_balance=10.0)
+    assert config.regularization.class_balance == 10.0
+    with pytest.raises(ConfigError, match="--class-balance applies to the MNIST"):
+        RunConfig.for_task("add", class_balance=1.0)

@@ -12,6 +12,7 @@ import pytest
 import nalu_rnn
 from tasks.cells import CELLS
 from tasks.mnist.model import (
+    ClassBalance,
     digit_encoder,
     encode_images,
     predict_from_embeddings,
@@ -262,3 +263,44 @@ def test_predict_from_embeddings_checks_its_arrays(embeddings, indices, match):
     head = sequence_head("nac", 1, 1)
     with pytest.raises(ValueError, match=match):
         predict_from_embeddings(head, embeddings, indices)
+
+
+def test_class_balance_penalises_unused_classes_in_training_only():
+    balance = ClassBalance(2.0)
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(10), size=8).astype("float32")
+    out = balance(probabilities, training=True)
+    assert_array_equal(as_numpy(out), probabilities)
+    usage = probabilities.astype("float64").mean(axis=0)
+    expected = 2.0 * (np.log(10) + np.sum(usage * np.log(usage)))
+    (loss,) = balance.losses
+    assert float(as_numpy(loss)) == pytest.approx(expected, rel=1e-4)
+    # Every image sent to one class: the largest penalty, strength * log(10).
+    collapsed = np.zeros((8, 10), "float32")
+    collapsed[:, 3] = 1.0
+    model = keras.Sequential([keras.Input((10,)), ClassBalance(2.0)])
+    model(collapsed, training=True)
+    assert float(as_numpy(model.losses[0])) == pytest.approx(2 * np.log(10), rel=1e-5)
+    # Classes used equally: none.
+    model(np.eye(10, dtype="float32"), training=True)
+    assert float(as_numpy(model.losses[0])) == pytest.approx(0.0, abs=1e-5)
+    model(collapsed, training=False)
+    assert not model.losses
+    with pytest.raises(ValueError, match="strength"):
+        ClassBalance(-1.0)
+
+
+def test_class_balance_sits_after_the_softmax_and_round_trips(tmp_path):
+    encoder = digit_encoder(1, digit_classes=True, class_balance=3.0)
+    layer = encoder.get_layer("class_balance")
+    assert layer.strength == 3.0
+    assert encoder.layers[encoder.layers.index(layer) - 1].name == "embedding"
+    assert "class_balance" not in [
+        x.name for x in digit_encoder(1, digit_classes=True).layers
+    ]
+    images = np.random.default_rng(1).uniform(size=(2, 28, 28, 1)).astype("float32")
+    path = tmp_path / "encoder.keras"
+    encoder.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_layer("class_balance").strength == 3.0
+    assert_allclose(as_numpy(loaded(images)), as_numpy(encoder(images)), rtol=1e-6)
