@@ -456,12 +456,12 @@ class RegularizationOptions:
         type=fraction,
         needs="gated",
     )
-    weight_snap: float | None = option(
-        None,
+    weight_snap: float = option(
+        0.0,
         "fraction of training after which every arithmetic weight (and unit "
         "gate) within --harden-tolerance of a discrete value is snapped "
         "exact, once; training goes on from the snapped weights, and what is "
-        "judged is still the trained model (no hardening is implied)",
+        "judged is still the trained model, no hardening implied (0: off)",
         type=fraction,
         needs="arithmetic",
     )

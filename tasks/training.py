@@ -138,7 +138,7 @@ class TrainingSchedule:
                 round(r.gate_snap * self.steps), r.harden_tolerance
             )
         self.weight_snap = None
-        if arithmetic and r.weight_snap is not None:
+        if arithmetic and r.weight_snap > 0:
             self.weight_snap = nalu_rnn.callbacks.WeightSnap(
                 round(r.weight_snap * self.steps), r.harden_tolerance
             )

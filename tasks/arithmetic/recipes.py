@@ -162,7 +162,7 @@ SINGLE_LAYER_RECIPE = Recipe(
         "readout_sparsity_start": None,
         "saturation": 0.0,
         "gate_snap": None,
-        "weight_snap": None,
+        "weight_snap": 0.0,
         "harden": False,
         "select": "best-interpolation",
         "validate_every": 1000,

@@ -216,6 +216,11 @@ def test_weight_snap_follows_the_config_and_is_recorded(tmp_path):
         if isinstance(c, WeightSnap)
     ]
     assert (snap.step, snap.tolerance) == (800, config.regularization.harden_tolerance)
+    # 0 is off: no snap at all, not one before the first step.
+    off = config.replace(weight_snap=0.0)
+    assert not [
+        c for c in make_experiment(off).callbacks(epochs=1) if isinstance(c, WeightSnap)
+    ]
     out = tmp_path / "run"
     argv = ["--task", "div", "--static", "--single-layer", "--steps", "40",
             "--weight-snap", "0.5", "--pair-pull", "2", "--eval-sequences",
