@@ -285,7 +285,7 @@ def test_every_field_carries_its_flag():
             assert flag.kind in ("value", "switch", "toggle", "optional", "repeat"), (
                 field.name
             )
-            assert flag.needs in (None, "arithmetic", "gated"), field.name
+            assert flag.needs in (None, "arithmetic", "gated", "reciprocal"), field.name
             if flag.kind in ("switch", "toggle"):
                 assert isinstance(field.default, bool), field.name
 
