@@ -503,17 +503,84 @@ def nalm_pilot_table(results):
 NALM_OPS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "div10": "÷ (10 inputs)"}
 
 
-def nalm_benchmark_table(source):
+def nalm_benchmark_table(*sources, only=None):
     """The NALM benchmark run into `results/SOURCE`: per range (rows) and
     (op, unit) (columns), the successes out of the seeds beside the
-    published count, then pooled."""
+    published count, then pooled.
+
+    With several sources, a later one's (op, unit) replaces an earlier
+    one's column (a unit rerun under a new recipe); `only`, a tuple of
+    (op, unit), keeps those columns alone."""
 
     def build(results):
-        return _nalm_benchmark_table(
-            _read_json(results / source / "nalm_benchmark.json")
+        records = [
+            _read_json(results / source / "nalm_benchmark.json") for source in sources
+        ]
+        record = dict(records[0], rows=[], pooled=[])
+        # Each column keeps the place it first had.
+        order = list(
+            dict.fromkeys((r["op"], r["unit"]) for rec in records for r in rec["rows"])
         )
+        for later in records:
+            replaced = {(r["op"], r["unit"]) for r in later["rows"]}
+            for key in ("rows", "pooled"):
+                record[key] = [
+                    r for r in record[key] if (r["op"], r["unit"]) not in replaced
+                ] + later[key]
+        for key in ("rows", "pooled"):
+            record[key].sort(key=lambda r: order.index((r["op"], r["unit"])))
+        if only is not None:
+            for key in ("rows", "pooled"):
+                record[key] = [r for r in record[key] if (r["op"], r["unit"]) in only]
+        return _nalm_benchmark_table(record)
 
     return build
+
+
+# The lines of results/nalm/benchmark/command that ran only the NMRU
+# before its aids, whose columns results/nalm/nmru-aids replaces.
+BEFORE_THE_AIDS = (
+    "--pairs div10:nmru --",
+    "--pairs div:nmru --",
+    "# the 2-input division at d265b27",
+)
+
+
+def _not_before_the_aids(line):
+    return not any(marker in line for marker in BEFORE_THE_AIDS)
+
+
+# The division aids' ablation on probe seeds: each variant's folder under
+# results/nalm/division-aids, and the flags it ran with over the recipe.
+DIVISION_AIDS = (
+    ("neither (the paper's NMRU)", "neither", "--pair-pull 0 --weight-snap 0"),
+    ("the pairs' pull alone", "pair-only", "--weight-snap 0"),
+    ("the snap alone", "snap-only", "--pair-pull 0"),
+    ("both (the recipe)", "both", "none"),
+)
+
+
+def nalm_division_aids_table(results):
+    """The 10-input division on probe seeds with each of the NMRU's two
+    aids left out: a row per variant, a column per range, then pooled."""
+    lines, labels = [], {}
+    for name, folder, flags in DIVISION_AIDS:
+        record = _read_json(
+            results / "nalm" / "division-aids" / folder / "nalm_benchmark.json"
+        )
+        cells = {r["range"]: r for r in record["rows"] if r["op"] == "div10"}
+        for key, row in cells.items():
+            labels.setdefault(key, row["label"])
+        (pooled,) = [p for p in record["pooled"] if p["op"] == "div10"]
+        low, high = pooled["success_ci"]
+        share = f"[{100 * low:.0f}%, {100 * high:.0f}%]"
+        lines.append(
+            [name, f"`{flags}`" if flags != "none" else flags]
+            + [f"{cells[k]['successes']}/{cells[k]['seeds']}" for k in labels]
+            + [f"{pooled['successes']}/{pooled['seeds']} {share}"]
+        )
+    header = ["NMRU", "flags over the recipe", *labels.values(), "pooled"]
+    return markdown_table(header, lines)
 
 
 def _nalm_benchmark_table(record):
@@ -716,8 +783,17 @@ TABLES = {
     ),
     "nalm_pilot": Table(nalm_pilot_table, ("nalm/pilot",)),
     "nalm_benchmark": Table(
-        nalm_benchmark_table("nalm/benchmark"), ("nalm/benchmark",)
+        nalm_benchmark_table("nalm/benchmark", "nalm/nmru-aids"),
+        ("nalm/benchmark", "nalm/nmru-aids"),
+        shows_command=_not_before_the_aids,
     ),
+    "nalm_division_before_aids": Table(
+        nalm_benchmark_table(
+            "nalm/benchmark", only=(("div", "nmru"), ("div10", "nmru"))
+        ),
+        ("nalm/benchmark",),
+    ),
+    "nalm_division_aids": Table(nalm_division_aids_table, ("nalm/division-aids",)),
     "nalm_units_eps7": Table(
         nalm_benchmark_table("nalm/units-eps7"), ("nalm/units-eps7",)
     ),

@@ -262,11 +262,34 @@ def test_the_nalm_benchmark_table_puts_ranges_in_rows(tables, tmp_path):
     }
     (folder / "nalm_benchmark.json").write_text(json.dumps(record))
     (folder / "command").write_text("python experiments/nalm_benchmark.py\n")
+    # A later run of one (op, unit) replaces its column, in its place.
+    rerun = folder.parent / "nmru-aids"
+    rerun.mkdir()
+    later = {
+        "protocol": {"seeds": 25},
+        "rows": [row("mul", "nmu", "1_2", 22)],
+        "pooled": [
+            {
+                "op": "mul",
+                "unit": "nmu",
+                "successes": 22,
+                "seeds": 25,
+                "success_ci": [0.7, 0.95],
+            }
+        ],
+    }
+    (rerun / "nalm_benchmark.json").write_text(json.dumps(later))
+    (rerun / "command").write_text("python experiments/nalm_benchmark.py --later\n")
     text = _rebuilt(tables, tmp_path, "nalm_benchmark")
     assert "| train -> extrapolation | + NAU | × NMU |" in text
-    assert "| [1_2] | 25/25 (pub. 25/25) | 20/25 (pub. 25/25) |" in text
+    assert "| [1_2] | 25/25 (pub. 25/25) | 22/25 |" in text
     assert "| [m2_m1] | 24/25 | not run |" in text
-    assert "| pooled | 49/50 [90%, 100%] | 20/25 [60%, 90%] |" in text
+    assert "| pooled | 49/50 [90%, 100%] | 22/25 [70%, 95%] |" in text
+    assert "--later" in text
+    only = tables.nalm_benchmark_table("nalm/benchmark", only=(("mul", "nmu"),))
+    text = only(tmp_path / "results")
+    assert "| train -> extrapolation | × NMU |" in text
+    assert "| [1_2] | 20/25 (pub. 25/25) |" in text
 
 
 def test_the_epsilon_table_puts_each_run_beside_its_rerun(tables, tmp_path):
@@ -353,3 +376,28 @@ def test_the_pooled_epsilon_table_lists_each_rerun_and_its_changed_ranges(
         tables.nalm_epsilon_pooled_table((("nalm/before", "nalm/wider"),))(
             tmp_path / "results"
         )
+
+
+def test_the_division_aids_table_gives_each_variant_a_row(tables, tmp_path):
+    root = tmp_path / "results" / "nalm" / "division-aids"
+    for k, (_, folder, _) in enumerate(tables.DIVISION_AIDS):
+        (root / folder).mkdir(parents=True)
+        rows = [
+            {
+                "op": "div10",
+                "unit": "nmru",
+                "range": key,
+                "label": f"[{key}]",
+                "seeds": 25,
+                "successes": 10 + k + shift,
+            }  # fmt: skip
+            for key, shift in (("m20_m10", 0), ("m1.2_m1.1", 1))
+        ]
+        pooled = {"op": "div10", "unit": "nmru", "seeds": 50,
+                  "successes": 21 + 2 * k, "success_ci": [0.3, 0.6]}  # fmt: skip
+        record = {"rows": rows, "pooled": [pooled]}
+        (root / folder / "nalm_benchmark.json").write_text(json.dumps(record))
+    text = tables.nalm_division_aids_table(tmp_path / "results")
+    assert "| NMRU | flags over the recipe | [m20_m10] | [m1.2_m1.1] | pooled |" in text
+    assert "| neither (the paper's NMRU) | `--pair-pull 0 --weight-snap 0` |" in text
+    assert "| both (the recipe) | none | 13/25 | 14/25 | 27/50 [30%, 60%] |" in text
