@@ -630,7 +630,7 @@ class _Group:
         losses = None
         snapper = self.members[0].snap
         if snapper is not None and step >= snapper.step:
-            self._snap_gates()
+            self._snap()
         switch = self._switch()
         if (
             switch is not None
@@ -742,7 +742,7 @@ class _Group:
 
     # ------------------------------------------------------------ per seed
 
-    def _snap_gates(self):
+    def _snap(self):
         """The snap (`GateSnap`, `WeightSnap`) once per seed: each seed's
         weights through its own model and the snap, then back into the
         stack."""

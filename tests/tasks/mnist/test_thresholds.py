@@ -57,3 +57,9 @@ def test_a_judged_run_knows_whether_its_recipe_is_the_references(tmp_path):
     longer = judged.replace(steps=4000).as_dict()
     assert thresholds.same_recipe("mnist_add", "classes", longer, str(path)) is False
     assert thresholds.same_recipe("mnist_count", "classes", longer, str(path)) is None
+    # A field the reference predates counts as its recipe only when off.
+    del entry["recipe"]["regularization"]["class_balance"]
+    path.write_text(json.dumps({"reference": {"mnist_add": {"classes": entry}}}))
+    assert thresholds.same_recipe("mnist_add", "classes", judged.as_dict(), str(path))
+    balanced = judged.replace(class_balance=10.0).as_dict()
+    assert thresholds.same_recipe("mnist_add", "classes", balanced, str(path)) is False
