@@ -516,22 +516,21 @@ def nalm_benchmark_table(*sources, only=None):
         records = [
             _read_json(results / source / "nalm_benchmark.json") for source in sources
         ]
-        record = dict(records[0], rows=[], pooled=[])
-        # Each column keeps the place it first had.
-        order = list(
-            dict.fromkeys((r["op"], r["unit"]) for rec in records for r in rec["rows"])
-        )
-        for later in records:
-            replaced = {(r["op"], r["unit"]) for r in later["rows"]}
-            for key in ("rows", "pooled"):
-                record[key] = [
-                    r for r in record[key] if (r["op"], r["unit"]) not in replaced
-                ] + later[key]
+        # Each (op, unit) from the last record that holds it, in the place
+        # it first had (a dict keeps a key's place when it is set again).
+        latest = {}
+        for record in records:
+            for row in record["rows"]:
+                latest[(row["op"], row["unit"])] = record
+        record = dict(records[0])
         for key in ("rows", "pooled"):
-            record[key].sort(key=lambda r: order.index((r["op"], r["unit"])))
-        if only is not None:
-            for key in ("rows", "pooled"):
-                record[key] = [r for r in record[key] if (r["op"], r["unit"]) in only]
+            record[key] = [
+                r
+                for column, source in latest.items()
+                if only is None or column in only
+                for r in source[key]
+                if (r["op"], r["unit"]) == column
+            ]
         return _nalm_benchmark_table(record)
 
     return build
@@ -572,15 +571,21 @@ def nalm_division_aids_table(results):
         for key, row in cells.items():
             labels.setdefault(key, row["label"])
         (pooled,) = [p for p in record["pooled"] if p["op"] == "div10"]
-        low, high = pooled["success_ci"]
-        share = f"[{100 * low:.0f}%, {100 * high:.0f}%]"
         lines.append(
             [name, f"`{flags}`" if flags != "none" else flags]
             + [f"{cells[k]['successes']}/{cells[k]['seeds']}" for k in labels]
-            + [f"{pooled['successes']}/{pooled['seeds']} {share}"]
+            + [_pooled_text(pooled)]
         )
     header = ["NMRU", "flags over the recipe", *labels.values(), "pooled"]
     return markdown_table(header, lines)
+
+
+def _pooled_text(pooled):
+    """`successes/seeds [low%, high%]` of a benchmark's pooled entry."""
+    low, high = pooled["success_ci"]
+    return (
+        f"{pooled['successes']}/{pooled['seeds']} [{100 * low:.0f}%, {100 * high:.0f}%]"
+    )
 
 
 def _nalm_benchmark_table(record):
@@ -604,8 +609,7 @@ def _nalm_benchmark_table(record):
     line = ["pooled"]
     for column in columns:
         p = pooled[column]
-        low, high = p["success_ci"]
-        text = f"{p['successes']}/{p['seeds']} [{100 * low:.0f}%, {100 * high:.0f}%]"
+        text = _pooled_text(p)
         if p.get("published") is not None:
             text += f" (pub. {100 * p['published']:.1f}%)"
         line.append(text)

@@ -21,31 +21,27 @@ def validate_positive_int(value, name, owner):
     return int(value)
 
 
-def validate_positive_float(value, name, owner):
+def _validated_float(value, name, owner, kind, accept):
+    """`float(value)` if it is a finite real number that `accept`s, else a
+    `ValueError` that says it must be a `kind` number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
-            f"`{name}` of {owner} must be a positive number; received {name}={value!r}"
+            f"`{name}` of {owner} must be a {kind} number; received {name}={value!r}"
         )
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or not accept(value):
         raise ValueError(
-            f"`{name}` of {owner} must be a positive finite number; "
+            f"`{name}` of {owner} must be a {kind} finite number; "
             f"received {name}={value!r}"
         )
     return float(value)
+
+
+def validate_positive_float(value, name, owner):
+    return _validated_float(value, name, owner, "positive", lambda v: v > 0)
 
 
 def validate_non_negative_float(value, name, owner):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"`{name}` of {owner} must be a non-negative number; "
-            f"received {name}={value!r}"
-        )
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"`{name}` of {owner} must be a non-negative finite number; "
-            f"received {name}={value!r}"
-        )
-    return float(value)
+    return _validated_float(value, name, owner, "non-negative", lambda v: v >= 0)
 
 
 def validate_finite_float(value, name, owner):

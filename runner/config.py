@@ -742,6 +742,14 @@ class RunConfig:
         return config
 
 
+# What a field's `Flag.needs` asks of the cell, for its refusal.
+NEEDS = {
+    "arithmetic": "arithmetic units",
+    "gated": "units with learnt gates (nalu, inalu)",
+    "reciprocal": "units with weights on the inputs' reciprocals (nmru, snmru)",
+}
+
+
 def _check_applies(spec, cell_spec, static, given):
     """Raises `ConfigError` for a field given that this task or cell ignores."""
     if static and not spec.static:
@@ -768,21 +776,11 @@ def _check_applies(spec, cell_spec, static, given):
         needs = field.metadata["flag"].needs
         if field.name not in given or needs is None:
             continue
-        if needs == "arithmetic" and not cell_spec.arithmetic:
+        # A `needs` is the name of the `CellSpec` attribute that says it.
+        if not getattr(cell_spec, needs):
             raise ConfigError(
-                f"{_flag(field.name)} acts on arithmetic units; cell "
+                f"{_flag(field.name)} acts on {NEEDS[needs]}; cell "
                 f"{cell_spec.name!r} has none"
-            )
-        if needs == "gated" and not cell_spec.gated:
-            raise ConfigError(
-                f"{_flag(field.name)} acts on units with learnt gates (nalu, "
-                f"inalu); cell {cell_spec.name!r} has none"
-            )
-        if needs == "reciprocal" and not cell_spec.reciprocal:
-            raise ConfigError(
-                f"{_flag(field.name)} acts on units with weights on the "
-                f"inputs' reciprocals (nmru, snmru); cell {cell_spec.name!r} "
-                "has none"
             )
 
 

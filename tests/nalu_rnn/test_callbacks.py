@@ -186,17 +186,21 @@ def test_switch_rejects_bad_arguments(kwargs):
         LossGatedRegularization(SaturationRegularizer(0.0), **kwargs)
 
 
-class _GateLog(keras.callbacks.Callback):
-    """Records the unit gates after every batch."""
+class _BatchLog(keras.callbacks.Callback):
+    """Records `read()`, a NumPy array, after every batch."""
 
-    def __init__(self, watched):
+    def __init__(self, read):
         super().__init__()
-        self.watched, self.gates = watched, []
+        self.read, self.values = read, []
 
     def on_train_batch_end(self, batch, logs=None):
         sync_training_state(self.model)
-        raw = keras.ops.convert_to_numpy(self.watched.unit_gate())
-        self.gates.append(1.0 / (1.0 + np.exp(-raw.astype(np.float64))))
+        self.values.append(self.read())
+
+
+def _gates(unit):
+    raw = keras.ops.convert_to_numpy(unit.unit_gate()).astype(np.float64)
+    return 1.0 / (1.0 + np.exp(-raw))
 
 
 def test_gate_snap_makes_decided_gates_exact_once_at_its_step():
@@ -206,11 +210,11 @@ def test_gate_snap_makes_decided_gates_exact_once_at_its_step():
     # Gates 0.95 and 0.018 are decided (within 0.2), 0.5 is not.
     unit.G.assign(np.array([3.0, -4.0, 0.0], "float32"))
     snap = nalu_rnn.callbacks.GateSnap(step=2, tolerance=0.2)
-    log = _GateLog(unit)
+    log = _BatchLog(lambda: _gates(unit))
     x = np.ones((4, 2), "float32")
     model.fit(x, np.ones((4, 3)), batch_size=1, callbacks=[snap, log], verbose=0)
-    assert_allclose(log.gates[0], [0.9525741, 0.0179862, 0.5], rtol=1e-5)
-    for gates in log.gates[1:]:
+    assert_allclose(log.values[0], [0.9525741, 0.0179862, 0.5], rtol=1e-5)
+    for gates in log.values[1:]:
         assert_array_equal(gates, [1.0, 0.0, 0.5])
     (record,) = snap.report
     assert record.snapped == 2 and record.total == 3
@@ -223,18 +227,6 @@ def test_gate_snap_rejects_bad_arguments():
         nalu_rnn.callbacks.GateSnap(step=1, tolerance=0.7)
 
 
-class _KernelLog(keras.callbacks.Callback):
-    """Records a unit's kernel after every batch."""
-
-    def __init__(self, kernel):
-        super().__init__()
-        self.kernel, self.values = kernel, []
-
-    def on_train_batch_end(self, batch, logs=None):
-        sync_training_state(self.model)
-        self.values.append(keras.ops.convert_to_numpy(self.kernel).copy())
-
-
 def test_weight_snap_makes_decided_weights_exact_once_at_its_step():
     unit = nalu_rnn.NAU(1)
     model = keras.Sequential([keras.Input((3,)), unit])
@@ -242,7 +234,7 @@ def test_weight_snap_makes_decided_weights_exact_once_at_its_step():
     # 0.9 and -0.15 are within 0.2 of 1 and 0; 0.5 is not.
     unit.W.assign(np.array([[0.9], [-0.15], [0.5]], "float32"))
     snap = nalu_rnn.callbacks.WeightSnap(step=2, tolerance=0.2)
-    log = _KernelLog(unit.W)
+    log = _BatchLog(lambda: keras.ops.convert_to_numpy(unit.W).copy())
     x = np.ones((4, 3), "float32")
     model.fit(x, np.ones((4, 1)), batch_size=1, callbacks=[snap, log], verbose=0)
     assert_allclose(log.values[0].ravel(), [0.9, -0.15, 0.5], rtol=1e-6)
