@@ -40,10 +40,11 @@ import statistics
 from pathlib import Path
 
 from runner.config import name_list
-from runner.results import table, write_json
+from runner.results import FAILED_FILE, table, write_json
 from runner.sweeps import (
     add_sweep_flags,
     add_vectorize_flag,
+    failure_message,
     run_sweep,
     sweep_settings,
     vectorize_where_it_applies,
@@ -355,15 +356,35 @@ def target(out, op, unit, key):
     return Path(out) / op / unit / key
 
 
-def row(op, unit, key, folder):
+def stopped_seeds(folder):
+    """The seeds of a run that stopped on a NaN or Inf loss (`failed.json` in
+    their folder, in place of `results.json`)."""
+    return sorted(folder.glob(f"seed_*/{FAILED_FILE}"))
+
+
+def finished(folder, seeds):
+    """Whether a run is over: every seed finished (`summary.json`), or the
+    seeds that did not stopped on a NaN or Inf loss, which the benchmark
+    counts as failures (a rerun would stop them again)."""
+    if (folder / "summary.json").exists():
+        return True
+    results = list(folder.glob("seed_*/results.json"))
+    stopped = stopped_seeds(folder)
+    return bool(stopped) and len(results) + len(stopped) == seeds
+
+
+def row(op, unit, key, folder, seeds):
     """The measures of one (op, unit, range) from its seeds' results, or of
-    a run not (yet) finished: `seeds` 0 and the measures `None`."""
+    a run not (yet) finished: `seeds` 0 and the measures `None`. A seed
+    stopped by a NaN or Inf loss counts as a failure (`stopped`)."""
     results = [
         json.loads(p.read_text()) for p in sorted(folder.glob("seed_*/results.json"))
     ]
-    finished = (folder / "summary.json").exists() and results
-    successes = [bool(r["success"]) for r in results] if finished else []
-    solved = [r for r in results if r.get("success")] if finished else []
+    over = finished(folder, seeds)
+    stopped = len(stopped_seeds(folder)) if over else 0
+    successes = [bool(r["success"]) for r in results] if over else []
+    successes += [False] * stopped
+    solved = [r for r in results if r.get("success")] if over else []
     published = PUBLISHED.get((op, unit), {}).get(key)
     return {
         "op": op,
@@ -372,6 +393,7 @@ def row(op, unit, key, folder):
         "label": RANGES[RANGE_KEYS.index(key)].label,
         "seeds": len(successes),
         "successes": sum(successes),
+        "stopped": stopped,
         "success_ci": list(wilson_interval(sum(successes), len(successes)))
         if successes
         else None,
@@ -379,8 +401,8 @@ def row(op, unit, key, folder):
         "median_sparsity_error": median_or_none(
             [r.get("sparsity_error") for r in solved]
         ),
-        "train_seconds": [r["train_seconds"] for r in results] if finished else [],
-        "steps": results[0]["steps"] if finished else None,
+        "train_seconds": [r["train_seconds"] for r in results] if over else [],
+        "steps": results[0]["steps"] if over and results else None,
         "published": published,
     }
 
@@ -461,8 +483,8 @@ def op_tables(op, rows, pools):
         cells.append(line)
     matrix = table(header, cells, markdown=True)
     detail_header = ["train -> extrapolation", "unit", "success", "95% CI",
-                     "published", "median solved step", "median sparsity error",
-                     "median s / run"]  # fmt: skip
+                     "stopped on NaN", "published", "median solved step",
+                     "median sparsity error", "median s / run"]  # fmt: skip
     details = []
     for key in keys:
         for u in units:
@@ -474,6 +496,7 @@ def op_tables(op, rows, pools):
                     unit_label(op, u),
                     f"{r['successes']}/{r['seeds']}" if r["seeds"] else "not run",
                     "-" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]",
+                    str(r.get("stopped", 0)) if r["seeds"] else "-",
                     "-" if r["published"] is None else f"{r['published']}/25",
                     _fmt(r["median_solved_step"], ".0f"),
                     _fmt(r["median_sparsity_error"], ".2g"),
@@ -534,11 +557,16 @@ def main(argv=None):
     check_options(options, parser)
     out = Path(options.out)
     chosen = runs(options)
-    run_sweep(
-        [(target(out, *key), train_flags(*key, options)) for key in chosen],
+    outcomes = run_sweep(
+        [
+            (target(out, *key), train_flags(*key, options))
+            for key in chosen
+            if not finished(target(out, *key), options.seeds)
+        ],
         **sweep_settings(options),
+        exit_on_failure=False,
     )
-    rows = [row(*key, target(out, *key)) for key in chosen]
+    rows = [row(*key, target(out, *key), options.seeds) for key in chosen]
     pools = pooled(rows)
     text = report(rows, pools)
     print(text)
@@ -559,6 +587,15 @@ def main(argv=None):
     )
     (out / "nalm_benchmark.md").write_text(text + "\n")
     print(f"Wrote {out / 'nalm_benchmark.json'} and {out / 'nalm_benchmark.md'}")
+    # A run that failed otherwise (an error, a lost worker) is not in the
+    # tables: "not run", and run again by the next invocation.
+    broken = [
+        o
+        for o in outcomes
+        if o["state"] == "failed" and not finished(o["out"], options.seeds)
+    ]
+    if broken:
+        raise SystemExit(failure_message(broken, len(outcomes)))
     return rows
 
 

@@ -601,6 +601,8 @@ def _nalm_benchmark_table(record):
                 line.append("not run")
                 continue
             text = f"{row['successes']}/{row['seeds']}"
+            if row.get("stopped"):
+                text += f", {row['stopped']} NaN"
             if row.get("published") is not None:
                 text += f" (pub. {row['published']}/25)"
             line.append(text)

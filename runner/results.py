@@ -108,6 +108,10 @@ def _finite(value):
     return value
 
 
+# What a run or seed that stopped writes in place of its results: a sweep's
+# failed run (`runner.sweeps`), a vectorised seed stopped by a NaN or Inf
+# loss (`runner.vectorize`).
+FAILED_FILE = "failed.json"
 METRIC_COLUMNS = ("mse", "scaled_error", "mae", "accuracy", "relative_error")
 
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from runner.quiet import quiet_start
-from runner.results import write_json
+from runner.results import FAILED_FILE, write_json
 
 # The train.py of the checkout this package belongs to: on a worker, the
 # worker's own.
@@ -40,9 +40,7 @@ TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
 # a mistyped address waiting; a scheduler that is up answers in well under
 # a second, even across a cluster.
 CONNECT_TIMEOUT = 5
-# A failed run's record in its OUT, and the log of its train.py in the
-# folder it trained in.
-FAILED_FILE = "failed.json"
+# The log of a run's train.py in the folder it trained in.
 LOG_FILE = "train.log"
 # Lines of a failed run's log kept in its failed.json.
 LOG_TAIL_LINES = 20
@@ -233,7 +231,14 @@ def vectorize_where_it_applies(flags, enabled=True):
     return [*flags, "--vectorize"]
 
 
-def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None):
+def run_sweep(
+    runs,
+    jobs=1,
+    pin_cores=False,
+    scheduler=None,
+    checkpoint_dir=None,
+    exit_on_failure=True,
+):
     """Runs `train.py FLAGS --out OUT` for each `(OUT, FLAGS)` not finished.
 
     Every run is submitted to the Dask cluster at once; each finishes as
@@ -260,6 +265,10 @@ def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None
             `None` for a temporary folder on the worker, deleted once read
             (with the embedded cluster: `out` itself, as `train.py --out
             OUT` would). Defaults to `None`.
+        exit_on_failure: Whether failed runs end the sweep with
+            `SystemExit`, or are left to the caller in the outcomes (a
+            script that counts some failures as results). Defaults to
+            `True`.
 
     Returns:
         One dict per run, in the order of `runs`: `out`, and `state`:
@@ -267,7 +276,8 @@ def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None
 
     Raises:
         SystemExit: after every run has finished, when some failed, naming
-            them; with status 2 and one line on stderr, when `scheduler`
+            them (`failure_message`), unless `exit_on_failure` is false;
+            with status 2 and one line on stderr, when `scheduler`
             does not answer within `CONNECT_TIMEOUT` seconds.
     """
     if jobs < 1:
@@ -314,14 +324,20 @@ def run_sweep(runs, jobs=1, pin_cores=False, scheduler=None, checkpoint_dir=None
             progress.update(outcomes[i])
         progress.close()
     failed = [o for o in outcomes if o["state"] == "failed"]
-    if failed:
-        named = "\n".join(f"  {o['out']}: {o['reason']}" for o in failed[:10])
-        more = f"\n  and {len(failed) - 10} more" if len(failed) > 10 else ""
-        raise SystemExit(
-            f"{len(failed)} of {len(runs)} runs failed (each OUT/{FAILED_FILE} "
-            f"says why; the next invocation runs them again):\n{named}{more}"
-        )
+    if failed and exit_on_failure:
+        raise SystemExit(failure_message(failed, len(runs)))
     return outcomes
+
+
+def failure_message(failed, total):
+    """What a sweep says of its failed runs (the outcomes of `run_sweep`),
+    out of `total`: how many, and the first ten with their reasons."""
+    named = "\n".join(f"  {o['out']}: {o['reason']}" for o in failed[:10])
+    more = f"\n  and {len(failed) - 10} more" if len(failed) > 10 else ""
+    return (
+        f"{len(failed)} of {total} runs failed (each OUT/{FAILED_FILE} "
+        f"says why; the next invocation runs them again):\n{named}{more}"
+    )
 
 
 def train_run(flags, workdir=None, finished=None, single_thread=False, pin_core=False):

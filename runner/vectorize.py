@@ -80,14 +80,12 @@ from nalu_rnn.callbacks import (
 from nalu_rnn.hardening import SnappedWeight
 from nalu_rnn.keras_internals import build_for_training
 from runner import run
-from runner.results import write_json
+from runner.results import FAILED_FILE, write_json
 from runner.run import NON_FINITE_HINT, VectorizeError
 from tasks.success import mse
 from tasks.training import BestInterpolation, SolvedStepMonitor
 
 CHECKPOINT_FILE = "vectorized.npz"
-# A stopped seed's folder holds this instead of results.json.
-FAILED_FILE = "failed.json"
 # The inputs of one vectorised prediction are kept under this many bytes:
 # the recurrent monitor's sets of length 1000 take 10 MB per seed.
 PREDICT_CHUNK_BYTES = 64 * 2**20

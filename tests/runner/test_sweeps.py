@@ -112,6 +112,17 @@ def test_run_sweep_writes_each_run_and_records_failures_without_retrying(
     assert not (nan / "failed.json").exists()
 
 
+def test_failed_runs_are_left_to_the_caller_without_exit_on_failure(
+    tmp_path, fake_train
+):
+    runs = [(tmp_path / "ok", ["--seeds", "1"]), (tmp_path / "usage", ["--fail", "2"])]
+    outcomes = sweeps.run_sweep(runs, exit_on_failure=False)
+    assert [o["state"] for o in outcomes] == ["done", "failed"]
+    message = sweeps.failure_message(outcomes[1:], len(runs))
+    assert message.startswith("1 of 2 runs failed")
+    assert f"{tmp_path / 'usage'}: train.py: error:" in message
+
+
 def test_runs_start_in_the_order_given(tmp_path, fake_train, capsys):
     outs = [tmp_path / name for name in ("d", "a", "c", "b", "e")]
     sweeps.run_sweep([(out, ["--seeds", "1"]) for out in outs])

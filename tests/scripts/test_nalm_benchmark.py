@@ -155,9 +155,43 @@ def test_an_unfinished_run_is_not_tabled_as_a_failure(bench, tmp_path):
     folder = tmp_path / "nmu"
     _fake_run(folder, [True, True])
     (folder / "summary.json").unlink()
-    row = bench.row("mul", "nmu", "1_2", folder)
+    row = bench.row("mul", "nmu", "1_2", folder, 2)
     assert row["seeds"] == 0 and row["success_ci"] is None
     assert bench._cell(row) == "not run"
+
+
+def _stopped_run(folder, successes, stopped):
+    """A run whose seeds `stopped` ended on a NaN loss: the others' results,
+    the stopped seeds' failed.json, the run's failed.json, no summary."""
+    _fake_run(folder, successes)
+    (folder / "summary.json").unlink()
+    (folder / "failed.json").write_text(json.dumps({"reason": "1 of 3 stopped"}))
+    for seed in stopped:
+        (folder / f"seed_{seed}").mkdir()
+        reason = {"seed": seed, "reason": "the loss is nan"}
+        (folder / f"seed_{seed}" / "failed.json").write_text(json.dumps(reason))
+
+
+def test_seeds_stopped_on_nan_count_as_failures_and_are_not_run_again(bench, tmp_path):
+    out = tmp_path / "bench"
+    folder = out / "div" / "realnpu" / "m2_2"
+    _stopped_run(folder, [True, False], stopped=[2])
+    assert bench.finished(folder, 3) and not bench.finished(folder, 4)
+    # Nothing is trained: the run is over, its stopped seed a failure.
+    (row,) = bench.main(
+        ["--pairs", "div:realnpu", "--ranges", "m2_2", "--seeds", "3",
+         "--out", str(out)]
+    )  # fmt: skip
+    assert (row["successes"], row["seeds"], row["stopped"]) == (1, 3, 1)
+    assert row["train_seconds"] == [30.0, 31.0]
+    markdown = (out / "nalm_benchmark.md").read_text()
+    assert "| stopped on NaN |" in markdown
+    assert "| [-2,2] -> [-6,-2] u [2,6] | RealNPU | 1/3 | [0.06, 0.79] | 1 |" in (
+        markdown
+    )
+    # A seed neither finished nor stopped leaves the run unfinished.
+    row = bench.row("div", "realnpu", "m2_2", folder, 4)
+    assert row["seeds"] == 0 and row["stopped"] == 0
 
 
 @pytest.mark.slow

@@ -231,16 +231,17 @@ def test_the_nalm_benchmark_table_puts_ranges_in_rows(tables, tmp_path):
     folder = tmp_path / "results" / "nalm" / "benchmark"
     folder.mkdir(parents=True)
 
-    def row(op, unit, key, successes, published=None):
+    def row(op, unit, key, successes, published=None, stopped=0):
         return {"op": op, "unit": unit, "range": key, "label": f"[{key}]",
                 "seeds": 25, "successes": successes, "published": published,
-                "train_seconds": [2.0] * 25}  # fmt: skip
+                "stopped": stopped, "train_seconds": [2.0] * 25}  # fmt: skip
 
     record = {
         "protocol": {"seeds": 25},
         "rows": [
             row("add", "nau", "1_2", 25, 25),
-            row("add", "nau", "m2_m1", 24),
+            # A seed stopped by a NaN loss is one of the failures.
+            row("add", "nau", "m2_m1", 24, stopped=1),
             row("mul", "nmu", "1_2", 20, 25),
         ],  # fmt: skip
         "pooled": [
@@ -283,7 +284,7 @@ def test_the_nalm_benchmark_table_puts_ranges_in_rows(tables, tmp_path):
     text = _rebuilt(tables, tmp_path, "nalm_benchmark")
     assert "| train -> extrapolation | + NAU | × NMU |" in text
     assert "| [1_2] | 25/25 (pub. 25/25) | 22/25 |" in text
-    assert "| [m2_m1] | 24/25 | not run |" in text
+    assert "| [m2_m1] | 24/25, 1 NaN | not run |" in text
     assert "| pooled | 49/50 [90%, 100%] | 22/25 [70%, 95%] |" in text
     assert "--later" in text
     only = tables.nalm_benchmark_table("nalm/benchmark", only=(("mul", "nmu"),))
