@@ -11,9 +11,10 @@ from nalu_rnn.hardening import (
     arithmetic_units,
     distance_to_discrete,
     harden,
+    snap_kernel,
     snap_unit_gates,
 )
-from nalu_rnn.keras_internals import sync_training_state
+from nalu_rnn.keras_internals import flatten_layers, sync_training_state
 from nalu_rnn.units import INALU
 
 
@@ -290,11 +291,20 @@ class WeightSnap(GateSnap):
     then checks the snap: the data moves a wrong weight away again, and a
     model selected by its interpolation error keeps an earlier step.
 
+    Layers outside the units whose weights feed them can be snapped at the
+    same step, to the nearest integer (`nalu_rnn.hardening.snap_kernel`):
+    the `Dense` that reads a value off each class before a summing head,
+    whose small offsets add up over a long sequence. The rest of the model
+    then learns under the exact values.
+
     Args:
         step: Training steps (batches since the start of `fit`) before the
             snap.
         tolerance: Largest distance of a weight to a discrete value that is
             snapped. Defaults to `0.2`.
+        kernels: Names of plain layers (with a `kernel`) snapped to the
+            integers as well. A name no layer has raises `ValueError` at
+            the snap. Defaults to `()`.
 
     Example:
 
@@ -305,8 +315,20 @@ class WeightSnap(GateSnap):
     ```
     """
 
+    def __init__(self, step, tolerance=0.2, kernels=()):
+        super().__init__(step, tolerance)
+        self.kernels = tuple(kernels)
+
     def snap(self, model):
-        return harden(model, self.tolerance)
+        report = harden(model, self.tolerance)
+        layers = {layer.name: layer for layer in flatten_layers(model)}
+        for name in self.kernels:
+            if name not in layers:
+                raise ValueError(
+                    f"WeightSnap: the model has no layer named {name!r} to snap"
+                )
+            report.extend(snap_kernel(layers[name], self.tolerance))
+        return report
 
 
 class INALUReinitialization(keras.callbacks.Callback):

@@ -13,7 +13,12 @@ import keras
 import numpy as np
 
 from nalu_rnn._validation import validate_tolerance
-from nalu_rnn.discrete import distance_to_discrete, is_discrete
+from nalu_rnn.discrete import (
+    INTEGERS,
+    distance_to_discrete,
+    is_discrete,
+    nearest_discrete,
+)
 from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.units import ArithmeticUnit
 from nalu_rnn.units.base import SnappedWeight
@@ -31,6 +36,7 @@ __all__ = [
     "harden_with_rollback",
     "largest_discrete_distance",
     "restore_weights",
+    "snap_kernel",
     "snap_unit_gates",
     "weights_snapshot",
 ]
@@ -148,6 +154,54 @@ def harden_cells(model, tolerance=0.2, rows="state"):
         mask = {"state": is_state, "input": ~is_state, "all": None}[rows]
         report.extend(cell.unit.snap_arithmetic_weights(tolerance, row_mask=mask))
     return report
+
+
+def snap_kernel(layer, tolerance=0.2, values=INTEGERS):
+    """Snaps the entries of a plain layer's `kernel` near a discrete value.
+
+    `harden` and `harden_cells` snap the weights of arithmetic units; this
+    does the same for a layer outside them whose weights feed one, such as
+    a `Dense` read-out of class values in front of a summing head: entries
+    within `tolerance` of one of `values` are set to it, the rest are left
+    as they are.
+
+    Args:
+        layer: A built layer with a `kernel` variable (`keras.layers.Dense`).
+        tolerance: Largest distance to a discrete value that is snapped,
+            in [0, 0.5]. Defaults to `0.2`.
+        values: The discrete values, as `nalu_rnn.discrete.distance_to_discrete`
+            takes them. Defaults to the integers.
+
+    Returns:
+        A list with one `nalu_rnn.hardening.SnappedWeight`.
+
+    Example:
+
+    ```python
+    layer = keras.layers.Dense(1, use_bias=False)
+    layer.build((None, 3))
+    layer.kernel.assign([[0.1], [1.9], [3.4]])
+    nalu_rnn.hardening.snap_kernel(layer, 0.2)  # [[0.], [2.], [3.4]]
+    ```
+    """
+    tolerance = validate_tolerance(tolerance, "tolerance", "snap_kernel")
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None:
+        raise ValueError(
+            f"`snap_kernel` needs a layer with a `kernel`; received {layer.name!r}"
+        )
+    current = np.asarray(kernel.numpy(), np.float64)
+    near = distance_to_discrete(current, values) <= tolerance
+    snapped = np.where(near, nearest_discrete(current, values), current)
+    kernel.assign(snapped.astype(kernel.dtype))
+    return [
+        SnappedWeight(
+            path=kernel.path,
+            snapped=int(near.sum()),
+            total=int(near.size),
+            max_change=float(np.max(np.abs(snapped - current), initial=0.0)),
+        )
+    ]
 
 
 def weights_snapshot(model):

@@ -94,6 +94,9 @@ class TrainingSchedule:
         config: The `runner.config.RunConfig` of the run.
         arithmetic: Whether the run's cell has arithmetic units; without
             them nothing is scheduled.
+        snap_kernels: Names of plain layers that `--weight-snap` snaps to
+            the integers with the units (`nalu_rnn.callbacks.WeightSnap(
+            kernels=)`). Defaults to `()`.
 
     Attributes:
         sparsity: The `nalu_rnn.SparsityRegularizer` every arithmetic layer
@@ -109,7 +112,7 @@ class TrainingSchedule:
             `--weight-snap`, or `None`.
     """
 
-    def __init__(self, config, arithmetic):
+    def __init__(self, config, arithmetic, snap_kernels=()):
         self.regularization = config.regularization
         self.steps = config.optim.steps
         self.check_every = config.evaluation.check_every
@@ -140,7 +143,9 @@ class TrainingSchedule:
         self.weight_snap = None
         if arithmetic and r.weight_snap > 0:
             self.weight_snap = nalu_rnn.callbacks.WeightSnap(
-                round(r.weight_snap * self.steps), r.harden_tolerance
+                round(r.weight_snap * self.steps),
+                r.harden_tolerance,
+                kernels=snap_kernels,
             )
 
     def callbacks(self, epochs):

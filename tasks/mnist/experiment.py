@@ -18,7 +18,9 @@ block first, then of the input block, `HARDEN_ROWS`), each snap kept only
 if validation MAE at the target's `harden_length` does not rise: errors of
 the state block compound over 1000 steps, while the input block may have
 learnt small off-diagonal values that cancel the encoder's leakage between
-classes.
+classes. Then, where the encoder reads a value off each class (addition,
+the product), those values are snapped to the nearest integer the same way:
+a bias of 0.02 per image is 20 at length 1000.
 
 The baselines (`lstm`, `gru`, `rnn_tanh`, `rnn_relu`) get 32 units, a
 10-dimensional embedding and a `Dense` read-out, and their own recipe: the
@@ -33,7 +35,8 @@ import itertools
 import keras
 import numpy as np
 
-from nalu_rnn.hardening import harden_cells, harden_with_rollback
+from nalu_rnn.hardening import harden_cells, harden_with_rollback, snap_kernel
+from nalu_rnn.keras_internals import flatten_layers
 from tasks import curriculum
 from tasks.cells import get_cell_spec
 from tasks.experiment import Experiment, ModelSignature
@@ -51,7 +54,7 @@ HARDEN_ROWS = ("state", "input")
 EXACT_START = 10.0
 # The layers `--head-learning-rate` applies to: the recurrent head, its
 # read-out, and the encoder's digit-value read-out that feeds it.
-HEAD_LAYERS = ("recurrent", "readout", "digit_value")
+HEAD_LAYERS = ("recurrent", "readout", mnist_model.VALUE_LAYER)
 VALIDATION_SEQUENCES = 1000
 TARGET_STATISTICS_SEQUENCES = 4096
 
@@ -60,6 +63,12 @@ def _generator(*iterables):
     """One generator over the iterables in turn."""
     for iterable in iterables:
         yield from iterable
+
+
+def _value_layer(model):
+    """The encoder's class-value read-out, or `None` without one."""
+    named = [x for x in flatten_layers(model) if x.name == mnist_model.VALUE_LAYER]
+    return named[0] if named else None
 
 
 def evaluation_seed(seed, length, purpose=0):
@@ -137,7 +146,15 @@ class MNISTExperiment(Experiment):
         self.units = config.model.units or (
             self.output_dim if self.arithmetic else BASELINE_UNITS
         )
-        self.training_schedule = TrainingSchedule(config, self.arithmetic)
+        # `--weight-snap` snaps the class values with the head, where the
+        # model has them.
+        self.training_schedule = TrainingSchedule(
+            config,
+            self.arithmetic,
+            snap_kernels=(
+                (mnist_model.VALUE_LAYER,) if self.has_class_values() else ()
+            ),
+        )
         # Madsen & Johansen's success thresholds, by length, for this task
         # and encoder (none for a reference run, which defines them).
         task, encoder = config.run.task, config.model.encoder
@@ -160,6 +177,16 @@ class MNISTExperiment(Experiment):
         # two draw different sequences for one seed (`tasks.mnist.pipelines`).
         self.pipeline = (
             "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
+        )
+
+    def has_class_values(self):
+        """Whether the model reads a value off each class before its head:
+        an arithmetic head after the `classes` encoder with a target that is
+        not the class vector itself (addition, the product)."""
+        return (
+            self.arithmetic
+            and self.config.model.encoder == "classes"
+            and self.output_dim != loading.NUM_CLASSES
         )
 
     def training_target_statistics(self):
@@ -341,22 +368,30 @@ class MNISTExperiment(Experiment):
         if not (self.arithmetic and r.harden) or c.model.solved_head:
             return extra
         length = max(self.target.harden_length, c.data.train_length)
-        # Hardening changes only the head, so the encoding stays valid.
-        embeddings = mnist_model.encode_images(model, self.validation_split[0])
+        images = self.validation_split[0]
+        # The head's stages leave the encoding as it is; the class values'
+        # stage changes it.
+        embeddings = mnist_model.encode_images(model, images)
         stages = []
         initial = before = self._validation_mae(model, embeddings, length)
-        for rows in HARDEN_ROWS:
+        for stage, harden, encoder in self._hardening_stages(model, r.harden_tolerance):
             step = harden_with_rollback(
                 model,
-                lambda m, rows=rows: harden_cells(m, r.harden_tolerance, rows=rows),
-                lambda m: self._validation_mae(m, embeddings, length),
+                harden,
+                lambda m, encoder=encoder, embeddings=embeddings: self._validation_mae(
+                    m,
+                    mnist_model.encode_images(m, images) if encoder else embeddings,
+                    length,
+                ),
                 error_before=before,
             )
             if step.applied:
                 before = step.error_after
+                if encoder:
+                    embeddings = mnist_model.encode_images(model, images)
             stages.append(
                 {
-                    "rows": rows,
+                    **stage,
                     "applied": step.applied,
                     "validation_mae_after": step.error_after,
                     "snapped": step.snapped,
@@ -371,6 +406,27 @@ class MNISTExperiment(Experiment):
             "stages": stages,
         }
         return extra
+
+    def _hardening_stages(self, model, tolerance):
+        """`(record, harden, changes_encoder)` per stage, in order: the head's
+        state rows, its input rows, then, where the encoder reads a value off
+        each class (addition, the product), those values together with the
+        input rows they feed, as each class's value is their product."""
+        for rows in HARDEN_ROWS:
+            yield (
+                {"stage": rows, "rows": rows},
+                lambda m, rows=rows: harden_cells(m, tolerance, rows=rows),
+                False,
+            )
+        if self.has_class_values():
+            yield (
+                {"stage": mnist_model.VALUE_LAYER, "rows": "input"},
+                lambda m: (
+                    harden_cells(m, tolerance, rows="input")
+                    + snap_kernel(_value_layer(m), tolerance)
+                ),
+                True,
+            )
 
     def evaluate(self, model):
         """Encode-once evaluation on test-split sequences of every length."""

@@ -23,6 +23,9 @@ from nalu_rnn.time_folding import FoldTime, UnfoldTime
 from tasks.cells import MEMORY_START, get_cell_spec, regularizer_kwargs
 
 IMAGE_INPUT_SHAPE = (28, 28, 1)
+# The `classes` encoder's read-out of each class's value (addition, the
+# product), which the experiment hardens after the head.
+VALUE_LAYER = "digit_value"
 
 
 @keras.saving.register_keras_serializable(package="tasks.mnist")
@@ -152,7 +155,7 @@ def digit_encoder(
     if class_balance > 0:
         outputs = ClassBalance(class_balance, name="class_balance")(outputs)
     if output_dim != 10:
-        value = keras.layers.Dense(output_dim, use_bias=False, name="digit_value")
+        value = keras.layers.Dense(output_dim, use_bias=False, name=VALUE_LAYER)
         outputs = value(outputs)
         if digit_values:
             # Set once here rather than by an initializer: the start is data

@@ -16,8 +16,9 @@ MNIST_RECIPE = Recipe(
         "learning_rate": 1e-3,
         "lr_decay": True,
         "eval_lengths": (1, 10, 100, 1000),
-        # The final target only, so training never sees a per-image label
-        # (every-step targets reveal each digit).
+        # The final target only: every-step targets reveal each digit. (The
+        # curriculum's length-1 stage is the one place a target is one
+        # image's count or value.)
         "supervision": "final",
         "encoder": "classes",
         # Lengths 1, 2, 5 over the first 20% of the steps.

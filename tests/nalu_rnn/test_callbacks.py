@@ -247,6 +247,24 @@ def test_weight_snap_makes_decided_weights_exact_once_at_its_step():
         nalu_rnn.callbacks.WeightSnap(step=1, tolerance=0.7)
 
 
+def test_weight_snap_snaps_named_kernels_to_integers_with_the_units():
+    values = keras.layers.Dense(1, use_bias=False, name="values")
+    unit = nalu_rnn.NAU(1)
+    model = keras.Sequential([keras.Input((3,)), values, unit])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    values.kernel.assign(np.float32([[0.1], [2.9], [4.5]]))
+    unit.W.assign(np.float32([[0.95]]))
+    snap = nalu_rnn.callbacks.WeightSnap(step=1, tolerance=0.2, kernels=["values"])
+    x = np.ones((2, 3), "float32")
+    model.fit(x, np.ones((2, 1)), batch_size=1, callbacks=[snap], verbose=0)
+    assert_allclose(values.kernel.numpy().ravel(), [0.0, 3.0, 4.5], rtol=1e-6)
+    assert_array_equal(keras.ops.convert_to_numpy(unit.W).ravel(), [1.0])
+    assert [(r.snapped, r.total) for r in snap.report] == [(1, 1), (2, 3)]
+    missing = nalu_rnn.callbacks.WeightSnap(step=1, kernels=["absent"])
+    with pytest.raises(ValueError, match="no layer named 'absent'"):
+        model.fit(x, np.ones((2, 1)), batch_size=1, callbacks=[missing], verbose=0)
+
+
 def test_sparsity_warmup_stop_step_switches_the_pull_off():
     reg = nalu_rnn.SparsityRegularizer(0.0)
     callback = nalu_rnn.callbacks.SparsityWarmup(

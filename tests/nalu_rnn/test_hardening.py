@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import nalu_rnn
-from nalu_rnn.hardening import harden_cells, harden_with_rollback
+from nalu_rnn.discrete import Multiples
+from nalu_rnn.hardening import harden_cells, harden_with_rollback, snap_kernel
 from tasks.arithmetic.model import arithmetic_model
 from tasks.mnist.model import sequence_model
 from tests.support.arrays import as_numpy, assert_allclose, assert_array_equal
@@ -184,3 +185,27 @@ def test_hardening_is_rolled_back_when_the_error_rises():
     # A non-finite error after hardening rolls it back too.
     step = harden_with_rollback(model, _snap, lambda m: np.nan, error_before=1.0)
     assert not step.applied
+
+
+def test_snap_kernel_rounds_entries_near_an_integer_and_keeps_the_rest():
+    layer = keras.layers.Dense(1, use_bias=False)
+    layer.build((None, 4))
+    layer.kernel.assign(np.float32([[0.1], [1.85], [3.4], [-6.96]]))
+    (record,) = snap_kernel(layer, 0.2)
+    assert_allclose(layer.kernel.numpy().ravel(), [0.0, 2.0, 3.4, -7.0], rtol=1e-6)
+    assert (record.snapped, record.total) == (3, 4)
+    assert record.max_change == pytest.approx(0.15, rel=1e-5)
+    assert record.path == layer.kernel.path
+    # Other discrete values: the halves.
+    layer.kernel.assign(np.float32([[0.45], [1.2], [2.0], [-0.3]]))
+    snap_kernel(layer, 0.1, values=Multiples(0.5))
+    assert_allclose(layer.kernel.numpy().ravel(), [0.5, 1.2, 2.0, -0.3], rtol=1e-6)
+
+
+def test_snap_kernel_refuses_a_layer_without_a_kernel_or_a_bad_tolerance():
+    with pytest.raises(ValueError, match="needs a layer with a `kernel`"):
+        snap_kernel(keras.layers.ReLU(), 0.2)
+    layer = keras.layers.Dense(1)
+    layer.build((None, 2))
+    with pytest.raises(ValueError, match="tolerance"):
+        snap_kernel(layer, 0.7)

@@ -105,8 +105,10 @@ def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
         for key in EVAL_KEYS:
             assert key in entry, key
     assert [e["split"] for e in results["eval"]] == ["extrapolation", "interpolation"]
-    stages = results["hardening"]["stages"]
-    assert [stage["rows"] for stage in stages] == ["state", "input"]
+    stages = [stage["stage"] for stage in results["hardening"]["stages"]]
+    # Addition's class values are hardened after the head's rows.
+    extra = ["digit_value"] if task == "mnist_add" else []
+    assert stages == ["state", "input", *extra]
     assert (out / "model.keras").is_file()
     assert (out / "extrapolation.png").is_file()
 
@@ -118,6 +120,39 @@ def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
         assert before["length"] == after["length"]
         assert_allclose(after["mae"], before["mae"], rtol=1e-5)
         assert after["accuracy"] == before["accuracy"]
+
+
+@pytest.mark.needs_mnist
+def test_hardening_snaps_the_class_values_with_the_input_rows(tmp_path, monkeypatch):
+    experiment = make_experiment(parse_args(_tiny_args(tmp_path, "mnist_add")))
+    model = experiment.build_model()
+    values = model.get_layer("encoder").get_layer("digit_value")
+    near = np.arange(10, dtype="float32")[:, None] + 0.1
+    values.kernel.assign(near)
+    # Every stage is kept when validation error does not rise.
+    monkeypatch.setattr(experiment, "_validation_mae", lambda *args: 1.0)
+    stages = experiment.after_training(model)["hardening"]["stages"]
+    assert [stage["stage"] for stage in stages] == ["state", "input", "digit_value"]
+    assert all(stage["applied"] for stage in stages)
+    assert_array_equal(values.kernel.numpy().ravel(), np.arange(10))
+    # Rolled back when it rises: the values are as they were.
+    values.kernel.assign(near)
+    errors = iter([1.0, 1.0, 1.0, 2.0])
+    monkeypatch.setattr(experiment, "_validation_mae", lambda *args: next(errors))
+    stages = experiment.after_training(model)["hardening"]["stages"]
+    assert [stage["applied"] for stage in stages] == [True, True, False]
+    assert_allclose(values.kernel.numpy(), near)
+
+
+@pytest.mark.needs_mnist
+@pytest.mark.parametrize(
+    "task, kernels", [("mnist_add", ("digit_value",)), ("mnist_count", ())]
+)
+def test_weight_snap_takes_the_class_values_with_the_head(tmp_path, task, kernels):
+    args = _tiny_args(tmp_path, task, "--weight-snap", "0.5")
+    experiment = make_experiment(parse_args(args))
+    snap = experiment.training_schedule.weight_snap
+    assert snap.step == 6 and snap.kernels == kernels
 
 
 @pytest.mark.needs_mnist
