@@ -452,7 +452,8 @@ class RegularizationOptions:
     gate_snap: float | None = option(
         None,
         "fraction of training after which the unit gates (NALU, iNALU) within "
-        "--harden-tolerance of 0 or 1 are snapped exact",
+        "--harden-tolerance of 0 or 1 are snapped exact (0: off, also where "
+        "the cell's recipe snaps them)",
         type=fraction,
         needs="gated",
     )

@@ -136,7 +136,8 @@ class TrainingSchedule:
                 check_every=self.check_every,
             )
         self.gate_snap = None
-        if arithmetic and r.gate_snap is not None:
+        # `--gate-snap 0` switches off a recipe's snap.
+        if arithmetic and r.gate_snap:
             self.gate_snap = nalu_rnn.callbacks.GateSnap(
                 round(r.gate_snap * self.steps), r.harden_tolerance
             )

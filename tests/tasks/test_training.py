@@ -26,6 +26,7 @@ from tasks.training import (
 )
 from tests.support.arrays import assert_allclose
 from tests.support.exact_models import exact_static_model
+from tests.support.mnist_files import default_mnist_dir
 
 
 def _model():
@@ -197,6 +198,17 @@ def test_gate_snap_follows_the_config_and_is_recorded(tmp_path):
         RunConfig.for_task("add", cell="lstm", gate_snap=0.5)
     lstm = RunConfig.for_task("add", cell="lstm").replace(gate_snap=0.5)
     assert make_experiment(lstm).training_schedule.gate_snap is None
+
+
+@pytest.mark.needs_mnist
+def test_gate_snap_0_switches_off_the_snap_a_recipe_sets(tmp_path):
+    # The MNIST NALU head's recipe snaps its gates at half of training.
+    data = str(default_mnist_dir())
+    nalu = RunConfig.for_task("mnist_add", cell="nalu", data_dir=data)
+    assert nalu.regularization.gate_snap == 0.5
+    assert make_experiment(nalu).training_schedule.gate_snap.step == 1000
+    off = RunConfig.for_task("mnist_add", cell="nalu", gate_snap=0.0, data_dir=data)
+    assert make_experiment(off).training_schedule.gate_snap is None
 
     out = tmp_path / "run"
     argv = ["--task", "add", "--cell", "nalu", "--steps", "40", "--gate-snap",
