@@ -449,6 +449,15 @@ class RegularizationOptions:
         "image to one class); it sees no label and no digit value (0: off)",
         type=non_negative_float,
     )
+    class_confidence: float = option(
+        0.0,
+        "MNIST, --encoder classes: strength of a penalty on each image's "
+        "undecided class, the mean entropy of the images' class "
+        "probabilities, so that a head cannot count a digit as halves of two "
+        "classes; with --class-balance, the mutual information of images and "
+        "classes; it sees no label and no digit value (0: off)",
+        type=non_negative_float,
+    )
     gate_snap: float | None = option(
         None,
         "fraction of training after which the unit gates (NALU, iNALU) within "
@@ -828,11 +837,12 @@ def _check_combinations(config, spec, cell_spec):
             raise ConfigError(refusal)
     if regularization.sparsity_stop is not None and regularization.sparsity_end is None:
         raise ConfigError("--sparsity-stop needs --sparsity-end (a ramp to stop)")
-    if regularization.class_balance > 0 and model.encoder == "linear":
-        raise ConfigError(
-            "--class-balance acts on the classes encoder's softmax; --encoder "
-            "linear has none"
-        )
+    for flag in ("class_balance", "class_confidence"):
+        if getattr(regularization, flag) > 0 and model.encoder == "linear":
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} acts on the classes encoder's "
+                "softmax; --encoder linear has none"
+            )
     if model.scale_targets and cell_spec.arithmetic:
         raise ConfigError(
             "--scale-targets rescales the read-out of a cell without arithmetic "

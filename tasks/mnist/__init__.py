@@ -60,6 +60,7 @@ FLAGS = (
     "head_init",
     "head_learning_rate",
     "class_balance",
+    "class_confidence",
 )
 
 FAMILY = Family(

@@ -230,6 +230,7 @@ class MNISTExperiment(Experiment):
                 "digit_classes": c.model.encoder == "classes",
                 "digit_values": warm,
                 "class_balance": c.regularization.class_balance,
+                "class_confidence": c.regularization.class_confidence,
             },
             raw_regularizer=schedule.saturation,
             multiplicative=self.target.multiplicative,

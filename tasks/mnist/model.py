@@ -30,7 +30,8 @@ VALUE_LAYER = "digit_value"
 
 @keras.saving.register_keras_serializable(package="tasks.mnist")
 class ClassBalance(keras.layers.Layer):
-    """Passes class probabilities through and penalises unused classes.
+    """Passes class probabilities through and penalises unused classes, and
+    optionally undecided images.
 
     In training, adds `strength * (log(k) - H(q))` to the model's losses,
     where `q` is the mean of the `k` class probabilities over the batch
@@ -39,47 +40,71 @@ class ClassBalance(keras.layers.Layer):
     to one class. A softmax encoder followed by a value read-out that
     starts at random falls into that collapse within the first steps: the
     class whose value moves fastest takes every image, its softmax
-    saturates and the other classes get no gradient again. The penalty
-    knows no label, no digit value and no operation; it says only that the
-    classes are used over a batch.
+    saturates and the other classes get no gradient again. With
+    `confidence`, it also adds `confidence * mean(H(p))`, the mean entropy
+    of each image's own probabilities `p`: 0 when every image goes to one
+    class. Without it, a head can learn a code over several classes per
+    image (a digit as half of one class and half of another) that sums
+    right only while the encoder keeps those halves even. Together the two
+    are the mutual information of images and classes that clustering
+    methods maximise. Neither knows a label, a digit value or an
+    operation.
 
     Args:
-        strength: Non-negative float, the penalty's weight. Defaults to
-            `1.0`.
+        strength: Non-negative float, the weight of the balance over the
+            batch. Defaults to `1.0`.
+        confidence: Non-negative float, the weight of the images' mean
+            entropy. Defaults to `0.0`.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Call arguments:
         inputs: Class probabilities, `(batch, k)`.
-        training: Python boolean; the penalty is added in training only.
+        training: Python boolean; the penalties are added in training only.
 
     Example:
 
     ```python
-    balance = tasks.mnist.model.ClassBalance(10.0)
+    balance = tasks.mnist.model.ClassBalance(10.0, confidence=1.0)
     p = balance(np.full((4, 10), 0.1, "float32"), training=True)  # p as given
     ```
     """
 
-    def __init__(self, strength=1.0, **kwargs):
+    def __init__(self, strength=1.0, confidence=0.0, **kwargs):
         super().__init__(**kwargs)
         self.strength = validate_non_negative_float(
             strength, "strength", "ClassBalance"
         )
+        self.confidence = validate_non_negative_float(
+            confidence, "confidence", "ClassBalance"
+        )
 
     def call(self, inputs, training=False):
-        if training and self.strength > 0:
+        if not training:
+            return inputs
+        if self.strength > 0:
             usage = keras.ops.mean(inputs, axis=0)
-            # 0 * log(0) is 0: a class that is never used adds no entropy.
-            entropy = -keras.ops.sum(usage * keras.ops.log(usage + 1e-12))
             classes = keras.ops.shape(inputs)[-1]
-            self.add_loss(self.strength * (np.log(classes) - entropy))
+            self.add_loss(self.strength * (np.log(classes) - _entropy(usage)))
+        if self.confidence > 0:
+            self.add_loss(self.confidence * keras.ops.mean(_entropy(inputs)))
         return inputs
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "strength": self.strength}
+        return {
+            **super().get_config(),
+            "strength": self.strength,
+            "confidence": self.confidence,
+        }
+
+
+def _entropy(probabilities):
+    """Entropy over the last axis; 0 * log(0) is 0, so a class never used
+    adds none."""
+    logs = keras.ops.log(probabilities + 1e-12)
+    return -keras.ops.sum(probabilities * logs, axis=-1)
 
 
 def digit_encoder(
@@ -90,6 +115,7 @@ def digit_encoder(
     digit_classes=False,
     digit_values=False,
     class_balance=0.0,
+    class_confidence=0.0,
 ):
     """The ConvNet that maps one MNIST image to an embedding.
 
@@ -123,6 +149,8 @@ def digit_encoder(
         class_balance: With `digit_classes`, the strength of a
             `ClassBalance` after the softmax, named `"class_balance"`
             (`--class-balance`); 0 adds none. Defaults to `0.0`.
+        class_confidence: Its `confidence` (`--class-confidence`); the
+            layer is added when either is positive. Defaults to `0.0`.
 
     Returns:
         A `keras.Model` named `"encoder"` from `(batch, 28, 28, 1)` float
@@ -152,8 +180,11 @@ def digit_encoder(
         outputs = keras.layers.Dense(output_dim, name="embedding")(x)
         return keras.Model(inputs, outputs, name="encoder")
     outputs = keras.layers.Dense(10, activation="softmax", name="embedding")(x)
-    if class_balance > 0:
-        outputs = ClassBalance(class_balance, name="class_balance")(outputs)
+    if class_balance > 0 or class_confidence > 0:
+        balance = ClassBalance(
+            class_balance, confidence=class_confidence, name="class_balance"
+        )
+        outputs = balance(outputs)
     if output_dim != 10:
         value = keras.layers.Dense(output_dim, use_bias=False, name=VALUE_LAYER)
         outputs = value(outputs)

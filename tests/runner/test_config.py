@@ -398,3 +398,9 @@ def test_class_balance_needs_the_classes_encoder():
     assert config.regularization.class_balance == 10.0
     with pytest.raises(ConfigError, match="--class-balance applies to the MNIST"):
         RunConfig.for_task("add", class_balance=1.0)
+    with pytest.raises(ConfigError, match="--class-confidence acts on the classes"):
+        RunConfig.for_task("mnist_count", encoder="linear", class_confidence=1.0)
+    with pytest.raises(ConfigError, match="--class-confidence applies to the MNIST"):
+        RunConfig.for_task("add", class_confidence=1.0)
+    config = RunConfig.for_task("mnist_add", class_confidence=1.0)
+    assert config.regularization.class_confidence == 1.0

@@ -290,10 +290,40 @@ def test_class_balance_penalises_unused_classes_in_training_only():
         ClassBalance(-1.0)
 
 
+def test_class_confidence_penalises_undecided_images():
+    rng = np.random.default_rng(1)
+    probabilities = rng.dirichlet(np.ones(10), size=8).astype("float32")
+    layer = ClassBalance(0.0, confidence=0.5)
+    layer(probabilities, training=True)
+    p = probabilities.astype("float64")
+    expected = 0.5 * np.mean(-np.sum(p * np.log(p), axis=-1))
+    (loss,) = layer.losses
+    assert float(as_numpy(loss)) == pytest.approx(expected, rel=1e-4)
+    # Every image decided (one-hot): none; even halves of two classes: log 2.
+    model = keras.Sequential([keras.Input((10,)), ClassBalance(0.0, confidence=1.0)])
+    model(np.eye(10, dtype="float32"), training=True)
+    assert float(as_numpy(model.losses[0])) == pytest.approx(0.0, abs=1e-5)
+    halves = np.zeros((4, 10), "float32")
+    halves[:, :2] = 0.5
+    model(halves, training=True)
+    assert float(as_numpy(model.losses[0])) == pytest.approx(np.log(2), rel=1e-5)
+    # With both, two losses: the balance's and the confidence's.
+    both = ClassBalance(1.0, confidence=1.0)
+    both(probabilities, training=True)
+    assert len(both.losses) == 2
+    with pytest.raises(ValueError, match="confidence"):
+        ClassBalance(1.0, confidence=-1.0)
+
+
 def test_class_balance_sits_after_the_softmax_and_round_trips(tmp_path):
-    encoder = digit_encoder(1, digit_classes=True, class_balance=3.0)
+    encoder = digit_encoder(
+        1, digit_classes=True, class_balance=3.0, class_confidence=0.5
+    )
     layer = encoder.get_layer("class_balance")
-    assert layer.strength == 3.0
+    assert (layer.strength, layer.confidence) == (3.0, 0.5)
+    # The confidence alone adds the layer too.
+    alone = digit_encoder(1, digit_classes=True, class_confidence=0.5)
+    assert alone.get_layer("class_balance").strength == 0.0
     assert encoder.layers[encoder.layers.index(layer) - 1].name == "embedding"
     assert "class_balance" not in [
         x.name for x in digit_encoder(1, digit_classes=True).layers
@@ -302,5 +332,5 @@ def test_class_balance_sits_after_the_softmax_and_round_trips(tmp_path):
     path = tmp_path / "encoder.keras"
     encoder.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.get_layer("class_balance").strength == 3.0
+    assert loaded.get_layer("class_balance").confidence == 0.5
     assert_allclose(as_numpy(loaded(images)), as_numpy(encoder(images)), rtol=1e-6)
