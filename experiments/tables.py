@@ -419,6 +419,55 @@ def mnist_product_table(results):
     return markdown_table(header, lines)
 
 
+# The flags a MNIST random-start probe varies: (results.json section, field,
+# flag).
+PROBE_FLAGS = (
+    ("optim", "head_learning_rate", "--head-learning-rate"),
+    ("regularization", "class_balance", "--class-balance"),
+    ("regularization", "class_confidence", "--class-confidence"),
+    ("regularization", "weight_snap", "--weight-snap"),
+)
+
+
+def mnist_probe_table(source):
+    """Scratch probes of the MNIST heads from a random start, one run per
+    folder of `results/SOURCE`: its task, seed and the flags it set of
+    `PROBE_FLAGS`, its test MSE per length (after hardening) beside the
+    packaged bar, and how far the head's weights were from exact values
+    when `--weight-snap` snapped them."""
+
+    def build(results):
+        runs = sorted((results / source).glob("*/results.json"))
+        if not runs:
+            raise MissingResults(f"results/{source}/*/results.json is missing")
+        lines = []
+        for path in runs:
+            r = json.loads(path.read_text())
+            config = r["run_config"]
+            flags = " ".join(
+                f"{flag} {config[section][field]:g}"
+                for section, field, flag in PROBE_FLAGS
+                if config[section].get(field)
+            )
+            cells = [
+                f"{e['mse']:.4g} / {e['success_threshold_mse']:.4g}" for e in r["eval"]
+            ]
+            snap = r.get("weight_snap")
+            moved = (
+                "-"
+                if snap is None
+                else f"{max(x['max_change'] for x in snap['snapped']):.2f}"
+            )
+            task = f"`{r['task']}`"
+            flags = f"`{flags}`" if flags else "the recipe's"
+            lines.append([task, str(r["seed"]), flags, *cells, moved])
+        lengths = [f"MSE / bar, L={e['length']}" for e in r["eval"]]
+        header = ["task", "seed", "flags", *lengths, "largest snap"]
+        return markdown_table(header, lines)
+
+    return build
+
+
 def mnist_thresholds_table(results):
     """The MNIST success thresholds and the reference seeds they come from."""
     reference = thresholds.read_reference()
@@ -781,6 +830,10 @@ TABLES = {
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+    "mnist_random_start_probes": Table(
+        mnist_probe_table("mnist/random-start-probes-2"),
+        ("mnist/random-start-probes-2",),
+    ),
     "vectorize_static": Table(
         vectorize_table("static_nau_add"), ("bench/results/vectorize.json",)
     ),
@@ -800,6 +853,20 @@ TABLES = {
         ("nalm/benchmark",),
     ),
     "nalm_division_aids": Table(nalm_division_aids_table, ("nalm/division-aids",)),
+    "nalm_division_units": Table(
+        nalm_benchmark_table(
+            "nalm/division-units",
+            only=tuple(("div", u) for u in ("realnpu", "npu", "nalu", "inalu")),
+        ),
+        ("nalm/division-units",),
+    ),
+    "nalm_division10_units": Table(
+        nalm_benchmark_table(
+            "nalm/division-units",
+            only=tuple(("div10", u) for u in ("realnpu", "npu", "nalu", "inalu")),
+        ),
+        ("nalm/division-units",),
+    ),
     "nalm_units_eps7": Table(
         nalm_benchmark_table("nalm/units-eps7"), ("nalm/units-eps7",)
     ),

@@ -402,3 +402,44 @@ def test_the_division_aids_table_gives_each_variant_a_row(tables, tmp_path):
     assert "| NMRU | flags over the recipe | [m20_m10] | [m1.2_m1.1] | pooled |" in text
     assert "| neither (the paper's NMRU) | `--pair-pull 0 --weight-snap 0` |" in text
     assert "| both (the recipe) | none | 13/25 | 14/25 | 27/50 [30%, 60%] |" in text
+
+
+def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
+    folder = tmp_path / "results" / "mnist" / "probes"
+
+    def probe(name, task, flags, mses, snap=None):
+        (folder / name).mkdir(parents=True)
+        config = {
+            "optim": {"head_learning_rate": flags.get("hlr")},
+            "regularization": {
+                "class_balance": flags.get("bal", 0.0),
+                "class_confidence": 0.0,
+                "weight_snap": 0.5 if snap is not None else 0.0,
+            },
+        }
+        result = {
+            "task": task,
+            "seed": 100,
+            "run_config": config,
+            "eval": [
+                {"length": n, "mse": m, "success_threshold_mse": 0.1 * n}
+                for n, m in zip((1, 10), mses, strict=True)
+            ],
+        }
+        if snap is not None:
+            result["weight_snap"] = {"snapped": [{"max_change": c} for c in snap]}
+        (folder / name / "results.json").write_text(json.dumps(result))
+
+    probe("a", "mnist_count", {"hlr": 0.1, "bal": 10.0}, (0.002, 0.5), (0.03, 0.1))
+    probe("b", "mnist_add", {}, (0.5, 2.0))
+    (folder / "command").write_text("python train.py --task mnist_count\n")
+    text = tables.mnist_probe_table("mnist/probes")(tmp_path / "results")
+    assert "| task | seed | flags | MSE / bar, L=1 | MSE / bar, L=10 |" in text
+    assert (
+        "| `mnist_count` | 100 | `--head-learning-rate 0.1 --class-balance 10 "
+        "--weight-snap 0.5` | 0.002 / 0.1 | 0.5 / 1 | 0.10 |"
+    ) in text
+    # Flags left at 0 or unset are not listed; no snap, no largest change.
+    assert "| `mnist_add` | 100 | the recipe's | 0.5 / 0.1 | 2 / 1 | - |" in text
+    with pytest.raises(tables.MissingResults, match="missing"):
+        tables.mnist_probe_table("mnist/none")(tmp_path / "results")
