@@ -19,13 +19,16 @@ after nalm-benchmark's generate_exp_thresholds.r).
 On the JAX backend each run's seeds train as one vectorised program
 (`train.py --vectorize`, docs/vectorize.md) unless `--no-vectorize` is
 given. Each (op, unit, range) is one `train.py --seeds N` run into
-`OUT/<op>/<unit>/<range>/`; a run whose `summary.json` exists is kept, so
-an interrupted benchmark resumes. The script then writes, per op, a table
-of ranges x units (successes out of the seeds with their 95% Wilson
-interval, the median solved step and sparsity error of the solved seeds,
-beside the published figures, `PUBLISHED`) and the pooled success over the
-ranges, into `OUT/nalm_benchmark.md` and `OUT/nalm_benchmark.json`, and
-prints them with the median training time per run.
+`OUT/<op>/<unit>/<range>/`; a run whose `summary.json` exists is kept, so an
+interrupted benchmark resumes. A seed whose loss turns NaN or Inf stops
+(vectorised, the others go on) and counts as a failure; its run is then over
+once every other seed finished (`finished`), and is kept too. The script
+then writes, per op, a table of ranges x units (successes out of the seeds
+with their 95% Wilson interval, the median solved step and sparsity error of
+the solved seeds, beside the published figures, `PUBLISHED`) and the pooled
+success over the ranges, into `OUT/nalm_benchmark.md` and
+`OUT/nalm_benchmark.json`, and prints them with the median training time per
+run.
 
     python experiments/nalm_benchmark.py --jobs 2 --out runs/nalm_benchmark
     python experiments/nalm_benchmark.py --ops mul --units nmu,nalu \\
