@@ -840,7 +840,7 @@ def _check_combinations(config, spec, cell_spec):
     for flag in ("class_balance", "class_confidence"):
         if getattr(regularization, flag) > 0 and model.encoder == "linear":
             raise ConfigError(
-                f"--{flag.replace('_', '-')} acts on the classes encoder's "
+                f"{_flag(flag)} acts on the classes encoder's "
                 "softmax; --encoder linear has none"
             )
     if model.scale_targets and cell_spec.arithmetic:

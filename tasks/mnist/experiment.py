@@ -30,6 +30,7 @@ the training length, `training_target_statistics`), no curriculum, a
 longer budget.
 """
 
+import functools
 import itertools
 
 import keras
@@ -371,25 +372,29 @@ class MNISTExperiment(Experiment):
         length = max(self.target.harden_length, c.data.train_length)
         images = self.validation_split[0]
         # The head's stages leave the encoding as it is; the class values'
-        # stage changes it.
-        embeddings = mnist_model.encode_images(model, images)
+        # stage changes it, so it is judged on its own encoding, which is
+        # kept with it when it is applied.
+        encoded = {"kept": mnist_model.encode_images(model, images)}
+
+        def validation_error(m, encoder):
+            if encoder:
+                encoded["trial"] = mnist_model.encode_images(m, images)
+            embeddings = encoded["trial" if encoder else "kept"]
+            return self._validation_mae(m, embeddings, length)
+
         stages = []
-        initial = before = self._validation_mae(model, embeddings, length)
+        initial = before = validation_error(model, encoder=False)
         for stage, harden, encoder in self._hardening_stages(model, r.harden_tolerance):
             step = harden_with_rollback(
                 model,
                 harden,
-                lambda m, encoder=encoder, embeddings=embeddings: self._validation_mae(
-                    m,
-                    mnist_model.encode_images(m, images) if encoder else embeddings,
-                    length,
-                ),
+                functools.partial(validation_error, encoder=encoder),
                 error_before=before,
             )
             if step.applied:
                 before = step.error_after
                 if encoder:
-                    embeddings = mnist_model.encode_images(model, images)
+                    encoded["kept"] = encoded["trial"]
             stages.append(
                 {
                     **stage,
