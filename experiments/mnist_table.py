@@ -78,6 +78,8 @@ def sweep_runs(tasks, rows, args, extra):
         for row in rows:
             flags = ["--task", task, "--cell", row.cell, *row.flags]
             flags += ["--seeds", str(args.seeds or row.seeds), "--quiet"]
+            if args.seed is not None:
+                flags += ["--seed", str(args.seed)]
             if args.steps is not None:
                 flags += ["--steps", str(args.steps)]
             runs.append((args.out / f"{task}-{row.name}", [*flags, *extra]))
@@ -174,12 +176,21 @@ def plot(out, rows, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # No abbreviations: `--seed` must not be read as `--seeds`.
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], allow_abbrev=False
+    )
     parser.add_argument(
         "--seeds",
         type=int,
         default=None,
         help="seeds of every row; default each row's own (10 for NAC and NAU, 3 else)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="first seed of every row (train.py's default, 0, if not given)",
     )
     parser.add_argument(
         "--steps", type=int, default=None, help="default each cell's recipe"

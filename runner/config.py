@@ -458,6 +458,15 @@ class RegularizationOptions:
         "classes; it sees no label and no digit value (0: off)",
         type=non_negative_float,
     )
+    class_aids_stop: float | None = option(
+        None,
+        "MNIST: fraction of training after which --class-balance and "
+        "--class-confidence are 0; they are there to find the head, and once "
+        "it is snapped exact (--weight-snap) they only pull the encoder "
+        "towards equal class use",
+        type=fraction,
+        unset="they last the whole run",
+    )
     gate_snap: float | None = option(
         None,
         "fraction of training after which the unit gates (NALU, iNALU) within "
@@ -843,6 +852,12 @@ def _check_combinations(config, spec, cell_spec):
                 f"{_flag(flag)} acts on the classes encoder's "
                 "softmax; --encoder linear has none"
             )
+    aids = regularization.class_balance > 0 or regularization.class_confidence > 0
+    if regularization.class_aids_stop is not None and not aids:
+        raise ConfigError(
+            "--class-aids-stop stops --class-balance and --class-confidence; "
+            "give one of them"
+        )
     if model.scale_targets and cell_spec.arithmetic:
         raise ConfigError(
             "--scale-targets rescales the read-out of a cell without arithmetic "

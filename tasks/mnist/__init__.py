@@ -61,6 +61,7 @@ FLAGS = (
     "head_learning_rate",
     "class_balance",
     "class_confidence",
+    "class_aids_stop",
 )
 
 FAMILY = Family(

@@ -324,7 +324,13 @@ class MNISTExperiment(Experiment):
         return data, epochs, steps_per_epoch
 
     def callbacks(self, epochs):
-        return self.training_schedule.callbacks(epochs)
+        callbacks = self.training_schedule.callbacks(epochs)
+        stop = self.config.regularization.class_aids_stop
+        if stop is not None:
+            callbacks.append(
+                mnist_model.ClassBalanceStop(round(stop * self.config.optim.steps))
+            )
+        return callbacks
 
     # ----------------------------------------------------------- evaluation
 

@@ -18,6 +18,7 @@ from nalu_rnn._validation import (
     validate_positive_int,
 )
 from nalu_rnn.initializers import BlockIdentity, StateBlockIdentity
+from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.rnn import recurrent_layer
 from nalu_rnn.time_folding import FoldTime, UnfoldTime
 from tasks.cells import MEMORY_START, get_cell_spec, regularizer_kwargs
@@ -98,6 +99,57 @@ class ClassBalance(keras.layers.Layer):
             "strength": self.strength,
             "confidence": self.confidence,
         }
+
+
+class ClassBalanceStop(keras.callbacks.Callback):
+    """Switches off every `ClassBalance` of a model at a training step.
+
+    The balance and confidence terms are there to find the head: they keep
+    every class in use and every image decided while the head's weights
+    are far from a solution. Once the head is exact (`--weight-snap`),
+    what they add is a pull on the encoder that the task does not ask for
+    (towards equal class use, which the digits do not have), so from
+    `step` on the model trains on its task's loss alone, as the reference
+    model does. The step counts from the start of training, also in a run
+    resumed from a checkpoint.
+
+    Args:
+        step: Non-negative integer, the training step (batches since the
+            first epoch) from which the terms are 0.
+
+    Example:
+
+    ```python
+    stop = tasks.mnist.model.ClassBalanceStop(1000)
+    model.fit(x, y, callbacks=[stop])
+    stop.stopped_at  # 1000
+    ```
+    """
+
+    def __init__(self, step):
+        super().__init__()
+        if int(step) != step or step < 0:
+            raise ValueError(f"`step` must be an integer >= 0; received {step!r}")
+        self.step = int(step)
+        self.stopped_at = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.stopped_at is not None:
+            return
+        step = self._epoch * (self.params.get("steps") or 0) + batch
+        if step < self.step:
+            return
+        for layer in flatten_layers(self.model):
+            if isinstance(layer, ClassBalance):
+                layer.strength = 0.0
+                layer.confidence = 0.0
+        self.stopped_at = step
+        # The terms are traced into the train function as constants.
+        self.model.make_train_function(force=True)
 
 
 def _entropy(probabilities):

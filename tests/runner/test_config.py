@@ -404,3 +404,12 @@ def test_class_balance_needs_the_classes_encoder():
         RunConfig.for_task("add", class_confidence=1.0)
     config = RunConfig.for_task("mnist_add", class_confidence=1.0)
     assert config.regularization.class_confidence == 1.0
+
+
+def test_class_aids_stop_needs_a_class_aid():
+    with pytest.raises(ConfigError, match="--class-aids-stop stops"):
+        RunConfig.for_task("mnist_count", class_aids_stop=0.5)
+    with pytest.raises(ConfigError, match="--class-aids-stop applies to the MNIST"):
+        RunConfig.for_task("add", class_aids_stop=0.5)
+    config = RunConfig.for_task("mnist_add", class_balance=1.0, class_aids_stop=0.5)
+    assert config.regularization.class_aids_stop == 0.5

@@ -1,5 +1,6 @@
 """`experiments/mnist_table.py`: the MNIST table from the runs' summaries."""
 
+import argparse
 import json
 
 import pytest
@@ -37,3 +38,13 @@ def test_mnist_table_reports_success_per_length(tmp_path):
     assert "| - | 0/2 | 2 | jax |" in lstm_line
     with pytest.raises(SystemExit, match="unknown row"):
         table.select_rows("nac,transformer")
+
+
+def test_mnist_table_passes_the_first_seed_to_every_run(tmp_path):
+    table = load_script("experiments/mnist_table.py")
+    args = argparse.Namespace(seeds=10, seed=500, steps=None, out=tmp_path)
+    rows = table.select_rows("nac")
+    ((out, flags),) = table.sweep_runs(["mnist_count"], rows, args, ["--quiet"])
+    assert out == tmp_path / "mnist_count-nac"
+    assert flags[flags.index("--seeds") + 1] == "10"
+    assert flags[flags.index("--seed") + 1] == "500"

@@ -13,6 +13,7 @@ import nalu_rnn
 from tasks.cells import CELLS
 from tasks.mnist.model import (
     ClassBalance,
+    ClassBalanceStop,
     digit_encoder,
     encode_images,
     predict_from_embeddings,
@@ -313,6 +314,38 @@ def test_class_confidence_penalises_undecided_images():
     assert len(both.losses) == 2
     with pytest.raises(ValueError, match="confidence"):
         ClassBalance(1.0, confidence=-1.0)
+
+
+def test_class_balance_stop_switches_the_terms_off_from_its_step():
+    # A trainable layer before the balance, so that the terms move it.
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(10, activation="softmax"),
+            ClassBalance(1.0, confidence=0.5, name="class_balance"),
+        ]
+    )
+    model.compile("sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 10)).astype("float32")
+    stop = ClassBalanceStop(5)
+    # 2 epochs of 4 steps: the terms stop at the first step of the second.
+    model.fit(x, x, batch_size=8, epochs=2, callbacks=[stop], verbose=0)
+    layer = model.get_layer("class_balance")
+    assert stop.stopped_at == 5
+    assert (layer.strength, layer.confidence) == (0.0, 0.0)
+    # From then on training sees the task's loss alone.
+    model(x, training=True)
+    assert not model.losses
+    # A run resumed past the step stops them before its first batch.
+    resumed = ClassBalanceStop(3)
+    other = keras.Sequential([keras.Input((10,)), ClassBalance(2.0)])
+    other.compile("sgd", loss="mse")
+    other.fit(x, x, batch_size=8, epochs=2, initial_epoch=1, callbacks=[resumed])
+    assert resumed.stopped_at == 4
+    for step in (-1, 1.5):
+        with pytest.raises(ValueError, match="step"):
+            ClassBalanceStop(step)
 
 
 def test_class_balance_sits_after_the_softmax_and_round_trips(tmp_path):
