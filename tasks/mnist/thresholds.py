@@ -139,3 +139,45 @@ def same_recipe(task, encoder, run_config, path=None):
             if values[key] in NEW_FIELD_OFF:
                 del values[key]
     return recipe == stored
+
+
+def judge(results, path=None):
+    """A MNIST `results.json` dict judged again against the reference file.
+
+    A reference measured after a run (or remeasured) changes its bars, not
+    its errors: each length's `success` and `success_raw` are its stored
+    `mse` and `mse_raw` (after and before hardening) compared with the new
+    threshold, and the run's `success`, `success_raw`,
+    `success_reference` and `success_reference_same_recipe` follow. A
+    length without a threshold loses its verdict.
+
+    Args:
+        results: A MNIST run's `results.json`, as a dict (not changed).
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+
+    Returns:
+        The judged copy.
+    """
+    results = json.loads(json.dumps(results))
+    config = results["run_config"]
+    task, encoder = results["task"], config["model"]["encoder"]
+    bars = thresholds(task, encoder, path)
+    judged = {"": [], "_raw": []}
+    for entry in results["eval"]:
+        for key in ("success_threshold_mse", "success", "success_raw"):
+            entry.pop(key, None)
+        threshold = bars.get(int(entry["length"]))
+        if threshold is None:
+            continue
+        entry["success_threshold_mse"] = threshold
+        for suffix in judged:
+            mse = entry.get("mse" + suffix, entry["mse"])
+            entry["success" + suffix] = bool(mse < threshold)
+            judged[suffix].append(entry["success" + suffix])
+    for suffix, verdicts in judged.items():
+        results.pop("success" + suffix, None)
+        if verdicts:
+            results["success" + suffix] = all(verdicts)
+    results["success_reference"] = reference_encoder(task, encoder, path)
+    results["success_reference_same_recipe"] = same_recipe(task, encoder, config, path)
+    return results
