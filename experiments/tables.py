@@ -381,12 +381,8 @@ PUBLISHED_MNIST = {
     "mnist_add": ("Madsen & Johansen's NAU (their paper)", "7, 8, 7, 8 of 10"),
     "mnist_product": ("Madsen & Johansen's NMU (their paper)", "9, 10, 9, 8 of 10"),
 }
-MNIST_ROWS = (
-    ("NAU head (default)", "nau"),
-    ("NAC head", "nac"),
-    ("NALU head", "nalu"),
-    ("LSTM", "lstm"),
-)
+# The rows measured under the protocol, by label and folder (the cell).
+MNIST_ROWS = (("NAC head (the default cell)", "nac"),)
 MNIST_LENGTHS = (1, 10, 100, 1000)
 PRODUCT_LENGTHS = (1, 2, 10, 20)
 
@@ -426,6 +422,12 @@ PROBE_FLAGS = (
     ("regularization", "class_balance", "--class-balance"),
     ("regularization", "class_confidence", "--class-confidence"),
     ("regularization", "weight_snap", "--weight-snap"),
+    ("regularization", "class_aids_stop", "--class-aids-stop"),
+)
+# The switches it varies: (section, field, value, flag).
+PROBE_SWITCHES = (
+    ("data", "curriculum", False, "--no-curriculum"),
+    ("model", "solved_head", True, "--solved-head"),
 )
 
 
@@ -445,12 +447,26 @@ def mnist_probe_table(source):
             r = json.loads(path.read_text())
             config = r["run_config"]
             flags = " ".join(
-                f"{flag} {config[section][field]:g}"
-                for section, field, flag in PROBE_FLAGS
-                if config[section].get(field)
+                [
+                    f"{flag} {config[section][field]:g}"
+                    for section, field, flag in PROBE_FLAGS
+                    if config[section].get(field)
+                ]
+                + [
+                    flag
+                    for section, field, value, flag in PROBE_SWITCHES
+                    if config.get(section, {}).get(field) == value
+                ]
             )
+            # A reference (`--solved-head`) has no bar of its own.
             cells = [
-                f"{e['mse']:.4g} / {e['success_threshold_mse']:.4g}" for e in r["eval"]
+                f"{e['mse']:.4g} / "
+                + (
+                    f"{e['success_threshold_mse']:.4g}"
+                    if "success_threshold_mse" in e
+                    else "-"
+                )
+                for e in r["eval"]
             ]
             snap = r.get("weight_snap")
             moved = (
@@ -833,6 +849,10 @@ TABLES = {
     "mnist_random_start_probes": Table(
         mnist_probe_table("mnist/random-start-probes-2"),
         ("mnist/random-start-probes-2",),
+    ),
+    "mnist_random_start_probes_3": Table(
+        mnist_probe_table("mnist/random-start-probes-3"),
+        ("mnist/random-start-probes-3",),
     ),
     "vectorize_static": Table(
         vectorize_table("static_nau_add"), ("bench/results/vectorize.json",)

@@ -441,5 +441,48 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
     ) in text
     # Flags left at 0 or unset are not listed; no snap, no largest change.
     assert "| `mnist_add` | 100 | the recipe's | 0.5 / 0.1 | 2 / 1 | - |" in text
+    # A reference has no bar; its switches are named.
+    (folder / "c").mkdir()
+    reference = {
+        "task": "mnist_count",
+        "seed": 101,
+        "run_config": {
+            "optim": {},
+            "regularization": {},
+            "data": {"curriculum": False},
+            "model": {"solved_head": True},
+        },
+        "eval": [{"length": 1, "mse": 0.001}, {"length": 10, "mse": 0.01}],
+    }
+    (folder / "c" / "results.json").write_text(json.dumps(reference))
+    text = tables.mnist_probe_table("mnist/probes")(tmp_path / "results")
+    assert (
+        "| `mnist_count` | 101 | `--no-curriculum --solved-head` | 0.001 / - "
+        "| 0.01 / - | - |"
+    ) in text
     with pytest.raises(tables.MissingResults, match="missing"):
         tables.mnist_probe_table("mnist/none")(tmp_path / "results")
+
+
+def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_path):
+    def summary(task, raw, hardened):
+        folder = tmp_path / "results" / "mnist" / task / "nac"
+        folder.mkdir(parents=True)
+        entries = [
+            {"length": n, "successes_raw": r, "successes": h}
+            for n, r, h in zip((1, 10, 100, 1000), raw, hardened, strict=True)
+        ]
+        record = {"seeds": list(range(500, 510)), "eval": entries}
+        (folder / "summary.json").write_text(json.dumps(record))
+
+    ten = [True] * 10
+    nine = [True] * 9 + [False]
+    summary("mnist_count", (ten, nine, nine, ten), (ten, ten, nine, ten))
+    summary("mnist_add", (nine, nine, nine, nine), (ten, ten, ten, ten))
+    text = tables.mnist_table(tmp_path / "results")
+    assert (
+        "| NAC head (the default cell) | 500–509 | 10/10, 9/10, 9/10, 10/10 "
+        "| 10/10, 10/10, 9/10, 10/10 |"
+    ) in text
+    published = "| Madsen & Johansen's NAU (their paper) | 0–9 |  | 7, 8, 7, 8 of 10 |"
+    assert published in text
