@@ -616,6 +616,8 @@ def flag_fields():
 FIELD_GROUPS = {field.name: attribute for attribute, field in flag_fields()}
 # The default of every field, by its name.
 FIELD_DEFAULTS = {field.name: field.default for _, field in flag_fields()}
+# The MNIST options that act on the classes encoder's softmax.
+CLASS_AIDS = ("class_balance", "class_confidence", "class_aids_stop")
 
 
 def _listed(value):
@@ -738,6 +740,12 @@ class RunConfig:
         if callable(values.get("eval_lengths")):
             values["eval_lengths"] = values["eval_lengths"](train_length)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("encoder") == "linear":
+            # A recipe's class aids act on the classes encoder's softmax;
+            # the linear encoder has none (given as flags, they are refused).
+            for name in CLASS_AIDS:
+                if name not in given:
+                    values[name] = FIELD_DEFAULTS[name]
         values["eval_lengths"] = tuple(
             values.get("eval_lengths", FIELD_DEFAULTS["eval_lengths"])
         )

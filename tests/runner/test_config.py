@@ -187,7 +187,17 @@ def test_mnist_recipe():
     for key, value in MNIST_RECIPE.values.items():
         assert values[key] == value
     assert config.data.supervision == "final" and config.model.units is None
-    assert config.model.encoder == "classes" and config.data.curriculum
+    assert config.model.encoder == "classes" and not config.data.curriculum
+    # The head learns from a random start, with the class aids until the snap.
+    r = config.regularization
+    assert config.model.head_init == "random" and config.optim.head_learning_rate
+    assert r.class_balance > 0 and r.class_aids_stop == r.weight_snap
+    # The linear encoder has no softmax: the recipe's class aids are off.
+    linear = RunConfig.for_task("mnist_count", cell="nac", encoder="linear")
+    assert linear.regularization.class_balance == 0.0
+    assert linear.regularization.class_confidence == 0.0
+    assert linear.regularization.class_aids_stop is None
+    assert linear.regularization.weight_snap == r.weight_snap
     # The learning-rate decay is the recipe's, so a flag can turn it off.
     assert config.optim.lr_decay is True
     assert not RunConfig.for_task("mnist_count", lr_decay=False).optim.lr_decay
@@ -198,6 +208,9 @@ def test_mnist_recipe():
         expected = MNIST_BASELINE_RECIPE.values.get(key, value)
         assert values[key] == expected
     assert config.model.encoder == "linear" and config.model.scale_targets
+    # A baseline has no arithmetic head to find.
+    assert config.optim.head_learning_rate is None
+    assert config.regularization.class_balance == config.regularization.weight_snap == 0
     # A task's own recipe wins over the cell's: the product's budget.
     product = RunConfig.for_task("mnist_product", cell="lstm")
     assert product.optim.steps == MNIST_PRODUCT_RECIPE.values["steps"]
@@ -408,7 +421,9 @@ def test_class_balance_needs_the_classes_encoder():
 
 def test_class_aids_stop_needs_a_class_aid():
     with pytest.raises(ConfigError, match="--class-aids-stop stops"):
-        RunConfig.for_task("mnist_count", class_aids_stop=0.5)
+        RunConfig.for_task(
+            "mnist_count", class_balance=0.0, class_confidence=0.0, class_aids_stop=0.5
+        )
     with pytest.raises(ConfigError, match="--class-aids-stop applies to the MNIST"):
         RunConfig.for_task("add", class_aids_stop=0.5)
     config = RunConfig.for_task("mnist_add", class_balance=1.0, class_aids_stop=0.5)

@@ -202,12 +202,12 @@ def test_scale_targets_uses_training_target_statistics(tmp_path):
 @pytest.mark.parametrize("pipeline", ["tf.data", "numpy"])
 def test_curriculum_flag_sets_the_short_stages(tmp_path, pipeline):
     """With the curriculum the first batches are shorter sequences (1, then
-    2 for length 3); without it every batch has the training length. The
-    baselines' recipe turns it off, the arithmetic heads' keeps it. Both
+    2 for length 3); without it every batch has the training length. Every
+    recipe leaves it off (its length-1 stage is a digit label). Both
     pipelines run the stages in the same order."""
     for cell, flags, first_lengths in [
-        ("nac", (), [1, 2]),
-        ("nac", ("--no-curriculum",), [3, 3]),
+        ("nac", (), [3, 3]),
+        ("nac", ("--curriculum",), [1, 2]),
         ("lstm", (), [3, 3]),
         ("lstm", ("--curriculum",), [1, 2]),
     ]:
