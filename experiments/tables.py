@@ -404,6 +404,27 @@ def mnist_table(results):
     return "\n\n".join(text)
 
 
+def mnist_summary_table(results):
+    """The README's Table 2 line per task: the default head's success per
+    length as trained and hardened, beside Madsen & Johansen's."""
+    lines = []
+    for task in ("mnist_count", "mnist_add"):
+        summary = _summary(results, "mnist", task, "nac")
+        published = PUBLISHED_MNIST.get(task, ("", "not published"))[1]
+        lines.append(
+            [
+                f"`{task}`",
+                _seeds(summary),
+                _per_length(summary, MNIST_LENGTHS, "_raw"),
+                _per_length(summary, MNIST_LENGTHS),
+                published,
+            ]
+        )
+    header = ["task (NAC head)", "seeds", "as trained, L=1, 10, 100, 1000",
+              "hardened", "M&J's NAU"]  # fmt: skip
+    return markdown_table(header, lines)
+
+
 def mnist_product_table(results):
     """The sequential MNIST product: success at lengths 1, 2, 10 and 20."""
     lines = _mnist_rows(results, "mnist_product", (("NMU head (default)", "nmu"),),
@@ -844,6 +865,9 @@ TABLES = {
         recurrent_runs_table("arithmetic/nalu-probe"), ("arithmetic/nalu-probe",)
     ),
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
+    "mnist_summary": Table(
+        mnist_summary_table, ("mnist/mnist_count", "mnist/mnist_add")
+    ),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
     "mnist_random_start_probes": Table(

@@ -486,3 +486,9 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
     ) in text
     published = "| Madsen & Johansen's NAU (their paper) | 0–9 |  | 7, 8, 7, 8 of 10 |"
     assert published in text
+    text = tables.mnist_summary_table(tmp_path / "results")
+    assert (
+        "| `mnist_add` | 500–509 | 9/10, 9/10, 9/10, 9/10 | 10/10, 10/10, 10/10, "
+        "10/10 | 7, 8, 7, 8 of 10 |"
+    ) in text
+    assert "| `mnist_count` | 500–509 |" in text and "not published |" in text
