@@ -58,11 +58,11 @@ def test_a_judged_run_knows_whether_its_recipe_is_the_references(tmp_path):
     assert thresholds.same_recipe("mnist_add", "classes", longer, str(path)) is False
     assert thresholds.same_recipe("mnist_count", "classes", longer, str(path)) is None
     # A field the reference predates counts as its recipe only when off.
-    del entry["recipe"]["regularization"]["class_balance"]
+    del entry["recipe"]["optim"]["clipnorm"]
     path.write_text(json.dumps({"reference": {"mnist_add": {"classes": entry}}}))
     assert thresholds.same_recipe("mnist_add", "classes", judged.as_dict(), str(path))
-    balanced = judged.replace(class_balance=10.0).as_dict()
-    assert thresholds.same_recipe("mnist_add", "classes", balanced, str(path)) is False
+    clipped = judged.replace(clipnorm=1.0).as_dict()
+    assert thresholds.same_recipe("mnist_add", "classes", clipped, str(path)) is False
 
 
 def _judged_run(seed, mse, mse_raw):
