@@ -384,15 +384,18 @@ PUBLISHED_MNIST = {
 # The rows measured under the protocol, by label and folder (the cell).
 MNIST_ROWS = (("NAC head (the default cell)", "nac"),)
 MNIST_LENGTHS = (1, 10, 100, 1000)
+# The tasks judged under the protocol: addition's reference does not yet
+# learn the digit values under the shared recipe (docs/mnist.md).
+MNIST_JUDGED = ("mnist_count",)
 PRODUCT_LENGTHS = (1, 2, 10, 20)
 
 
-def mnist_table(results):
+def mnist_table(results, tasks=None):
     """Table 2: counting and addition, success per length, as trained and
     hardened, from a random start, judged against references on their own
     seeds."""
     text = []
-    for task in ("mnist_count", "mnist_add"):
+    for task in tasks or MNIST_JUDGED:
         lines = _mnist_rows(results, task, MNIST_ROWS, MNIST_LENGTHS)
         if task in PUBLISHED_MNIST:
             label, counts = PUBLISHED_MNIST[task]
@@ -404,11 +407,11 @@ def mnist_table(results):
     return "\n\n".join(text)
 
 
-def mnist_summary_table(results):
+def mnist_summary_table(results, tasks=None):
     """The README's Table 2 line per task: the default head's success per
     length as trained and hardened, beside Madsen & Johansen's."""
     lines = []
-    for task in ("mnist_count", "mnist_add"):
+    for task in tasks or MNIST_JUDGED:
         summary = _summary(results, "mnist", task, "nac")
         published = PUBLISHED_MNIST.get(task, ("", "not published"))[1]
         lines.append(
@@ -864,10 +867,8 @@ TABLES = {
     "recurrent_nalu_probe": Table(
         recurrent_runs_table("arithmetic/nalu-probe"), ("arithmetic/nalu-probe",)
     ),
-    "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
-    "mnist_summary": Table(
-        mnist_summary_table, ("mnist/mnist_count", "mnist/mnist_add")
-    ),
+    "mnist": Table(mnist_table, ("mnist/mnist_count",)),
+    "mnist_summary": Table(mnist_summary_table, ("mnist/mnist_count",)),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
     "mnist_random_start_probes": Table(
@@ -877,6 +878,10 @@ TABLES = {
     "mnist_random_start_probes_3": Table(
         mnist_probe_table("mnist/random-start-probes-3"),
         ("mnist/random-start-probes-3",),
+    ),
+    "mnist_random_start_probes_4": Table(
+        mnist_probe_table("mnist/random-start-probes-4"),
+        ("mnist/random-start-probes-4",),
     ),
     "vectorize_static": Table(
         vectorize_table("static_nau_add"), ("bench/results/vectorize.json",)

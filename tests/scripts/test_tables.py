@@ -479,16 +479,20 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
     nine = [True] * 9 + [False]
     summary("mnist_count", (ten, nine, nine, ten), (ten, ten, nine, ten))
     summary("mnist_add", (nine, nine, nine, nine), (ten, ten, ten, ten))
-    text = tables.mnist_table(tmp_path / "results")
+    text = tables.mnist_table(tmp_path / "results", ("mnist_count", "mnist_add"))
     assert (
         "| NAC head (the default cell) | 500–509 | 10/10, 9/10, 9/10, 10/10 "
         "| 10/10, 10/10, 9/10, 10/10 |"
     ) in text
     published = "| Madsen & Johansen's NAU (their paper) | 0–9 |  | 7, 8, 7, 8 of 10 |"
     assert published in text
-    text = tables.mnist_summary_table(tmp_path / "results")
+    text = tables.mnist_summary_table(
+        tmp_path / "results", ("mnist_count", "mnist_add")
+    )
     assert (
         "| `mnist_add` | 500–509 | 9/10, 9/10, 9/10, 9/10 | 10/10, 10/10, 10/10, "
         "10/10 | 7, 8, 7, 8 of 10 |"
     ) in text
     assert "| `mnist_count` | 500–509 |" in text and "not published |" in text
+    # By default, the tasks judged under the protocol only.
+    assert "mnist_add" not in tables.mnist_summary_table(tmp_path / "results")
