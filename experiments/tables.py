@@ -455,12 +455,13 @@ PROBE_SWITCHES = (
 )
 
 
-def mnist_probe_table(source):
+def mnist_probe_table(source, lengths=None):
     """Scratch probes of the MNIST heads from a random start, one run per
     folder of `results/SOURCE`: its task, seed and the flags it set of
-    `PROBE_FLAGS`, its test MSE per length (after hardening) beside the
-    packaged bar, and how far the head's weights were from exact values
-    when `--weight-snap` snapped them."""
+    `PROBE_FLAGS`, its test MSE per length (after hardening; the lengths
+    given, else every length evaluated) beside the packaged bar, and how
+    far the head's weights were from exact values when `--weight-snap`
+    snapped them."""
 
     def build(results):
         runs = sorted((results / source).glob("*/results.json"))
@@ -483,6 +484,7 @@ def mnist_probe_table(source):
                 ]
             )
             # A reference (`--solved-head`) has no bar of its own.
+            shown = [e for e in r["eval"] if lengths is None or e["length"] in lengths]
             cells = [
                 f"{e['mse']:.4g} / "
                 + (
@@ -490,7 +492,7 @@ def mnist_probe_table(source):
                     if "success_threshold_mse" in e
                     else "-"
                 )
-                for e in r["eval"]
+                for e in shown
             ]
             snap = r.get("weight_snap")
             moved = (
@@ -501,8 +503,8 @@ def mnist_probe_table(source):
             task = f"`{r['task']}`"
             flags = f"`{flags}`" if flags else "the recipe's"
             lines.append([task, str(r["seed"]), flags, *cells, moved])
-        lengths = [f"MSE / bar, L={e['length']}" for e in r["eval"]]
-        header = ["task", "seed", "flags", *lengths, "largest snap"]
+        columns = [f"MSE / bar, L={e['length']}" for e in shown]
+        header = ["task", "seed", "flags", *columns, "largest snap"]
         return markdown_table(header, lines)
 
     return build
@@ -882,6 +884,10 @@ TABLES = {
     "mnist_random_start_probes_4": Table(
         mnist_probe_table("mnist/random-start-probes-4"),
         ("mnist/random-start-probes-4",),
+    ),
+    "mnist_product_probes": Table(
+        mnist_probe_table("mnist/product-probes", lengths=PRODUCT_LENGTHS),
+        ("mnist/product-probes",),
     ),
     "vectorize_static": Table(
         vectorize_table("static_nau_add"), ("bench/results/vectorize.json",)

@@ -460,6 +460,10 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
         "| `mnist_count` | 101 | `--no-curriculum --solved-head` | 0.001 / - "
         "| 0.01 / - | - |"
     ) in text
+    # Only the lengths asked for.
+    text = tables.mnist_probe_table("mnist/probes", lengths=(10,))(tmp_path / "results")
+    assert "| task | seed | flags | MSE / bar, L=10 | largest snap |" in text
+    assert "| 0.5 / 1 | 0.10 |" in text
     with pytest.raises(tables.MissingResults, match="missing"):
         tables.mnist_probe_table("mnist/none")(tmp_path / "results")
 
