@@ -410,19 +410,13 @@ def mnist_table(results, tasks=None):
 def mnist_summary_table(results, tasks=None):
     """The README's Table 2 line per task: the default head's success per
     length as trained and hardened, beside Madsen & Johansen's."""
+    (_, default_cell), *_ = MNIST_ROWS
     lines = []
     for task in tasks or MNIST_JUDGED:
-        summary = _summary(results, "mnist", task, "nac")
+        (line,) = _mnist_rows(results, task, ((f"`{task}`", default_cell),),
+                              MNIST_LENGTHS)  # fmt: skip
         published = PUBLISHED_MNIST.get(task, ("", "not published"))[1]
-        lines.append(
-            [
-                f"`{task}`",
-                _seeds(summary),
-                _per_length(summary, MNIST_LENGTHS, "_raw"),
-                _per_length(summary, MNIST_LENGTHS),
-                published,
-            ]
-        )
+        lines.append([*line, published])
     header = ["task (NAC head)", "seeds", "as trained, L=1, 10, 100, 1000",
               "hardened", "M&J's NAU"]  # fmt: skip
     return markdown_table(header, lines)
@@ -483,8 +477,8 @@ def mnist_probe_table(source, lengths=None):
                     if config.get(section, {}).get(field) == value
                 ]
             )
-            # A reference (`--solved-head`) has no bar of its own.
             shown = [e for e in r["eval"] if lengths is None or e["length"] in lengths]
+            # A reference (`--solved-head`) has no bar of its own.
             cells = [
                 f"{e['mse']:.4g} / "
                 + (

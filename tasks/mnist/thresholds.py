@@ -17,6 +17,7 @@ worse. A task or length without measurements has no threshold, and its
 results carry no `success`.
 """
 
+import copy
 import json
 import os
 
@@ -158,7 +159,7 @@ def judge(results, path=None):
     Returns:
         The judged copy.
     """
-    results = json.loads(json.dumps(results))
+    results = copy.deepcopy(results)
     config = results["run_config"]
     task, encoder = results["task"], config["model"]["encoder"]
     bars = thresholds(task, encoder, path)
