@@ -29,6 +29,7 @@ from tasks.arithmetic import OPS
 from tasks.arithmetic.recipes import FINAL_LEARNING_RATE_FRACTION
 from tasks.cells import DEFAULT_CELL, display_name
 from tasks.mnist import thresholds
+from tasks.mnist.recipes import MNIST_RECIPE
 from tasks.registry import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -446,7 +447,11 @@ PROBE_FLAGS = (
 PROBE_SWITCHES = (
     ("data", "curriculum", False, "--no-curriculum"),
     ("model", "solved_head", True, "--solved-head"),
+    ("model", "encoder", "linear", "--encoder linear"),
 )
+# The flags it shows only where they differ from the MNIST recipe's value:
+# (section, field, flag).
+PROBE_CHANGES = (("optim", "learning_rate", "--learning-rate"),)
 
 
 def mnist_probe_table(source, lengths=None):
@@ -475,6 +480,12 @@ def mnist_probe_table(source, lengths=None):
                     flag
                     for section, field, value, flag in PROBE_SWITCHES
                     if config.get(section, {}).get(field) == value
+                ]
+                + [
+                    f"{flag} {config[section][field]:g}"
+                    for section, field, flag in PROBE_CHANGES
+                    if config[section].get(field, MNIST_RECIPE.values[field])
+                    != MNIST_RECIPE.values[field]
                 ]
             )
             shown = [e for e in r["eval"] if lengths is None or e["length"] in lengths]
@@ -878,6 +889,10 @@ TABLES = {
     "mnist_random_start_probes_4": Table(
         mnist_probe_table("mnist/random-start-probes-4"),
         ("mnist/random-start-probes-4",),
+    ),
+    "mnist_random_start_probes_5": Table(
+        mnist_probe_table("mnist/random-start-probes-5"),
+        ("mnist/random-start-probes-5",),
     ),
     "mnist_product_probes": Table(
         mnist_probe_table("mnist/product-probes", lengths=PRODUCT_LENGTHS),

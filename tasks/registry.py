@@ -61,7 +61,9 @@ for _op in arithmetic.OPS:
         )
     )
 register_task(TaskSpec("mnist_count", mnist.FAMILY, variant=mnist.COUNT))
-register_task(TaskSpec("mnist_add", mnist.FAMILY, variant=mnist.SUM))
+register_task(
+    TaskSpec("mnist_add", mnist.FAMILY, variant=mnist.SUM, recipe=mnist.SUM_RECIPE)
+)
 register_task(
     TaskSpec(
         "mnist_product",

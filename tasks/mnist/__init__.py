@@ -33,6 +33,7 @@ from tasks.mnist.pipelines import (
 )
 from tasks.mnist.recipes import MNIST_ENCODERS, RECIPES
 from tasks.mnist.recipes import MNIST_PRODUCT_RECIPE as PRODUCT_RECIPE
+from tasks.mnist.recipes import MNIST_SUM_RECIPE as SUM_RECIPE
 from tasks.mnist.sequences import (
     COUNT,
     PRODUCT,
@@ -91,6 +92,7 @@ __all__ = [
     "PRODUCT_TASKS",
     "RECIPES",
     "SUM",
+    "SUM_RECIPE",
     "TARGETS",
     "TASKS",
     "TFDS_ENV_VAR",

@@ -26,6 +26,7 @@ from tasks.mnist.recipes import (
     MNIST_BASELINE_RECIPE,
     MNIST_PRODUCT_RECIPE,
     MNIST_RECIPE,
+    MNIST_SUM_RECIPE,
 )
 from tasks.registry import get_task
 
@@ -237,8 +238,13 @@ def test_default_cell_and_recipe_of_the_product():
         assert values[key] == value
     assert MNIST_PRODUCT_RECIPE.reason
     assert get_task(task).recipe is MNIST_PRODUCT_RECIPE
-    # The family's recipe still applies beneath the task's own.
-    assert config.data.supervision == "final" and config.model.encoder == "classes"
+    # The family's recipe still applies beneath the task's own, whose one
+    # value per image has no softmax for the class aids to act on.
+    assert config.data.supervision == "final" and config.model.encoder == "linear"
+    assert config.optim.head_learning_rate == MNIST_RECIPE.values["head_learning_rate"]
+    assert config.regularization.weight_snap == MNIST_RECIPE.values["weight_snap"]
+    assert config.regularization.class_balance == 0.0
+    assert config.regularization.class_aids_stop is None
     assert parse_args(["--task", task]) == config
     # Other tasks keep the package default cell and lengths.
     assert parse_args(["--task", "mnist_add"]).run.cell == "nac"
@@ -246,6 +252,19 @@ def test_default_cell_and_recipe_of_the_product():
     # Flags win over the task's defaults.
     given = parse_args(["--task", task, "--cell", "lstm", "--train-length", "3"])
     assert (given.run.cell, given.data.train_length) == ("lstm", 3)
+
+
+def test_recipe_of_the_sum():
+    assert get_task("mnist_add").recipe is MNIST_SUM_RECIPE
+    config = RunConfig.for_task("mnist_add")
+    assert config.model.encoder == "linear" and MNIST_SUM_RECIPE.reason
+    assert config.model.head_init == "random" and config.optim.head_learning_rate
+    assert config.regularization.class_balance == 0.0
+    # The class encoder stays a flag away, with the family's class aids.
+    classes = RunConfig.for_task("mnist_add", encoder="classes")
+    for name in ("class_balance", "class_confidence", "class_aids_stop"):
+        assert getattr(classes.regularization, name) == MNIST_RECIPE.values[name]
+    assert RunConfig.for_task("mnist_count").model.encoder == "classes"
 
 
 def test_cli_builds_the_same_config_and_flags_win():
@@ -415,8 +434,11 @@ def test_class_balance_needs_the_classes_encoder():
         RunConfig.for_task("mnist_count", encoder="linear", class_confidence=1.0)
     with pytest.raises(ConfigError, match="--class-confidence applies to the MNIST"):
         RunConfig.for_task("add", class_confidence=1.0)
-    config = RunConfig.for_task("mnist_add", class_confidence=1.0)
+    config = RunConfig.for_task("mnist_add", encoder="classes", class_confidence=1.0)
     assert config.regularization.class_confidence == 1.0
+    # Addition's own encoder is the linear one.
+    with pytest.raises(ConfigError, match="--class-confidence acts on the classes"):
+        RunConfig.for_task("mnist_add", class_confidence=1.0)
 
 
 def test_class_aids_stop_needs_a_class_aid():
@@ -426,5 +448,7 @@ def test_class_aids_stop_needs_a_class_aid():
         )
     with pytest.raises(ConfigError, match="--class-aids-stop applies to the MNIST"):
         RunConfig.for_task("add", class_aids_stop=0.5)
-    config = RunConfig.for_task("mnist_add", class_balance=1.0, class_aids_stop=0.5)
+    config = RunConfig.for_task(
+        "mnist_add", encoder="classes", class_balance=1.0, class_aids_stop=0.5
+    )
     assert config.regularization.class_aids_stop == 0.5

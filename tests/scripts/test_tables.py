@@ -410,7 +410,11 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
     def probe(name, task, flags, mses, snap=None):
         (folder / name).mkdir(parents=True)
         config = {
-            "optim": {"head_learning_rate": flags.get("hlr")},
+            "optim": {
+                "head_learning_rate": flags.get("hlr"),
+                "learning_rate": flags.get("lr", 1e-3),
+            },
+            "model": {"encoder": flags.get("encoder", "classes")},
             "regularization": {
                 "class_balance": flags.get("bal", 0.0),
                 "class_confidence": 0.0,
@@ -432,6 +436,7 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
 
     probe("a", "mnist_count", {"hlr": 0.1, "bal": 10.0}, (0.002, 0.5), (0.03, 0.1))
     probe("b", "mnist_add", {}, (0.5, 2.0))
+    probe("d", "mnist_add", {"lr": 3e-3, "encoder": "linear"}, (0.5, 2.0))
     (folder / "command").write_text("python train.py --task mnist_count\n")
     text = tables.mnist_probe_table("mnist/probes")(tmp_path / "results")
     assert "| task | seed | flags | MSE / bar, L=1 | MSE / bar, L=10 |" in text
@@ -441,6 +446,11 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
     ) in text
     # Flags left at 0 or unset are not listed; no snap, no largest change.
     assert "| `mnist_add` | 100 | the recipe's | 0.5 / 0.1 | 2 / 1 | - |" in text
+    # The encoder is named when linear, the rate when it is not the recipe's.
+    assert (
+        "| `mnist_add` | 100 | `--encoder linear --learning-rate 0.003` | "
+        "0.5 / 0.1 | 2 / 1 | - |"
+    ) in text
     # A reference has no bar; its switches are named.
     (folder / "c").mkdir()
     reference = {

@@ -17,6 +17,7 @@ ALL_RECIPES = [
     arithmetic.SINGLE_LAYER_RECIPE,
     *arithmetic.SINGLE_LAYER_CELL_RECIPES.values(),
     mnist.MNIST_RECIPE,
+    mnist.MNIST_SUM_RECIPE,
     mnist.MNIST_PRODUCT_RECIPE,
     mnist.MNIST_BASELINE_RECIPE,
     *mnist.MNIST_CELL_RECIPES.values(),

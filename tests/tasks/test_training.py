@@ -349,7 +349,9 @@ def test_warmup_rises_linearly_then_holds_or_decays():
 
 
 def test_the_head_rate_multiplies_the_head_layers_only():
-    config = RunConfig.for_task("mnist_add", cell="nau", head_learning_rate=0.03)
+    config = RunConfig.for_task(
+        "mnist_add", cell="nau", encoder="classes", head_learning_rate=0.03
+    )
     experiment = make_experiment(config)
     model = experiment.build_model()
     experiment.compile(model)

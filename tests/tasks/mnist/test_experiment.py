@@ -106,9 +106,9 @@ def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
             assert key in entry, key
     assert [e["split"] for e in results["eval"]] == ["extrapolation", "interpolation"]
     stages = [stage["stage"] for stage in results["hardening"]["stages"]]
-    # Addition's class values are hardened after the head's rows.
-    extra = ["digit_value"] if task == "mnist_add" else []
-    assert stages == ["state", "input", *extra]
+    # Neither default encoder has class values to harden (addition's gives
+    # one value per image; the class encoder's are tested below).
+    assert stages == ["state", "input"]
     assert (out / "model.keras").is_file()
     assert (out / "extrapolation.png").is_file()
 
@@ -124,7 +124,8 @@ def test_train_cli_writes_results_and_evaluate_round_trip(tmp_path, task):
 
 @pytest.mark.needs_mnist
 def test_hardening_snaps_the_class_values_with_the_input_rows(tmp_path, monkeypatch):
-    experiment = make_experiment(parse_args(_tiny_args(tmp_path, "mnist_add")))
+    args = _tiny_args(tmp_path, "mnist_add", "--encoder", "classes")
+    experiment = make_experiment(parse_args(args))
     model = experiment.build_model()
     values = model.get_layer("encoder").get_layer("digit_value")
     near = np.arange(10, dtype="float32")[:, None] + 0.1
@@ -146,10 +147,17 @@ def test_hardening_snaps_the_class_values_with_the_input_rows(tmp_path, monkeypa
 
 @pytest.mark.needs_mnist
 @pytest.mark.parametrize(
-    "task, kernels", [("mnist_add", ("digit_value",)), ("mnist_count", ())]
+    "task, encoder, kernels",
+    [
+        ("mnist_add", "classes", ("digit_value",)),
+        ("mnist_add", "linear", ()),
+        ("mnist_count", "classes", ()),
+    ],
 )
-def test_weight_snap_takes_the_class_values_with_the_head(tmp_path, task, kernels):
-    args = _tiny_args(tmp_path, task, "--weight-snap", "0.5")
+def test_weight_snap_takes_the_class_values_with_the_head(
+    tmp_path, task, encoder, kernels
+):
+    args = _tiny_args(tmp_path, task, "--weight-snap", "0.5", "--encoder", encoder)
     experiment = make_experiment(parse_args(args))
     snap = experiment.training_schedule.weight_snap
     assert snap.step == 6 and snap.kernels == kernels
@@ -160,7 +168,7 @@ def test_weight_snap_takes_the_class_values_with_the_head(tmp_path, task, kernel
 @pytest.mark.parametrize("cell", ["nac", "lstm"])
 def test_encoder_flag_chooses_the_encoder(tmp_path, task, cell):
     """`--encoder linear` is the paper's linear read-out of the 500 units;
-    `classes` (the default) ends in the 10-class softmax."""
+    `classes` ends in the 10-class softmax."""
     for encoder in ("classes", "linear"):
         options = parse_args(
             _tiny_args(tmp_path, task, "--cell", cell, "--encoder", encoder)
@@ -176,7 +184,10 @@ def test_encoder_flag_chooses_the_encoder(tmp_path, task, cell):
             assert embedding.activation is keras.activations.softmax
             assert embedding.units == 10
             assert has_value == (task == "mnist_add" and cell == "nac")
-    assert parse_args(_tiny_args(tmp_path, task)).model.encoder == "classes"
+    # A sum is one number per image (Madsen & Johansen's); a count is one
+    # per class.
+    default = "linear" if task == "mnist_add" else "classes"
+    assert parse_args(_tiny_args(tmp_path, task)).model.encoder == default
 
 
 @pytest.mark.needs_mnist
