@@ -4,7 +4,8 @@ A MNIST run is judged when it finishes, against the reference in
 `tasks/mnist/reference.json` at that time. When the reference is measured
 later (or again), this rewrites each run's verdicts from the errors it
 stored (`tasks.mnist.thresholds.judge`): every `seed_*/results.json` under
-each folder given, then the folder's `summary.json` over its seeds. No
+each folder given, then the folder's `summary.json` over its seeds, and
+redraws their `extrapolation.png`, whose threshold line shows the bars. No
 model is loaded and nothing is trained.
 
     python experiments/mnist_judge.py runs/mnist_table/mnist_count-nac
@@ -14,14 +15,15 @@ import argparse
 import json
 from pathlib import Path
 
-from runner.results import summarize, write_json
+from runner.results import plot_errors, summarize, write_json
 from tasks import mnist
 from tasks.mnist import thresholds
 
 
 def judge_folder(folder, reference=None):
-    """Judges every seed's run under `folder` again; writes them and the
-    folder's `summary.json`, and returns the summary.
+    """Judges every seed's run under `folder` again; writes them, their
+    plots, the folder's `summary.json` and its plot, and returns the
+    summary.
 
     Args:
         folder: A `train.py --seeds N --out FOLDER` output folder.
@@ -42,10 +44,12 @@ def judge_folder(folder, reference=None):
             raise ValueError(f"{path}: not a MNIST run ({results.get('task')!r})")
         results = thresholds.judge(results, reference)
         write_json(path, results)
+        plot_errors([results], path.parent / "extrapolation.png")
         judged.append(results)
     judged.sort(key=lambda r: r["seed"])
     summary = summarize(judged)
     write_json(folder / "summary.json", summary)
+    plot_errors(judged, folder / "extrapolation.png")
     return summary
 
 

@@ -134,6 +134,9 @@ def test_mnist_judge_script_rewrites_runs_and_summary(tmp_path, capsys):
     assert seed["success"] is False
     assert seed["success_reference_same_recipe"] is False
     assert "L=1: 1/2 raw, 1/2" in capsys.readouterr().out
+    # The plots are drawn again, with the new bars.
+    assert (folder / "extrapolation.png").is_file()
+    assert (folder / "seed_500" / "extrapolation.png").is_file()
     with pytest.raises(SystemExit) as exit_info:
         script.main([str(tmp_path / "empty")])
     assert exit_info.value.code == 2
