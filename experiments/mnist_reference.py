@@ -1,16 +1,16 @@
 """Measures the reference of the MNIST success thresholds (Madsen & Johansen).
 
-For each task and encoder, runs `train.py --task TASK --encoder ENCODER
---solved-head --seeds 1 --seed S` for every seed (the task's default head
-fixed at the exact solution: the NAC's running sum, or for `mnist_product`
-the NMU's running product; only the encoder trained; `runner.sweeps`,
-`--jobs` at a time, each on its own core with one thread, resuming finished
-seeds), then writes every seed's test MSE per length, with this command, to
-`--write` (by default the `tasks/mnist/reference.json` that
-`tasks.mnist.thresholds` reads). Entries of other tasks and encoders already
-in that file are kept, so one task can be measured on its own. Each
-length's threshold is then the one-sided 99% upper confidence bound of the
-reference's mean MSE over the seeds.
+For each task and encoder (by default the task's own), runs `train.py
+--task TASK --encoder ENCODER --solved-head --seeds 1 --seed S` for every
+seed (the task's default head fixed at the exact solution: the NAC's
+running sum, or for `mnist_product` the NMU's running product; only the
+encoder trained; `runner.sweeps`, `--jobs` at a time, each on its own core
+with one thread, resuming finished seeds), then writes every seed's test
+MSE per length, with this command, to `--write` (by default the
+`tasks/mnist/reference.json` that `tasks.mnist.thresholds` reads). Entries
+of other tasks and encoders already in that file are kept, so one task can
+be measured on its own. Each length's threshold is then the one-sided 99%
+upper confidence bound of the reference's mean MSE over the seeds.
 
     python experiments/mnist_reference.py --seeds 5 --jobs 2
     python experiments/mnist_reference.py --tasks mnist_product --seeds 5
@@ -25,7 +25,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner.config import name_list
+from runner.config import RunConfig, name_list
 from runner.results import write_json
 from runner.sweeps import add_sweep_flags, run_sweep, sweep_settings
 from tasks import mnist
@@ -40,13 +40,24 @@ FIRST_SEED = 1000
 SEEDS = 9
 
 
+def default_encoders(task):
+    """The encoder `task` runs with by default, as a one-item tuple."""
+    return (RunConfig.for_task(task).model.encoder,)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--tasks", type=name_list, default=TASKS)
-    parser.add_argument("--encoders", type=name_list, default=("classes",))
+    parser.add_argument(
+        "--encoders",
+        type=name_list,
+        default=None,
+        help="the encoders to measure (default: each task's own, from its "
+        "recipe: classes for counting, linear for addition and the product)",
+    )
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument(
         "--seed",
@@ -85,13 +96,13 @@ def main(argv=None):
             f"--seed {options.seed}: the reference's seeds start at {FIRST_SEED} "
             "or later, apart from the seeds of the runs it judges"
         )
-    unknown = [e for e in options.encoders if e not in MNIST_ENCODERS]
+    unknown = [e for e in options.encoders or () if e not in MNIST_ENCODERS]
     if unknown:
         parser.error(f"--encoders: unknown {', '.join(unknown)}")
     seeds = range(options.seed, options.seed + options.seeds)
     runs = {}
     for task in options.tasks:
-        for encoder in options.encoders:
+        for encoder in options.encoders or default_encoders(task):
             for seed in seeds:
                 out = Path(options.out) / f"{task}-{encoder}" / f"seed_{seed}"
                 flags = ["--task", task, "--encoder", encoder, "--solved-head",

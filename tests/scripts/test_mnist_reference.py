@@ -60,6 +60,19 @@ def test_reference_script_measures_the_product_and_keeps_other_entries(
     }
 
 
+def test_reference_script_measures_each_task_with_its_own_encoder(
+    mnist_reference, tmp_path, monkeypatch
+):
+    path = tmp_path / "reference.json"
+    monkeypatch.setattr(mnist_reference, "run_sweep", _fake_sweep)
+    argv = ["--tasks", "mnist_count,mnist_add", "--seeds", "2"]
+    mnist_reference.main([*argv, "--out", str(tmp_path / "runs"), "--write", str(path)])
+    written = json.loads(path.read_text())["reference"]
+    assert set(written["mnist_count"]) == {"classes"}
+    assert set(written["mnist_add"]) == {"linear"}
+    assert (tmp_path / "runs" / "mnist_add-linear" / "seed_1001").is_dir()
+
+
 def test_reference_script_refuses_an_unknown_task(mnist_reference, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         mnist_reference.main(["--tasks", "mnist_mul", "--write", str(tmp_path / "r")])
