@@ -38,7 +38,11 @@ def test_the_packaged_reference_gives_thresholds_to_the_default_encoder():
     for task in ("mnist_count", "mnist_add"):
         found = thresholds.thresholds(task, "classes")
         assert found and all(value > 0 for value in found.values())
-        assert thresholds.reference_encoder(task, "linear") == "classes"
+    # Counting has no linear reference and borrows the class encoder's;
+    # addition's default encoder has its own.
+    assert thresholds.reference_encoder("mnist_count", "linear") == "classes"
+    assert thresholds.reference_encoder("mnist_add", "linear") == "linear"
+    assert thresholds.thresholds("mnist_add", "linear")
 
 
 def test_a_judged_run_knows_whether_its_recipe_is_the_references(tmp_path):
