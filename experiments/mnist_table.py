@@ -7,9 +7,10 @@ for both tasks and every row of `ROWS` (skipping pairs whose `summary.json`
 exists, so a stopped sweep resumes), `--jobs` at a time, each pinned to its
 own CPU core with one thread. Each row trains with its cell's recipe
 (`runner.config`); a row's flags say only what differs from it (the NAC with
-the paper's linear encoder). Then prints two Markdown tables of medians over
-seeds and success counts per length, writes them to `OUT/table.md` and plots
-error against length for every row to `OUT/mnist_extrapolation.png`.
+the paper's linear encoder, which is addition's own). Then prints two
+Markdown tables of medians over seeds and success counts per length, writes
+them to `OUT/table.md` and plots error against length for every row to
+`OUT/mnist_extrapolation.png`.
 
     python experiments/mnist_table.py --jobs 2
 
@@ -43,7 +44,8 @@ class Row:
 # The NAC and NAU rows get 10 seeds, as Madsen & Johansen's success rates;
 # the others 3.
 ROWS = (
-    Row("nac", "NAC, classes encoder", "nac", seeds=10),
+    # The task's own encoder: classes for counting, linear for addition.
+    Row("nac", "NAC", "nac", seeds=10),
     Row("nac_linear", "NAC, linear encoder", "nac", ("--encoder", "linear")),
     Row("nau", "NAU", "nau", seeds=10),
     Row("nalu", "NALU", "nalu"),
