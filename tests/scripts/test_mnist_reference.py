@@ -99,7 +99,12 @@ def test_the_packaged_counting_reference_uses_seeds_no_judged_run_uses(
     # class encoder's addition and product bars are still the earlier seeds
     # 0-4; docs/mnist.md says why).
     reference = thresholds.read_reference()
-    for task, encoder in (("mnist_count", "classes"), ("mnist_add", "linear")):
+    own = (
+        ("mnist_count", "classes"),
+        ("mnist_add", "linear"),
+        ("mnist_product", "linear"),
+    )
+    for task, encoder in own:
         entry = reference[task][encoder]
         assert len(entry["seeds"]) == mnist_reference.SEEDS
         assert min(entry["seeds"]) >= mnist_reference.FIRST_SEED
