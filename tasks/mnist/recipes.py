@@ -44,9 +44,9 @@ MNIST_RECIPE = Recipe(
 
 # Madsen & Johansen's encoder for a task whose target is one number: a
 # ConvNet to one value per image. A softmax over classes followed by a value
-# read-out from a random start learns no digit value from a sum of ten
-# (docs/mnist.md, probes 4 and 5): only a per-class target (counting) tells
-# the classes apart.
+# read-out from a random start learnt no digit value from a sum of ten under
+# the class aids (docs/mnist.md, probes 4 and 5); counting's per-class
+# target is what tells its classes apart.
 ONE_VALUE_ENCODER = {"encoder": "linear"}
 
 MNIST_SUM_RECIPE = Recipe(
