@@ -528,10 +528,22 @@ def mnist_thresholds_table(results):
                     encoder,
                     _seeds(entry),
                     ", ".join(f"L={n}: {bounds[n]:.3g}" for n in shown),
+                    _held_out_text(thresholds.held_out(task, encoder), shown),
                 ]
             )
-    header = ["task", "encoder", "reference seeds", "threshold MSE"]
+    header = ["task", "encoder", "reference seeds", "threshold MSE",
+              "reference seeds under the others' bar"]  # fmt: skip
     return markdown_table(header, lines)
+
+
+def _held_out_text(passes, lengths):
+    """`held_out` per length, and at every one of `lengths` at once."""
+    if not passes:
+        return ""
+    seeds = len(passes[lengths[0]])
+    every = sum(all(passes[n][i] for n in lengths) for i in range(seeds))
+    per_length = ", ".join(f"L={n}: {sum(passes[n])}/{seeds}" for n in lengths)
+    return f"{per_length}; all {len(lengths)}: {every}/{seeds}"
 
 
 def threshold_strength_table(results):

@@ -115,6 +115,35 @@ def reference_threshold(errors, alpha=0.01):
     return statistics.fmean(errors) + student_t_quantile(1 - alpha, n - 1) * spread
 
 
+def held_out_success(errors, alpha=0.01):
+    """Whether each reference seed passes the threshold of the others.
+
+    The reference itself is a run with the exact head; judged by the bar of
+    the remaining seeds (`reference_threshold`), each of its seeds shows how
+    often a run as good as the reference, but no better, succeeds. That
+    rate, not 100%, is the ceiling of a head that learns to be exact: the
+    bar bounds the reference's mean, so a run from the reference's own
+    spread fails wherever it is worse than that mean by more than the
+    bound's margin.
+
+    Args:
+        errors: Three or more finite MSEs, one per reference seed.
+        alpha: One-sided level. Defaults to `0.01` (theirs).
+
+    Returns:
+        A list of booleans, one per seed of `errors`, in order.
+    """
+    errors = [float(e) for e in errors]
+    if len(errors) < 3:
+        raise ValueError(
+            f"held_out_success needs three or more errors; received {errors!r}"
+        )
+    return [
+        error < reference_threshold(errors[:i] + errors[i + 1 :], alpha)
+        for i, error in enumerate(errors)
+    ]
+
+
 def median_or_none(values):
     """Median of the values that are not `None`; `None` when there are none."""
     values = [v for v in values if v is not None]

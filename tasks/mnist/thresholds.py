@@ -21,7 +21,7 @@ import copy
 import json
 import os
 
-from tasks.success import reference_threshold
+from tasks.success import held_out_success, reference_threshold
 
 REFERENCE_FILE = os.path.join(os.path.dirname(__file__), "reference.json")
 # One-sided level of the bound, theirs.
@@ -71,6 +71,27 @@ def thresholds(task, encoder, path=None):
     return {
         int(length): reference_threshold(errors, ALPHA)
         for length, errors in measured[judge]["mse"].items()
+    }
+
+
+def held_out(task, encoder, path=None):
+    """`{length: [bool per seed]}`: whether each seed of `task`'s reference
+    with `encoder` passes the bar of the other seeds (`held_out_success`);
+    `{}` without a reference of that encoder, or with fewer than 3 seeds.
+
+    Args:
+        task: A MNIST task name.
+        encoder: `"classes"` or `"linear"`, the reference's own encoder.
+        path: The reference file; `None` (default) for `REFERENCE_FILE`.
+    """
+    entry = read_reference(path).get(task, {}).get(encoder)
+    if entry is None:
+        return {}
+    mse = entry["mse"]
+    if min(len(errors) for errors in mse.values()) < 3:
+        return {}
+    return {
+        int(length): held_out_success(errors, ALPHA) for length, errors in mse.items()
     }
 
 

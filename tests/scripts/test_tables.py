@@ -510,3 +510,10 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
     assert "| `mnist_count` | 500–509 |" in text and "not published |" in text
     # By default, the tasks judged under the protocol.
     assert tables.mnist_summary_table(tmp_path / "results") == text
+
+
+def test_held_out_text_counts_each_length_and_every_length_at_once(tables):
+    passes = {1: [True, True, False], 10: [True, False, True], 100: [True] * 3}
+    text = tables._held_out_text(passes, [1, 10, 100])
+    assert text == "L=1: 2/3, L=10: 2/3, L=100: 3/3; all 3: 1/3"
+    assert tables._held_out_text({}, [1]) == ""

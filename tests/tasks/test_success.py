@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tasks.success import (
+    held_out_success,
     median_or_none,
     mse,
     reference_threshold,
@@ -57,6 +58,21 @@ def test_reference_threshold_is_the_upper_confidence_bound():
     for bad in ([1.0], [1.0, float("nan")]):
         with pytest.raises(ValueError, match="two or more finite"):
             reference_threshold(bad)
+
+
+def test_held_out_success_judges_each_seed_by_the_others_bar():
+    errors = [1.0, 1.1, 0.9, 1.0, 5.0]
+    expected = [
+        errors[i] < reference_threshold(errors[:i] + errors[i + 1 :])
+        for i in range(len(errors))
+    ]
+    passes = held_out_success(errors)
+    assert passes == expected
+    # The outlier fails the tight bar of the four alike; each of those
+    # passes the bar the outlier widens.
+    assert passes == [True, True, True, True, False]
+    with pytest.raises(ValueError, match="three or more"):
+        held_out_success([1.0, 2.0])
 
 
 def test_median_or_none_skips_the_missing_values():

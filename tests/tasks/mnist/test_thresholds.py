@@ -31,6 +31,20 @@ def test_mnist_thresholds_come_from_the_reference_file(tmp_path):
     assert thresholds.thresholds("mnist_add", "classes", str(tmp_path)) == {}
 
 
+def test_held_out_judges_each_reference_seed_by_the_others(tmp_path):
+    path = tmp_path / "reference.json"
+    mse = {"1": [0.1, 0.11, 0.09, 0.5], "10": [1.0, 1.1, 0.9, 1.0]}
+    reference = {"mnist_add": {"linear": {"seeds": [0, 1, 2, 3], "mse": mse}}}
+    path.write_text(json.dumps({"reference": reference}))
+    found = thresholds.held_out("mnist_add", "linear", path=str(path))
+    assert found == {1: [True, True, True, False], 10: [True, True, True, True]}
+    # Only the encoder's own seeds: no other encoder's bar stands in.
+    assert thresholds.held_out("mnist_add", "classes", path=str(path)) == {}
+    reference["mnist_add"]["linear"]["mse"] = {"1": [0.1, 0.2]}
+    path.write_text(json.dumps({"reference": reference}))
+    assert thresholds.held_out("mnist_add", "linear", path=str(path)) == {}
+
+
 def test_the_packaged_reference_gives_thresholds_to_the_default_encoder():
     # The file ships beside the module (setup.cfg's package data).
     where = Path(thresholds.REFERENCE_FILE).parts[-3:]
