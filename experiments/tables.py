@@ -455,7 +455,7 @@ PROBE_CHANGES = (("optim", "learning_rate", "--learning-rate"),)
 
 def mnist_probe_table(source, lengths=None):
     """Scratch probes of the MNIST heads from a random start, one run per
-    folder of `results/SOURCE`: its task, seed and the flags it set of
+    folder of `results/SOURCE`: its task, head, seed, the flags it set of
     `PROBE_FLAGS`, its test MSE per length (after hardening; the lengths
     given, else every length evaluated) beside the packaged bar, and how
     far the head's weights were from exact values when `--weight-snap`
@@ -506,9 +506,9 @@ def mnist_probe_table(source, lengths=None):
             )
             task = f"`{r['task']}`"
             flags = f"`{flags}`" if flags else "the recipe's"
-            lines.append([task, str(r["seed"]), flags, *cells, moved])
+            lines.append([task, r["cell"], str(r["seed"]), flags, *cells, moved])
         columns = [f"MSE / bar, L={e['length']}" for e in shown]
-        header = ["task", "seed", "flags", *columns, "largest snap"]
+        header = ["task", "head", "seed", "flags", *columns, "largest snap"]
         return markdown_table(header, lines)
 
     return build
@@ -906,6 +906,10 @@ TABLES = {
     "mnist_random_start_probes_5": Table(
         mnist_probe_table("mnist/random-start-probes-5"),
         ("mnist/random-start-probes-5",),
+    ),
+    "mnist_random_start_probes_6": Table(
+        mnist_probe_table("mnist/random-start-probes-6"),
+        ("mnist/random-start-probes-6",),
     ),
     "mnist_product_probes": Table(
         mnist_probe_table("mnist/product-probes", lengths=PRODUCT_LENGTHS),

@@ -62,7 +62,16 @@ for _op in arithmetic.OPS:
     )
 register_task(TaskSpec("mnist_count", mnist.FAMILY, variant=mnist.COUNT))
 register_task(
-    TaskSpec("mnist_add", mnist.FAMILY, variant=mnist.SUM, recipe=mnist.SUM_RECIPE)
+    TaskSpec(
+        "mnist_add",
+        mnist.FAMILY,
+        variant=mnist.SUM,
+        # Madsen & Johansen's head for the sum: with one value per image the
+        # encoder and the head share a scale, and the NAU's pull towards
+        # whole weights is what settles it at 1.
+        default_cell="nau",
+        recipe=mnist.SUM_RECIPE,
+    )
 )
 register_task(
     TaskSpec(

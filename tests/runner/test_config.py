@@ -228,7 +228,8 @@ def test_mnist_recipe():
 def test_default_cell_and_recipe_of_the_product():
     task = "mnist_product"
     assert get_task(task).default_cell == "nmu"
-    assert get_task("mnist_add").default_cell is None
+    assert get_task("mnist_add").default_cell == "nau"
+    assert get_task("mnist_count").default_cell is None
     config = RunConfig.for_task(task)
     assert config.run.cell == "nmu" and config.run.out == "runs/mnist_product-nmu"
     assert config.data.train_length == 2
@@ -246,8 +247,10 @@ def test_default_cell_and_recipe_of_the_product():
     assert config.regularization.class_balance == 0.0
     assert config.regularization.class_aids_stop is None
     assert parse_args(["--task", task]) == config
-    # Other tasks keep the package default cell and lengths.
-    assert parse_args(["--task", "mnist_add"]).run.cell == "nac"
+    # Addition has its own head (Madsen & Johansen's) and the family's
+    # lengths; counting keeps the package default cell.
+    assert parse_args(["--task", "mnist_add"]).run.cell == "nau"
+    assert parse_args(["--task", "mnist_count"]).run.cell == "nac"
     assert RunConfig.for_task("mnist_add").data.train_length == 10
     # Flags win over the task's defaults.
     given = parse_args(["--task", task, "--cell", "lstm", "--train-length", "3"])

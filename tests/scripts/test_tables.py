@@ -407,7 +407,7 @@ def test_the_division_aids_table_gives_each_variant_a_row(tables, tmp_path):
 def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
     folder = tmp_path / "results" / "mnist" / "probes"
 
-    def probe(name, task, flags, mses, snap=None):
+    def probe(name, task, flags, mses, snap=None, cell="nac"):
         (folder / name).mkdir(parents=True)
         config = {
             "optim": {
@@ -423,6 +423,7 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
         }
         result = {
             "task": task,
+            "cell": cell,
             "seed": 100,
             "run_config": config,
             "eval": [
@@ -435,26 +436,28 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
         (folder / name / "results.json").write_text(json.dumps(result))
 
     probe("a", "mnist_count", {"hlr": 0.1, "bal": 10.0}, (0.002, 0.5), (0.03, 0.1))
-    probe("b", "mnist_add", {}, (0.5, 2.0))
+    probe("b", "mnist_add", {}, (0.5, 2.0), cell="nau")
     probe("d", "mnist_add", {"lr": 3e-3, "encoder": "linear"}, (0.5, 2.0))
     (folder / "command").write_text("python train.py --task mnist_count\n")
     text = tables.mnist_probe_table("mnist/probes")(tmp_path / "results")
-    assert "| task | seed | flags | MSE / bar, L=1 | MSE / bar, L=10 |" in text
+    header = "| task | head | seed | flags | MSE / bar, L=1 | MSE / bar, L=10 |"
+    assert header in text
     assert (
-        "| `mnist_count` | 100 | `--head-learning-rate 0.1 --class-balance 10 "
+        "| `mnist_count` | nac | 100 | `--head-learning-rate 0.1 --class-balance 10 "
         "--weight-snap 0.5` | 0.002 / 0.1 | 0.5 / 1 | 0.10 |"
     ) in text
     # Flags left at 0 or unset are not listed; no snap, no largest change.
-    assert "| `mnist_add` | 100 | the recipe's | 0.5 / 0.1 | 2 / 1 | - |" in text
+    assert "| `mnist_add` | nau | 100 | the recipe's | 0.5 / 0.1 | 2 / 1 | - |" in text
     # The encoder is named when linear, the rate when it is not the recipe's.
     assert (
-        "| `mnist_add` | 100 | `--encoder linear --learning-rate 0.003` | "
+        "| `mnist_add` | nac | 100 | `--encoder linear --learning-rate 0.003` | "
         "0.5 / 0.1 | 2 / 1 | - |"
     ) in text
     # A reference has no bar; its switches are named.
     (folder / "c").mkdir()
     reference = {
         "task": "mnist_count",
+        "cell": "nac",
         "seed": 101,
         "run_config": {
             "optim": {},
@@ -467,12 +470,12 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
     (folder / "c" / "results.json").write_text(json.dumps(reference))
     text = tables.mnist_probe_table("mnist/probes")(tmp_path / "results")
     assert (
-        "| `mnist_count` | 101 | `--no-curriculum --solved-head` | 0.001 / - "
+        "| `mnist_count` | nac | 101 | `--no-curriculum --solved-head` | 0.001 / - "
         "| 0.01 / - | - |"
     ) in text
     # Only the lengths asked for.
     text = tables.mnist_probe_table("mnist/probes", lengths=(10,))(tmp_path / "results")
-    assert "| task | seed | flags | MSE / bar, L=10 | largest snap |" in text
+    assert "| task | head | seed | flags | MSE / bar, L=10 | largest snap |" in text
     assert "| 0.5 / 1 | 0.10 |" in text
     with pytest.raises(tables.MissingResults, match="missing"):
         tables.mnist_probe_table("mnist/none")(tmp_path / "results")

@@ -75,7 +75,8 @@ def test_default_cells_by_task_and_variant():
     assert registry.get_task("square").cell_for(static=True) == "nalu"
     assert registry.get_task("add").cell_for(static=False) == "nau"
     # No default of its own: the run falls back to tasks.cells.DEFAULT_CELL.
-    assert registry.get_task("mnist_add").cell_for(static=False) is None
+    assert registry.get_task("mnist_count").cell_for(static=False) is None
+    assert registry.get_task("mnist_add").cell_for(static=False) == "nau"
     assert registry.get_task("mnist_product").cell_for(static=False) == "nmu"
 
 
