@@ -231,6 +231,70 @@ class LossGatedRegularization(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
 
+class RateMultiplierChange(keras.callbacks.Callback):
+    """Changes the rate multipliers of a `MultiRateAdam` once, part-way
+    through training.
+
+    A head's own learning rate is there to carry its weights as far as a
+    discrete value; once `WeightSnap` has put them there, the same rate
+    only shakes them off it again, while the rest of the model learns
+    under the head. At `step`, the optimizer's multipliers become
+    `rate_multipliers` (`{}`: every variable at the learning rate, the
+    schedule still applied) and the train function is rebuilt, once. The
+    step counts from the first epoch, also in a run resumed from a
+    checkpoint, which changes the rates before its first batch if it
+    starts past `step`.
+
+    Args:
+        step: Non-negative integer, the training step (batches since the
+            first epoch) from which the new multipliers hold.
+        rate_multipliers: The new `rate_multipliers` of the model's
+            `nalu_rnn.optimizers.MultiRateAdam`. Defaults to `None` (none).
+
+    Example:
+
+    ```python
+    optimizer = nalu_rnn.optimizers.MultiRateAdam(
+        1e-3, rate_multipliers={"recurrent": 100.0}
+    )
+    model.compile(optimizer, "mse")
+    change = nalu_rnn.callbacks.RateMultiplierChange(step=1000)
+    model.fit(x, y, callbacks=[change])
+    ```
+    """
+
+    def __init__(self, step, rate_multipliers=None):
+        super().__init__()
+        if int(step) != step or step < 0:
+            raise ValueError(f"`step` must be an integer >= 0; received {step!r}")
+        self.step = int(step)
+        self.rate_multipliers = dict(rate_multipliers or {})
+        self.changed_at = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self.model.optimizer, "set_rate_multipliers"):
+            raise TypeError(
+                "RateMultiplierChange needs a model compiled with a "
+                "nalu_rnn.optimizers.MultiRateAdam; received "
+                f"{type(self.model.optimizer).__name__}"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.changed_at is not None:
+            return
+        step = self._epoch * (self.params.get("steps") or 0) + batch
+        if step < self.step:
+            return
+        self.model.optimizer.set_rate_multipliers(self.rate_multipliers)
+        self.changed_at = step
+        # The rates are traced into the train function as constants.
+        self.model.make_train_function(force=True)
+
+
 class GateSnap(keras.callbacks.Callback):
     """Snaps the decided unit gates exactly once, part-way through training.
 

@@ -48,6 +48,9 @@ class MultiRateAdam(keras.optimizers.Adam):
 
     def __init__(self, learning_rate=0.001, rate_multipliers=None, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rate_multipliers = self._checked(rate_multipliers)
+
+    def _checked(self, rate_multipliers):
         multipliers = dict(rate_multipliers or {})
         for prefix, value in multipliers.items():
             value = validate_finite_float(
@@ -59,13 +62,32 @@ class MultiRateAdam(keras.optimizers.Adam):
                     f"to positive numbers; received {prefix!r}: {value!r}"
                 )
             multipliers[prefix] = value
-        self.rate_multipliers = multipliers
+        return multipliers
 
     def build(self, variables):
         if self.built:
             return
         super().build(variables)
-        self._variable_multipliers = [self._multiplier(v.path) for v in variables]
+        self._variable_paths = [v.path for v in variables]
+        self._variable_multipliers = [self._multiplier(p) for p in self._variable_paths]
+
+    def set_rate_multipliers(self, rate_multipliers):
+        """Replaces the multipliers, for the steps still to come.
+
+        The rates are fixed where the training step is compiled; a model
+        changing them part-way through `fit` must rebuild its train function
+        (`model.make_train_function(force=True)`, as
+        `nalu_rnn.callbacks.RateMultiplierChange` does).
+
+        Args:
+            rate_multipliers: As in the constructor; `None` or `{}` for every
+                variable at the learning rate.
+        """
+        self.rate_multipliers = self._checked(rate_multipliers)
+        if self.built:
+            self._variable_multipliers = [
+                self._multiplier(p) for p in self._variable_paths
+            ]
 
     def _multiplier(self, path):
         matches = [

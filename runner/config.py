@@ -354,6 +354,15 @@ class OptimizerOptions:
         type=positive_float,
         unset="the --learning-rate",
     )
+    head_rate_stop: float | None = option(
+        None,
+        "MNIST: fraction of training after which the layers of "
+        "--head-learning-rate learn at --learning-rate; their own rate is "
+        "there to carry the head's weights to whole values, and once "
+        "--weight-snap has made them exact it only shakes them off again",
+        type=fraction,
+        unset="the head's rate lasts the whole run",
+    )
     lr_decay: bool = option(
         False,
         "cosine-decay the learning rate over training (to 1%% of it on the "
@@ -847,7 +856,7 @@ def vectorize_refusal(config):
 
 def _check_combinations(config, spec, cell_spec):
     """Raises `ConfigError` for options that do not go together."""
-    model, regularization = config.model, config.regularization
+    model, regularization, optim = config.model, config.regularization, config.optim
     if config.infra.vectorize:
         refusal = vectorize_refusal(config)
         if refusal is not None:
@@ -860,6 +869,10 @@ def _check_combinations(config, spec, cell_spec):
                 f"{_flag(flag)} acts on the classes encoder's "
                 "softmax; --encoder linear has none"
             )
+    if optim.head_rate_stop is not None and optim.head_learning_rate is None:
+        raise ConfigError(
+            "--head-rate-stop ends --head-learning-rate; give --head-learning-rate"
+        )
     aids = regularization.class_balance > 0 or regularization.class_confidence > 0
     if regularization.class_aids_stop is not None and not aids:
         raise ConfigError(

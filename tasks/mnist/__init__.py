@@ -60,6 +60,7 @@ FLAGS = (
     "tfds_dir",
     "head_init",
     "head_learning_rate",
+    "head_rate_stop",
     "class_balance",
     "class_confidence",
     "class_aids_stop",

@@ -36,6 +36,7 @@ import itertools
 import keras
 import numpy as np
 
+from nalu_rnn.callbacks import RateMultiplierChange
 from nalu_rnn.hardening import harden_cells, harden_with_rollback, snap_kernel
 from nalu_rnn.keras_internals import flatten_layers
 from tasks import curriculum
@@ -325,6 +326,11 @@ class MNISTExperiment(Experiment):
 
     def callbacks(self, epochs):
         callbacks = self.training_schedule.callbacks(epochs)
+        optim = self.config.optim
+        if optim.head_learning_rate is not None and optim.head_rate_stop is not None:
+            callbacks.append(
+                RateMultiplierChange(round(optim.head_rate_stop * optim.steps))
+            )
         stop = self.config.regularization.class_aids_stop
         if stop is not None:
             callbacks.append(

@@ -220,6 +220,49 @@ def test_gate_snap_makes_decided_gates_exact_once_at_its_step():
     assert record.snapped == 2 and record.total == 3
 
 
+def test_rate_multiplier_change_ends_a_layers_own_rate_once_at_its_step():
+    head = keras.layers.Dense(3, use_bias=False, name="head")
+    # A functional model: its variables' paths start at the layer's name.
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, head(inputs))
+    optimizer = nalu_rnn.optimizers.MultiRateAdam(
+        0.01, rate_multipliers={"head": 100.0}
+    )
+    model.compile(optimizer, "mse")
+    change = nalu_rnn.callbacks.RateMultiplierChange(step=2)
+    log = _BatchLog(lambda: as_numpy(head.kernel.numpy()).copy())
+    start = as_numpy(head.kernel.numpy()).copy()
+    x = np.ones((4, 2), "float32")
+    # Targets far away: every step of Adam is about its rate.
+    y = np.full((4, 3), 100.0, "float32")
+    model.fit(x, y, batch_size=1, shuffle=False, callbacks=[change, log], verbose=0)
+    steps = np.abs(np.diff(np.stack([start, *log.values]), axis=0)).max(axis=(1, 2))
+    assert steps[0] == pytest.approx(1.0, rel=1e-3)
+    assert steps[1] > 0.5
+    assert np.all(steps[2:] < 0.02)
+    assert change.changed_at == 2 and optimizer.rate_multipliers == {}
+    # A run resumed past the step changes the rates before its first batch.
+    model.compile(
+        nalu_rnn.optimizers.MultiRateAdam(0.01, rate_multipliers={"head": 100.0}),
+        "mse",
+    )
+    resumed = nalu_rnn.callbacks.RateMultiplierChange(step=3)
+    model.fit(x, y, batch_size=1, epochs=2, initial_epoch=1, callbacks=[resumed])
+    assert resumed.changed_at == 4
+
+
+def test_rate_multiplier_change_needs_a_multi_rate_optimizer():
+    for step in (-1, 1.5):
+        with pytest.raises(ValueError, match="step"):
+            nalu_rnn.callbacks.RateMultiplierChange(step=step)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(), "mse")
+    change = nalu_rnn.callbacks.RateMultiplierChange(step=1)
+    x = np.ones((2, 2), "float32")
+    with pytest.raises(TypeError, match="MultiRateAdam"):
+        model.fit(x, np.ones((2, 1)), callbacks=[change], verbose=0)
+
+
 def test_gate_snap_rejects_bad_arguments():
     with pytest.raises(ValueError, match="step"):
         nalu_rnn.callbacks.GateSnap(step=-1)

@@ -266,6 +266,32 @@ def test_multi_rate_adam_steps_each_layer_at_its_rate():
         assert_allclose(as_numpy(variables[i].numpy()), expected, rtol=1e-4, atol=2e-5)
 
 
+def test_set_rate_multipliers_changes_the_rates_of_the_steps_to_come():
+    rng = np.random.default_rng(1)
+    head = keras.layers.Dense(2, name="head")
+    head.build((None, 3))
+    initial = np.asarray(as_numpy(head.kernel.numpy()))
+    gradients = [rng.normal(size=(3, 2)).astype("float32") for _ in range(4)]
+    optimizer = nalu_rnn.optimizers.MultiRateAdam(0.01, rate_multipliers={"head": 30.0})
+    optimizer.build([head.kernel])
+    for i, gradient in enumerate(gradients):
+        if i == 2:
+            optimizer.set_rate_multipliers({})
+        optimizer.apply([keras.ops.convert_to_tensor(gradient)], [head.kernel])
+    # Adam's moments carry on; only the rate of the last two steps changes.
+    m = v = 0.0
+    w = initial.astype(np.float64)
+    rates = (0.3, 0.3, 0.01, 0.01)
+    for t, (g, rate) in enumerate(zip(gradients, rates, strict=True), start=1):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - rate * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-7)
+    assert_allclose(as_numpy(head.kernel.numpy()), w, rtol=1e-4, atol=2e-5)
+    assert optimizer.rate_multipliers == {}
+    with pytest.raises(ValueError, match="rate_multipliers"):
+        optimizer.set_rate_multipliers({"head": 0.0})
+
+
 def test_multipliers_reach_the_other_optimizers_and_round_trip():
     multipliers = {"recurrent": 30.0}
     for name in ("adam", "common_mode_adam", "spike_clipped_adam"):

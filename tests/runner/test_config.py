@@ -444,6 +444,20 @@ def test_class_balance_needs_the_classes_encoder():
         RunConfig.for_task("mnist_add", class_confidence=1.0)
 
 
+def test_head_rate_stop_needs_a_head_rate():
+    # The baselines' recipe has no head rate to end.
+    with pytest.raises(ConfigError, match="--head-rate-stop ends"):
+        RunConfig.for_task("mnist_add", cell="lstm", head_rate_stop=0.5)
+    with pytest.raises(ConfigError, match="--head-rate-stop applies to the MNIST"):
+        RunConfig.for_task("add", head_rate_stop=0.5)
+    # The baselines have neither.
+    config = RunConfig.for_task("mnist_add", cell="lstm")
+    assert config.optim.head_learning_rate is None
+    assert config.optim.head_rate_stop is None
+    config = parse_args(["--task", "mnist_add", "--head-rate-stop", "0.8"])
+    assert config.optim.head_rate_stop == 0.8
+
+
 def test_class_aids_stop_needs_a_class_aid():
     with pytest.raises(ConfigError, match="--class-aids-stop stops"):
         RunConfig.for_task(

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 
+from nalu_rnn.callbacks import RateMultiplierChange
 from runner.cli import main, parse_args
 from tasks.mnist import MNISTNotFoundError, evaluation_arrays, load_mnist, thresholds
 from tasks.mnist.experiment import evaluation_seed, sequence_metrics
@@ -143,6 +144,22 @@ def test_hardening_snaps_the_class_values_with_the_input_rows(tmp_path, monkeypa
     stages = experiment.after_training(model)["hardening"]["stages"]
     assert [stage["applied"] for stage in stages] == [True, True, False]
     assert_allclose(values.kernel.numpy(), near)
+
+
+@pytest.mark.needs_mnist
+def test_the_heads_own_rate_ends_where_the_recipe_says(tmp_path):
+    def changes(*flags):
+        experiment = make_experiment(parse_args(_tiny_args(tmp_path, *flags)))
+        found = experiment.callbacks(epochs=1)
+        return [c for c in found if isinstance(c, RateMultiplierChange)]
+
+    (change,) = changes("mnist_add", "--head-rate-stop", "0.5")
+    assert change.step == 6 and change.rate_multipliers == {}
+    assert changes("mnist_add") == []
+    (change,) = changes("mnist_count", "--head-rate-stop", "0.25")
+    assert change.step == 3
+    # A baseline has no head rate, so nothing to end.
+    assert changes("mnist_add", "--cell", "lstm") == []
 
 
 @pytest.mark.needs_mnist
