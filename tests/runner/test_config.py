@@ -193,6 +193,8 @@ def test_mnist_recipe():
     r = config.regularization
     assert config.model.head_init == "random" and config.optim.head_learning_rate
     assert r.class_balance > 0 and r.class_aids_stop == r.weight_snap
+    # The head's own rate ends with the snap that makes it exact.
+    assert config.optim.head_rate_stop == r.weight_snap
     # The linear encoder has no softmax: the recipe's class aids are off.
     linear = RunConfig.for_task("mnist_count", cell="nac", encoder="linear")
     assert linear.regularization.class_balance == 0.0
