@@ -359,7 +359,8 @@ class OptimizerOptions:
         "MNIST: fraction of training after which the layers of "
         "--head-learning-rate learn at --learning-rate; their own rate is "
         "there to carry the head's weights to whole values, and once "
-        "--weight-snap has made them exact it only shakes them off again",
+        "--weight-snap has made them exact it only shakes them off again "
+        "(1: the head's rate to the end)",
         type=fraction,
         unset="the head's rate lasts the whole run",
     )

@@ -482,35 +482,55 @@ def test_the_mnist_probe_table_lists_each_run_with_its_flags(tables, tmp_path):
 
 
 def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_path):
-    def summary(task, raw, hardened):
-        folder = tmp_path / "results" / "mnist" / task / "nac"
+    def summary(task, folder, raw, hardened, first_seed=500):
+        folder = tmp_path / "results" / "mnist" / task / folder
         folder.mkdir(parents=True)
         entries = [
             {"length": n, "successes_raw": r, "successes": h}
             for n, r, h in zip((1, 10, 100, 1000), raw, hardened, strict=True)
         ]
-        record = {"seeds": list(range(500, 510)), "eval": entries}
+        seeds = list(range(first_seed, first_seed + 10))
+        record = {"seeds": seeds, "eval": entries}
         (folder / "summary.json").write_text(json.dumps(record))
 
     ten = [True] * 10
     nine = [True] * 9 + [False]
-    summary("mnist_count", (ten, nine, nine, ten), (ten, ten, nine, ten))
-    summary("mnist_add", (nine, nine, nine, nine), (ten, ten, ten, ten))
+    none = [False] * 10
+    summary("mnist_count", "nac", (ten, nine, nine, ten), (ten, ten, nine, ten))
+    summary("mnist_add", "nau-520", (nine,) * 4, (ten,) * 4, first_seed=520)
+    summary("mnist_add", "nau-no-rate-stop", (none,) * 4, (ten,) * 4, 510)
+    summary("mnist_add", "nalu", (nine, none, nine, none), (nine,) * 4)
+    summary("mnist_add", "nac", (none,) * 4, (nine,) * 4)
+    summary("mnist_add", "nalu-before-rate-stop", (none,) * 4, (none,) * 4)
     text = tables.mnist_table(tmp_path / "results", ("mnist_count", "mnist_add"))
     assert (
-        "| NAC head (the default cell) | 500–509 | 10/10, 9/10, 9/10, 10/10 "
-        "| 10/10, 10/10, 9/10, 10/10 |"
+        "| NAC head (the default cell), before the rate stop | 500–509 | 10/10, "
+        "9/10, 9/10, 10/10 | 10/10, 10/10, 9/10, 10/10 |"
     ) in text
+    # Addition's default head first, each row from its own folder.
+    rows = [line.split(" | ")[:3] for line in text.splitlines() if "head" in line]
+    assert rows[1:] == [
+        ["| NAU head (the default cell)", "520–529", "9/10, 9/10, 9/10, 9/10"],
+        [
+            "| NAU head, its own rate to the end (`--head-rate-stop 1`)",
+            "510–519",
+            "0/10, 0/10, 0/10, 0/10",
+        ],
+        ["| NALU head", "500–509", "9/10, 0/10, 9/10, 0/10"],
+        ["| NAC head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
+        ["| NALU head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
+    ]
     published = "| Madsen & Johansen's NAU (their paper) | 0–9 |  | 7, 8, 7, 8 of 10 |"
     assert published in text
     text = tables.mnist_summary_table(
         tmp_path / "results", ("mnist_count", "mnist_add")
     )
     assert (
-        "| `mnist_add` | 500–509 | 9/10, 9/10, 9/10, 9/10 | 10/10, 10/10, 10/10, "
-        "10/10 | 7, 8, 7, 8 of 10 |"
+        "| `mnist_add`, NAU | 520–529 | 9/10, 9/10, 9/10, 9/10 | 10/10, 10/10, "
+        "10/10, 10/10 | 7, 8, 7, 8 of 10 |"
     ) in text
-    assert "| `mnist_count` | 500–509 |" in text and "not published |" in text
+    count = "| `mnist_count`, NAC, before the rate stop | 500–509 |"
+    assert count in text and "not published |" in text
     # By default, the tasks judged under the protocol.
     assert tables.mnist_summary_table(tmp_path / "results") == text
 
@@ -520,3 +540,18 @@ def test_held_out_text_counts_each_length_and_every_length_at_once(tables):
     text = tables._held_out_text(passes, [1, 10, 100])
     assert text == "L=1: 2/3, L=10: 2/3, L=100: 3/3; all 3: 1/3"
     assert tables._held_out_text({}, [1]) == ""
+
+
+def test_the_mnist_summary_shows_the_commands_of_the_default_blocks(tables):
+    shows = tables._runs_mnist_default
+    assert shows(
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nau-520"
+    )
+    assert shows(
+        "python experiments/mnist_table.py --tasks mnist_count --rows nac --seeds 10"
+    )
+    assert not shows(
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nac"
+    )
+    assert not shows("python experiments/mnist_table.py --tasks mnist_add --rows nac")
+    assert not shows("# the NAU head from a random start, mnist_add-nau-520")
