@@ -231,19 +231,67 @@ class LossGatedRegularization(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
 
-class RateMultiplierChange(keras.callbacks.Callback):
+class StepChange(keras.callbacks.Callback):
+    """Base of the callbacks that change a model once, at a training step.
+
+    The step counts batches from the first epoch, also in a run resumed
+    from a checkpoint, which makes the change before its first batch if it
+    starts past `step`. What changes is traced into the train function as
+    constants, so the function is rebuilt after. A subclass defines
+    `change(model)`.
+
+    Args:
+        step: Non-negative integer, the training step (batches since the
+            first epoch) from which the change holds.
+
+    Example:
+
+    ```python
+    class Freeze(nalu_rnn.callbacks.StepChange):
+        def change(self, model):
+            model.get_layer("head").trainable = False
+
+    model.fit(x, y, callbacks=[Freeze(step=1000)])
+    ```
+    """
+
+    def __init__(self, step):
+        super().__init__()
+        if int(step) != step or step < 0:
+            raise ValueError(f"`step` must be an integer >= 0; received {step!r}")
+        self.step = int(step)
+        self.changed_at = None
+        self._epoch = 0
+
+    def change(self, model):
+        """Changes `model` in place, once."""
+        raise NotImplementedError
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.changed_at is not None:
+            return
+        step = self._epoch * (self.params.get("steps") or 0) + batch
+        if step < self.step:
+            return
+        self.change(self.model)
+        self.changed_at = step
+        self.model.make_train_function(force=True)
+
+
+class RateMultiplierChange(StepChange):
     """Changes the rate multipliers of a `MultiRateAdam` once, part-way
     through training.
 
     A head's own learning rate is there to carry its weights as far as a
     discrete value; once `WeightSnap` has put them there, the same rate
     only shakes them off it again, while the rest of the model learns
-    under the head. At `step`, the optimizer's multipliers become
+    under the head. At `step` (a `StepChange`: counted from the first
+    epoch, resumed runs included), the optimizer's multipliers become
     `rate_multipliers` (`{}`: every variable at the learning rate, the
-    schedule still applied) and the train function is rebuilt, once. The
-    step counts from the first epoch, also in a run resumed from a
-    checkpoint, which changes the rates before its first batch if it
-    starts past `step`.
+    schedule still applied).
 
     Args:
         step: Non-negative integer, the training step (batches since the
@@ -264,13 +312,8 @@ class RateMultiplierChange(keras.callbacks.Callback):
     """
 
     def __init__(self, step, rate_multipliers=None):
-        super().__init__()
-        if int(step) != step or step < 0:
-            raise ValueError(f"`step` must be an integer >= 0; received {step!r}")
-        self.step = int(step)
+        super().__init__(step)
         self.rate_multipliers = dict(rate_multipliers or {})
-        self.changed_at = None
-        self._epoch = 0
 
     def on_train_begin(self, logs=None):
         if not hasattr(self.model.optimizer, "set_rate_multipliers"):
@@ -280,19 +323,8 @@ class RateMultiplierChange(keras.callbacks.Callback):
                 f"{type(self.model.optimizer).__name__}"
             )
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.changed_at is not None:
-            return
-        step = self._epoch * (self.params.get("steps") or 0) + batch
-        if step < self.step:
-            return
-        self.model.optimizer.set_rate_multipliers(self.rate_multipliers)
-        self.changed_at = step
-        # The rates are traced into the train function as constants.
-        self.model.make_train_function(force=True)
+    def change(self, model):
+        model.optimizer.set_rate_multipliers(self.rate_multipliers)
 
 
 class GateSnap(keras.callbacks.Callback):

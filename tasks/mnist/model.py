@@ -17,6 +17,7 @@ from nalu_rnn._validation import (
     validate_non_negative_float,
     validate_positive_int,
 )
+from nalu_rnn.callbacks import StepChange
 from nalu_rnn.initializers import BlockIdentity, StateBlockIdentity
 from nalu_rnn.keras_internals import flatten_layers
 from nalu_rnn.rnn import recurrent_layer
@@ -101,7 +102,7 @@ class ClassBalance(keras.layers.Layer):
         }
 
 
-class ClassBalanceStop(keras.callbacks.Callback):
+class ClassBalanceStop(StepChange):
     """Switches off every `ClassBalance` of a model at a training step.
 
     The balance and confidence terms are there to find the head: they keep
@@ -111,7 +112,7 @@ class ClassBalanceStop(keras.callbacks.Callback):
     (towards equal class use, which the digits do not have), so from
     `step` on the model trains on its task's loss alone, as the reference
     model does. The step counts from the start of training, also in a run
-    resumed from a checkpoint.
+    resumed from a checkpoint (`nalu_rnn.callbacks.StepChange`).
 
     Args:
         step: Non-negative integer, the training step (batches since the
@@ -122,34 +123,15 @@ class ClassBalanceStop(keras.callbacks.Callback):
     ```python
     stop = tasks.mnist.model.ClassBalanceStop(1000)
     model.fit(x, y, callbacks=[stop])
-    stop.stopped_at  # 1000
+    stop.changed_at  # 1000
     ```
     """
 
-    def __init__(self, step):
-        super().__init__()
-        if int(step) != step or step < 0:
-            raise ValueError(f"`step` must be an integer >= 0; received {step!r}")
-        self.step = int(step)
-        self.stopped_at = None
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.stopped_at is not None:
-            return
-        step = self._epoch * (self.params.get("steps") or 0) + batch
-        if step < self.step:
-            return
-        for layer in flatten_layers(self.model):
+    def change(self, model):
+        for layer in flatten_layers(model):
             if isinstance(layer, ClassBalance):
                 layer.strength = 0.0
                 layer.confidence = 0.0
-        self.stopped_at = step
-        # The terms are traced into the train function as constants.
-        self.model.make_train_function(force=True)
 
 
 def _entropy(probabilities):

@@ -332,7 +332,7 @@ def test_class_balance_stop_switches_the_terms_off_from_its_step():
     # 2 epochs of 4 steps: the terms stop at the first step of the second.
     model.fit(x, x, batch_size=8, epochs=2, callbacks=[stop], verbose=0)
     layer = model.get_layer("class_balance")
-    assert stop.stopped_at == 5
+    assert stop.changed_at == 5
     assert (layer.strength, layer.confidence) == (0.0, 0.0)
     # From then on training sees the task's loss alone.
     model(x, training=True)
@@ -342,7 +342,7 @@ def test_class_balance_stop_switches_the_terms_off_from_its_step():
     other = keras.Sequential([keras.Input((10,)), ClassBalance(2.0)])
     other.compile("sgd", loss="mse")
     other.fit(x, x, batch_size=8, epochs=2, initial_epoch=1, callbacks=[resumed])
-    assert resumed.stopped_at == 4
+    assert resumed.changed_at == 4
     for step in (-1, 1.5):
         with pytest.raises(ValueError, match="step"):
             ClassBalanceStop(step)
