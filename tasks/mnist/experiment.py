@@ -326,8 +326,9 @@ class MNISTExperiment(Experiment):
 
     def callbacks(self, epochs):
         callbacks = self.training_schedule.callbacks(epochs)
+        # The configuration refuses a stop without a head rate to end.
         optim = self.config.optim
-        if optim.head_learning_rate is not None and optim.head_rate_stop is not None:
+        if optim.head_rate_stop is not None:
             callbacks.append(
                 RateMultiplierChange(round(optim.head_rate_stop * optim.steps))
             )
