@@ -33,7 +33,10 @@ class MultiRateAdam(keras.optimizers.Adam):
         learning_rate: Float, schedule or callable, as for
             `keras.optimizers.Adam`. Defaults to `0.001`.
         rate_multipliers: Dict from a variable path prefix (a layer name,
-            such as `"recurrent"`) to a positive float. Defaults to `None`
+            such as `"recurrent"`) to a float >= 0 (0 holds that layer
+            where it is, without taking it out of the compiled step, so a
+            `nalu_rnn.callbacks.RateMultiplierChange` can freeze it part-way
+            through training). Defaults to `None`
             (every variable at the learning rate: plain Adam).
         **kwargs: Any other argument of `keras.optimizers.Adam`.
 
@@ -56,10 +59,10 @@ class MultiRateAdam(keras.optimizers.Adam):
             value = validate_finite_float(
                 value, "rate_multipliers", type(self).__name__
             )
-            if not isinstance(prefix, str) or not prefix or not value > 0:
+            if not isinstance(prefix, str) or not prefix or not value >= 0:
                 raise ValueError(
                     f"`rate_multipliers` of {type(self).__name__} maps layer names "
-                    f"to positive numbers; received {prefix!r}: {value!r}"
+                    f"to numbers >= 0; received {prefix!r}: {value!r}"
                 )
             multipliers[prefix] = value
         return multipliers

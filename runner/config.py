@@ -364,6 +364,15 @@ class OptimizerOptions:
         type=fraction,
         unset="the head's rate lasts the whole run",
     )
+    head_rate_after_stop: float | None = option(
+        None,
+        "MNIST: the rate of the layers of --head-learning-rate after "
+        "--head-rate-stop, as a multiple of --learning-rate (0: they are "
+        "frozen where the snap left them, so that no weight the loss does "
+        "not saturate drifts off its whole value)",
+        type=non_negative_float,
+        unset="1, the --learning-rate",
+    )
     lr_decay: bool = option(
         False,
         "cosine-decay the learning rate over training (to 1%% of it on the "
@@ -873,6 +882,11 @@ def _check_combinations(config, spec, cell_spec):
     if optim.head_rate_stop is not None and optim.head_learning_rate is None:
         raise ConfigError(
             "--head-rate-stop ends --head-learning-rate; give --head-learning-rate"
+        )
+    if optim.head_rate_after_stop is not None and optim.head_rate_stop is None:
+        raise ConfigError(
+            "--head-rate-after-stop is the head's rate after --head-rate-stop; "
+            "give --head-rate-stop"
         )
     aids = regularization.class_balance > 0 or regularization.class_confidence > 0
     if regularization.class_aids_stop is not None and not aids:

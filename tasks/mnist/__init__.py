@@ -61,6 +61,7 @@ FLAGS = (
     "head_init",
     "head_learning_rate",
     "head_rate_stop",
+    "head_rate_after_stop",
     "class_balance",
     "class_confidence",
     "class_aids_stop",

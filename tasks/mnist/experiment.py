@@ -329,8 +329,12 @@ class MNISTExperiment(Experiment):
         # The configuration refuses a stop without a head rate to end.
         optim = self.config.optim
         if optim.head_rate_stop is not None:
+            after = optim.head_rate_after_stop
+            multipliers = None if after is None else dict.fromkeys(HEAD_LAYERS, after)
             callbacks.append(
-                RateMultiplierChange(round(optim.head_rate_stop * optim.steps))
+                RateMultiplierChange(
+                    round(optim.head_rate_stop * optim.steps), multipliers
+                )
             )
         stop = self.config.regularization.class_aids_stop
         if stop is not None:

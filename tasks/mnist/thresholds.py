@@ -128,7 +128,7 @@ NOT_RECIPE = {
     # The head's rate after its snap: the reference's head is frozen (the
     # class values of `--encoder classes` addition, which it would also
     # reach, are judged by an earlier recipe's reference in any case).
-    "optim": ("head_rate_stop",),
+    "optim": ("head_rate_stop", "head_rate_after_stop"),
     "evaluation": ("eval_lengths", "eval_sequences"),
     "infra": ("quiet", "verbose", "tensorboard", "export", "strategy"),
 }

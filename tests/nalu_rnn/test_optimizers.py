@@ -289,7 +289,12 @@ def test_set_rate_multipliers_changes_the_rates_of_the_steps_to_come():
     assert_allclose(as_numpy(head.kernel.numpy()), w, rtol=1e-4, atol=2e-5)
     assert optimizer.rate_multipliers == {}
     with pytest.raises(ValueError, match="rate_multipliers"):
-        optimizer.set_rate_multipliers({"head": 0.0})
+        optimizer.set_rate_multipliers({"head": -1.0})
+    # A multiplier of 0 holds the layer where it is.
+    optimizer.set_rate_multipliers({"head": 0.0})
+    held = as_numpy(head.kernel.numpy()).copy()
+    optimizer.apply([keras.ops.convert_to_tensor(gradients[0])], [head.kernel])
+    assert_allclose(as_numpy(head.kernel.numpy()), held, rtol=0, atol=0)
 
 
 def test_multipliers_reach_the_other_optimizers_and_round_trip():
@@ -307,7 +312,7 @@ def test_multipliers_reach_the_other_optimizers_and_round_trip():
     assert not isinstance(plain, nalu_rnn.optimizers.MultiRateAdam)
 
 
-@pytest.mark.parametrize("multipliers", [{"": 2.0}, {"head": 0.0}, {"head": -1.0}])
-def test_multipliers_must_name_a_layer_and_be_positive(multipliers):
+@pytest.mark.parametrize("multipliers", [{"": 2.0}, {"head": -1.0}, {"head": "x"}])
+def test_multipliers_must_name_a_layer_and_not_be_negative(multipliers):
     with pytest.raises(ValueError, match="rate_multipliers"):
         nalu_rnn.optimizers.MultiRateAdam(rate_multipliers=multipliers)

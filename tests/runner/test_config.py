@@ -458,6 +458,13 @@ def test_head_rate_stop_needs_a_head_rate():
     assert config.optim.head_rate_stop is None
     config = parse_args(["--task", "mnist_add", "--head-rate-stop", "0.8"])
     assert config.optim.head_rate_stop == 0.8
+    # The rate after the stop needs a stop.
+    with pytest.raises(ConfigError, match="--head-rate-after-stop is the head"):
+        RunConfig.for_task("mnist_add", cell="lstm", head_rate_after_stop=0)
+    with pytest.raises(ConfigError, match="--head-rate-after-stop applies to the"):
+        RunConfig.for_task("add", head_rate_after_stop=0)
+    config = parse_args(["--task", "mnist_count", "--head-rate-after-stop", "0"])
+    assert config.optim.head_rate_after_stop == 0.0
 
 
 def test_class_aids_stop_needs_a_class_aid():

@@ -20,7 +20,7 @@ import pytest
 from nalu_rnn.callbacks import RateMultiplierChange
 from runner.cli import main, parse_args
 from tasks.mnist import MNISTNotFoundError, evaluation_arrays, load_mnist, thresholds
-from tasks.mnist.experiment import evaluation_seed, sequence_metrics
+from tasks.mnist.experiment import HEAD_LAYERS, evaluation_seed, sequence_metrics
 from tasks.registry import make_experiment
 from tests.support.arrays import assert_allclose, assert_array_equal
 from tests.support.mnist_files import default_mnist_dir
@@ -158,6 +158,9 @@ def test_the_heads_own_rate_ends_where_the_recipe_says(tmp_path):
     assert change.step == 6 and change.rate_multipliers == {}
     (change,) = changes("mnist_count", "--head-rate-stop", "0.25")
     assert change.step == 3
+    # After it, the head may be held where the snap left it.
+    (change,) = changes("mnist_add", "--head-rate-after-stop", "0")
+    assert change.rate_multipliers == dict.fromkeys(HEAD_LAYERS, 0.0)
     # A baseline has no head rate, so nothing to end.
     assert changes("mnist_add", "--cell", "lstm") == []
 
