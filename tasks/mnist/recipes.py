@@ -10,8 +10,8 @@ MNIST_RECIPE = Recipe(
     "2000 steps of 64 x 10 images (about 300 s on one core), Adam with cosine "
     "decay, the paper's final-target supervision, the class-vector encoder, "
     "and a head from a random start found by its own learning rate, the class "
-    "aids and a snap at half of training, after which the head learns at the "
-    "encoder's rate.",
+    "aids and a snap at half of training, after which the head is held where "
+    "the snap left it.",
     {
         "steps": 2000,
         "batch_size": 64,
@@ -36,12 +36,14 @@ MNIST_RECIPE = Recipe(
         "class_confidence": 0.1,
         # ... until the head and the class values are snapped exact, after
         # which the encoder learns under the head it is evaluated with, on
-        # the task's loss alone, and the head at the encoder's rate, which
-        # keeps a snapped weight that the loss does not saturate (the NAU's)
-        # where the snap put it.
+        # the task's loss alone, and the head is held: even at the encoder's
+        # rate, a snapped weight that the loss does not saturate (the NAU's,
+        # the NMU's) drifts off its whole value while the encoder absorbs
+        # the drift.
         "weight_snap": 0.5,
         "class_aids_stop": 0.5,
         "head_rate_stop": 0.5,
+        "head_rate_after_stop": 0.0,
     },
     docs="mnist",
 )
@@ -85,6 +87,7 @@ MNIST_BASELINE_RECIPE = Recipe(
         # The arithmetic heads' means of learning from a random start.
         "head_learning_rate": None,
         "head_rate_stop": None,
+        "head_rate_after_stop": None,
         "class_balance": 0.0,
         "class_confidence": 0.0,
         "class_aids_stop": None,

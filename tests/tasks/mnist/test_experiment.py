@@ -153,14 +153,16 @@ def test_the_heads_own_rate_ends_where_the_recipe_says(tmp_path):
         found = experiment.callbacks(epochs=1)
         return [c for c in found if isinstance(c, RateMultiplierChange)]
 
-    # The recipe's: at the weight snap, half of the 12 steps.
+    # The recipe's: at the weight snap, half of the 12 steps, after which
+    # the head is held where the snap left it ...
     (change,) = changes("mnist_add")
-    assert change.step == 6 and change.rate_multipliers == {}
+    assert change.step == 6
+    assert change.rate_multipliers == dict.fromkeys(HEAD_LAYERS, 0.0)
     (change,) = changes("mnist_count", "--head-rate-stop", "0.25")
     assert change.step == 3
-    # After it, the head may be held where the snap left it.
-    (change,) = changes("mnist_add", "--head-rate-after-stop", "0")
-    assert change.rate_multipliers == dict.fromkeys(HEAD_LAYERS, 0.0)
+    # ... or learns on at the encoder's rate.
+    (change,) = changes("mnist_add", "--head-rate-after-stop", "1")
+    assert change.rate_multipliers == dict.fromkeys(HEAD_LAYERS, 1.0)
     # A baseline has no head rate, so nothing to end.
     assert changes("mnist_add", "--cell", "lstm") == []
 
