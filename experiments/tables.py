@@ -475,6 +475,7 @@ PROBE_SWITCHES = (
     ("data", "curriculum", False, "--no-curriculum"),
     ("model", "solved_head", True, "--solved-head"),
     ("model", "encoder", "linear", "--encoder linear"),
+    ("optim", "head_rate_after_stop", 0.0, "--head-rate-after-stop 0"),
 )
 # The flags it shows only where they differ from the MNIST recipe's value:
 # (section, field, flag).
@@ -940,6 +941,10 @@ TABLES = {
     "mnist_random_start_probes_6": Table(
         mnist_probe_table("mnist/random-start-probes-6"),
         ("mnist/random-start-probes-6",),
+    ),
+    "mnist_random_start_probes_7": Table(
+        mnist_probe_table("mnist/random-start-probes-7"),
+        ("mnist/random-start-probes-7",),
     ),
     "mnist_product_probes": Table(
         mnist_probe_table("mnist/product-probes", lengths=PRODUCT_LENGTHS),
