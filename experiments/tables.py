@@ -387,18 +387,23 @@ PUBLISHED_MNIST = {
 # measured before the recipe ended the head's own rate at the snap
 # (b867789) say so.
 MNIST_ROWS = {
-    "mnist_count": (("NAC head (the default cell), before the rate stop", "nac"),),
+    "mnist_count": (
+        ("NAC head (the default cell)", "nac-530"),
+        ("NAC head, before the rate stop", "nac"),
+    ),
     "mnist_add": (
-        ("NAU head (the default cell)", "nau-520"),
+        ("NAU head (the default cell)", "nau-530"),
+        ("NAU head, at the encoder's rate after the snap", "nau-520"),
         ("NAU head, its own rate to the end (`--head-rate-stop 1`)",
          "nau-no-rate-stop"),
-        ("NALU head", "nalu"),
+        ("NALU head, at the encoder's rate after the snap", "nalu"),
         ("NAC head, before the rate stop", "nac"),
         ("NALU head, before the rate stop", "nalu-before-rate-stop"),
     ),
+    "mnist_product": (
+        ("NMU head, before the rate stop", "nmu"),
+    ),
 }  # fmt: skip
-# The default head's name in the README's summary, per task.
-MNIST_DEFAULT_HEADS = {"mnist_count": "NAC, before the rate stop", "mnist_add": "NAU"}
 MNIST_LENGTHS = (1, 10, 100, 1000)
 # The tasks judged under the protocol.
 MNIST_JUDGED = ("mnist_count", "mnist_add")
@@ -427,8 +432,9 @@ def mnist_summary_table(results, tasks=None):
     length as trained and hardened, beside Madsen & Johansen's."""
     lines = []
     for task in tasks or MNIST_JUDGED:
-        (_, folder), *_ = MNIST_ROWS[task]
-        label = f"`{task}`, {MNIST_DEFAULT_HEADS[task]}"
+        (label, folder), *_ = MNIST_ROWS[task]
+        # The row's first word is its cell: "NAU head (the default cell)".
+        label = f"`{task}`, {label.split()[0]}"
         (line,) = _mnist_rows(results, task, ((label, folder),), MNIST_LENGTHS)
         published = PUBLISHED_MNIST.get(task, ("", "not published"))[1]
         lines.append([*line, published])
@@ -451,8 +457,8 @@ def _runs_mnist_default(command):
 
 def mnist_product_table(results):
     """The sequential MNIST product: success at lengths 1, 2, 10 and 20."""
-    row = ("NMU head (default), before the rate stop", "nmu")
-    lines = _mnist_rows(results, "mnist_product", (row,), PRODUCT_LENGTHS)
+    task = "mnist_product"
+    lines = _mnist_rows(results, task, MNIST_ROWS[task], PRODUCT_LENGTHS)
     label, counts = PUBLISHED_MNIST["mnist_product"]
     lines.append([label, "0–9", "", counts])
     header = ["row", "seeds", "success as trained, L=1, 2, 10, 20",
@@ -562,6 +568,46 @@ def mnist_thresholds_table(results):
             )
     header = ["task", "encoder", "reference seeds", "threshold MSE",
               "reference seeds under the others' bar"]  # fmt: skip
+    return markdown_table(header, lines)
+
+
+def mnist_sample_noise_table(results):
+    """Per block of saved models: the length-1 MSE each was tested with,
+    its MSE on the whole test set, how a 1000-image sample's MSE spreads,
+    and the encoder's bias per image (`experiments/mnist_sample_noise.py`)."""
+    summary = _read_json(results / "mnist" / "sample-noise" / "summary.json")
+    blocks = {}
+    for run in summary["runs"]:
+        # The nearest folder above the run's seed folders names its block:
+        # `.../mnist_add-linear/seed_1000/seed_1000`.
+        block = next(
+            p.name for p in Path(run["run"]).parents if not p.name.startswith("seed_")
+        )
+        blocks.setdefault(block, []).append(run)
+
+    def spread(runs, key, digits=2):
+        values = [run[key] for run in runs]
+        return (
+            f"{min(values):.{digits}f} to {max(values):.{digits}f} "
+            f"(mean {sum(values) / len(values):.{digits}f})"
+        )
+
+    lines = []
+    for block, runs in blocks.items():
+        lines.append(
+            [
+                f"`{block}`",
+                _seeds({"seeds": [run["seed"] for run in runs]}),
+                spread(runs, "mse_tested"),
+                spread(runs, "mse_whole_test_set"),
+                spread(runs, "sample_mse_std", 3),
+                spread(runs, "bias_per_image", 3),
+            ]
+        )
+    header = ["models", "seeds", "MSE at L=1 as tested",
+              f"on all {summary['test_images']} test images",
+              f"std of a {summary['sample']}-image sample's MSE",
+              "bias per image"]  # fmt: skip
     return markdown_table(header, lines)
 
 
@@ -922,6 +968,7 @@ TABLES = {
     ),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),
+    "mnist_sample_noise": Table(mnist_sample_noise_table, ("mnist/sample-noise",)),
     "mnist_random_start_probes": Table(
         mnist_probe_table("mnist/random-start-probes-2"),
         ("mnist/random-start-probes-2",),

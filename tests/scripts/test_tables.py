@@ -496,27 +496,41 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
     ten = [True] * 10
     nine = [True] * 9 + [False]
     none = [False] * 10
-    summary("mnist_count", "nac", (ten, nine, nine, ten), (ten, ten, nine, ten))
-    summary("mnist_add", "nau-520", (nine,) * 4, (ten,) * 4, first_seed=520)
+    summary(
+        "mnist_count", "nac-530", (ten, nine, nine, ten), (ten, ten, nine, ten), 530
+    )
+    summary("mnist_count", "nac", (none,) * 4, (none,) * 4)
+    summary("mnist_add", "nau-530", (nine,) * 4, (ten,) * 4, first_seed=530)
+    summary("mnist_add", "nau-520", (ten,) * 4, (ten,) * 4, first_seed=520)
     summary("mnist_add", "nau-no-rate-stop", (none,) * 4, (ten,) * 4, 510)
     summary("mnist_add", "nalu", (nine, none, nine, none), (nine,) * 4)
     summary("mnist_add", "nac", (none,) * 4, (nine,) * 4)
     summary("mnist_add", "nalu-before-rate-stop", (none,) * 4, (none,) * 4)
     text = tables.mnist_table(tmp_path / "results", ("mnist_count", "mnist_add"))
     assert (
-        "| NAC head (the default cell), before the rate stop | 500–509 | 10/10, "
+        "| NAC head (the default cell) | 530–539 | 10/10, "
         "9/10, 9/10, 10/10 | 10/10, 10/10, 9/10, 10/10 |"
     ) in text
-    # Addition's default head first, each row from its own folder.
+    # Each task's default head first, each row from its own folder.
     rows = [line.split(" | ")[:3] for line in text.splitlines() if "head" in line]
     assert rows[1:] == [
-        ["| NAU head (the default cell)", "520–529", "9/10, 9/10, 9/10, 9/10"],
+        ["| NAC head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
+        ["| NAU head (the default cell)", "530–539", "9/10, 9/10, 9/10, 9/10"],
+        [
+            "| NAU head, at the encoder's rate after the snap",
+            "520–529",
+            "10/10, 10/10, 10/10, 10/10",
+        ],
         [
             "| NAU head, its own rate to the end (`--head-rate-stop 1`)",
             "510–519",
             "0/10, 0/10, 0/10, 0/10",
         ],
-        ["| NALU head", "500–509", "9/10, 0/10, 9/10, 0/10"],
+        [
+            "| NALU head, at the encoder's rate after the snap",
+            "500–509",
+            "9/10, 0/10, 9/10, 0/10",
+        ],
         ["| NAC head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
         ["| NALU head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
     ]
@@ -526,10 +540,10 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
         tmp_path / "results", ("mnist_count", "mnist_add")
     )
     assert (
-        "| `mnist_add`, NAU | 520–529 | 9/10, 9/10, 9/10, 9/10 | 10/10, 10/10, "
+        "| `mnist_add`, NAU | 530–539 | 9/10, 9/10, 9/10, 9/10 | 10/10, 10/10, "
         "10/10, 10/10 | 7, 8, 7, 8 of 10 |"
     ) in text
-    count = "| `mnist_count`, NAC, before the rate stop | 500–509 |"
+    count = "| `mnist_count`, NAC | 530–539 |"
     assert count in text and "not published |" in text
     # By default, the tasks judged under the protocol.
     assert tables.mnist_summary_table(tmp_path / "results") == text
@@ -545,13 +559,41 @@ def test_held_out_text_counts_each_length_and_every_length_at_once(tables):
 def test_the_mnist_summary_shows_the_commands_of_the_default_blocks(tables):
     shows = tables._runs_mnist_default
     assert shows(
-        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nau-520"
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nau-530"
     )
     assert shows(
-        "python experiments/mnist_table.py --tasks mnist_count --rows nac --seeds 10"
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_count-nac-530"
     )
     assert not shows(
-        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nac"
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nau-520"
+    )
+    assert not shows(
+        "python experiments/mnist_table.py --tasks mnist_count --rows nac --seeds 10"
     )
     assert not shows("python experiments/mnist_table.py --tasks mnist_add --rows nac")
-    assert not shows("# the NAU head from a random start, mnist_add-nau-520")
+    assert not shows("# the NAU head from a random start, mnist_add-nau-530")
+
+
+def test_the_sample_noise_table_has_a_row_per_block_of_models(tables, tmp_path):
+    folder = tmp_path / "results" / "mnist" / "sample-noise"
+    folder.mkdir(parents=True)
+
+    def run(path, seed, tested, whole):
+        return {"run": path, "seed": seed, "mse_tested": tested,
+                "mse_whole_test_set": whole, "sample_mse_std": 0.08,
+                "bias_per_image": -0.01}  # fmt: skip
+
+    runs = [
+        run("runs/ref/mnist_add-linear/seed_1000/seed_1000", 1000, 0.8, 0.9),
+        run("runs/ref/mnist_add-linear/seed_1001/seed_1001", 1001, 1.2, 1.1),
+        run("runs/judged/mnist_add-nau-530/seed_530", 530, 1.0, 1.0),
+    ]
+    record = {"sample": 1000, "draws": 10, "test_images": 10000, "runs": runs}
+    (folder / "summary.json").write_text(json.dumps(record))
+    text = tables.mnist_sample_noise_table(tmp_path / "results")
+    assert (
+        "| `mnist_add-linear` | 1000–1001 | 0.80 to 1.20 (mean 1.00) | 0.90 to "
+        "1.10 (mean 1.00) | 0.080 to 0.080 (mean 0.080) | -0.010 to -0.010 "
+        "(mean -0.010) |"
+    ) in text
+    assert "| `mnist_add-nau-530` | 530–530 |" in text
