@@ -401,6 +401,7 @@ MNIST_ROWS = {
         ("NALU head, before the rate stop", "nalu-before-rate-stop"),
     ),
     "mnist_product": (
+        ("NMU head (the default cell)", "nmu-530"),
         ("NMU head, before the rate stop", "nmu"),
     ),
 }  # fmt: skip
