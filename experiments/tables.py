@@ -396,6 +396,7 @@ MNIST_ROWS = {
         ("NAU head, at the encoder's rate after the snap", "nau-520"),
         ("NAU head, its own rate to the end (`--head-rate-stop 1`)",
          "nau-no-rate-stop"),
+        ("NALU head", "nalu-530"),
         ("NALU head, at the encoder's rate after the snap", "nalu"),
         ("NAC head, before the rate stop", "nac"),
         ("NALU head, before the rate stop", "nalu-before-rate-stop"),

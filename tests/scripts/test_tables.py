@@ -503,6 +503,7 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
     summary("mnist_add", "nau-530", (nine,) * 4, (ten,) * 4, first_seed=530)
     summary("mnist_add", "nau-520", (ten,) * 4, (ten,) * 4, first_seed=520)
     summary("mnist_add", "nau-no-rate-stop", (none,) * 4, (ten,) * 4, 510)
+    summary("mnist_add", "nalu-530", (none,) * 4, (none,) * 4, first_seed=530)
     summary("mnist_add", "nalu", (nine, none, nine, none), (nine,) * 4)
     summary("mnist_add", "nac", (none,) * 4, (nine,) * 4)
     summary("mnist_add", "nalu-before-rate-stop", (none,) * 4, (none,) * 4)
@@ -526,6 +527,7 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
             "510–519",
             "0/10, 0/10, 0/10, 0/10",
         ],
+        ["| NALU head", "530–539", "0/10, 0/10, 0/10, 0/10"],
         [
             "| NALU head, at the encoder's rate after the snap",
             "500–509",
