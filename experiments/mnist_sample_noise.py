@@ -55,13 +55,8 @@ def sample_spread(squared_errors, sample, draws, seed):
     return float(squared_errors[picks].mean(axis=1).std())
 
 
-def measure(run, images, labels, sample, draws):
-    results = json.loads((run / "results.json").read_text())
-    if results["task"] not in ONE_VALUE_TASKS:
-        raise ValueError(
-            f"{run}: a {results['task']} run; this measures "
-            + " and ".join(ONE_VALUE_TASKS)
-        )
+def measure(run, results, images, labels, sample, draws):
+    """One run's row of the summary, from its saved model and `results`."""
     model = keras.saving.load_model(run / "model.keras", compile=False)
     squared, bias = image_errors(model, images, labels)
     (tested,) = [e["mse"] for e in results["eval"] if e["length"] == 1]
@@ -76,6 +71,23 @@ def measure(run, images, labels, sample, draws):
     }
 
 
+def _checked_results(parser, runs):
+    """Each run's `results.json`, once every run is known to be measurable:
+    refused before MNIST is loaded or any model read."""
+    checked = []
+    for run in runs:
+        if not (run / "model.keras").is_file():
+            parser.error(f"{run}: no model.keras")
+        results = json.loads((run / "results.json").read_text())
+        if results["task"] not in ONE_VALUE_TASKS:
+            parser.error(
+                f"{run}: a {results['task']} run; this measures "
+                + " and ".join(ONE_VALUE_TASKS)
+            )
+        checked.append(results)
+    return checked
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="seed folders of train.py")
@@ -84,16 +96,13 @@ def main(argv=None):
     parser.add_argument("--sample", type=int, default=1000, help="images per sample")
     parser.add_argument("--draws", type=int, default=2000, help="samples drawn")
     options = parser.parse_args(argv)
-    for run in options.runs:
-        if not (run / "model.keras").is_file():
-            parser.error(f"{run}: no model.keras")
+    checked = _checked_results(parser, options.runs)
     images, labels = load_mnist(options.data_dir)["test"]
     rows = []
-    for run in options.runs:
-        try:
-            rows.append(measure(run, images, labels, options.sample, options.draws))
-        except ValueError as error:
-            parser.error(str(error))
+    for run, results in zip(options.runs, checked, strict=True):
+        rows.append(
+            measure(run, results, images, labels, options.sample, options.draws)
+        )
         print(json.dumps(rows[-1]), file=sys.stderr)
     write_json(
         options.out,

@@ -36,16 +36,17 @@ def _run(folder, task):
 def test_bad_runs_stop_the_script_with_one_line(
     sample_noise, tmp_path, capsys, monkeypatch
 ):
+    # Refused before MNIST is loaded.
+    def no_data(data_dir):
+        raise AssertionError("MNIST loaded for a run that is refused")
+
+    monkeypatch.setattr(sample_noise, "load_mnist", no_data)
     out = tmp_path / "summary.json"
     with pytest.raises(SystemExit) as stopped:
         sample_noise.main([str(tmp_path / "missing"), "--out", str(out)])
     assert stopped.value.code == 2
     assert "no model.keras" in capsys.readouterr().err
     count = _run(tmp_path / "count", "mnist_count")
-    # The data is not needed to refuse a count.
-    monkeypatch.setattr(
-        sample_noise, "load_mnist", lambda data_dir: {"test": (None, None)}
-    )
     with pytest.raises(SystemExit) as stopped:
         sample_noise.main([str(count), "--out", str(out)])
     assert stopped.value.code == 2
