@@ -186,7 +186,7 @@ def _count(successes):
 
 def _seeds(summary):
     seeds = summary["seeds"]
-    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
         return f"{seeds[0]}–{seeds[-1]}"
     return ", ".join(map(str, seeds))
 

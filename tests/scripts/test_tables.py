@@ -598,4 +598,10 @@ def test_the_sample_noise_table_has_a_row_per_block_of_models(tables, tmp_path):
         "1.10 (mean 1.00) | 0.080 to 0.080 (mean 0.080) | -0.010 to -0.010 "
         "(mean -0.010) |"
     ) in text
-    assert "| `mnist_add-nau-530` | 530–530 |" in text
+    assert "| `mnist_add-nau-530` | 530 |" in text
+
+
+def test_seeds_are_shown_as_a_block_a_single_seed_or_a_list(tables):
+    assert tables._seeds({"seeds": [530, 531, 532]}) == "530–532"
+    assert tables._seeds({"seeds": [530]}) == "530"
+    assert tables._seeds({"seeds": [530, 532]}) == "530, 532"
