@@ -149,7 +149,10 @@ def main(argv=None):
                     for c in cells
                 )
                 print(f"jit={jit} units={units} length={length}: {line}", flush=True)
+    # The environment names the backend; tables.py lists this under its table.
+    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend} "
     result = {
+        "command": prefix + "python bench/cells.py " + " ".join(argv or sys.argv[1:]),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

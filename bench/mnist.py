@@ -166,6 +166,7 @@ def time_to_target(args):
                 "steps": steps,
                 "train_seconds": results["train_seconds"],
                 "relative_error_1000": entry["relative_error"],
+                "target_relative_error": TARGET_RELATIVE_ERROR,
                 "reached": reached,
             }
         )
@@ -208,7 +209,11 @@ def main(argv=None):
         f"{throughput['length']} images)",
         flush=True,
     )
+    backend = keras.backend.backend()
+    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend} "
     result = {
+        # tables.py lists it under the table it builds from this record.
+        "command": prefix + "python bench/mnist.py " + " ".join(argv or sys.argv[1:]),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

@@ -947,6 +947,102 @@ def vectorize_table(case):
     return build
 
 
+def _bench_ms(ms):
+    return f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def bench_cells_table(*records, by="backend"):
+    """bench/cells.py's step times: the LSTM's milliseconds, and every other
+    cell's as a multiple of it, one row per setting, in the records' order;
+    the first column is the backend (`by="backend"`) or the units."""
+
+    def build(results):
+        groups = {}
+        for record in records:
+            for row in _read_json(ROOT / record)["rows"]:
+                key = (row["backend"], row["jit"], row["units"], row["length"])
+                groups.setdefault(key, {})[row["cell"]] = row
+        cells = list(dict.fromkeys(c for g in groups.values() for c in g))
+        cells.remove("lstm")
+        lines = []
+        for (backend, jit, units, length), row in groups.items():
+            if by == "backend":
+                first = BACKEND_NAMES[backend]
+                # JAX always compiles; only TensorFlow's XLA is a choice.
+                first += ", XLA" if jit and backend == "tensorflow" else ""
+            else:
+                first = units
+            ratios = (
+                f"{row[c]['ratio_to_lstm']:.2f}×" if c in row else "-" for c in cells
+            )
+            lines.append([first, length, _bench_ms(row["lstm"]["median_ms"]), *ratios])
+        header = [by, "length", "LSTM ms", *cells]
+        return markdown_table(header, lines)
+
+    return build
+
+
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def bench_mnist_table(results):
+    """bench/mnist.py's MNIST measurements: training throughput, memory,
+    encode-once against naive evaluation, and the time to a target."""
+    record = _read_json(ROOT / "bench" / "results" / "mnist-tensorflow.json")
+    training = record["training"]
+    evaluation = record["evaluation"]
+    lengths = " / ".join(str(e["length"]) for e in evaluation)
+    once = " / ".join(f"{e['encode_once_seconds']:.2f} s" for e in evaluation)
+    naive = " / ".join(f"{e['naive_seconds_scaled']:.3g} s" for e in evaluation)
+    encode = evaluation[0]["encode_seconds"]
+    naive_timed = evaluation[0]["naive_sequences_timed"]
+    sequences = evaluation[0]["sequences"]
+    lines = [
+        [
+            f"training throughput (`model.fit`, batch {training['batch_size']} × "
+            f"length {training['length']}, tf.data)",
+            f"{round(training['images_per_second'], -2):,.0f} images/s",
+        ],
+        [
+            "peak memory after training",
+            f"{training['peak_rss_mib'] / 1024:.2f} GiB RSS",
+        ],
+        [
+            f"evaluate {sequences} test sequences, encode-once, length {lengths}",
+            f"{once} ({encode:.2f} s of it encoding the test images once)",
+        ],
+        [
+            f"the same, naive (whole model per sequence; timed on {naive_timed}, "
+            f"scaled to {sequences})",
+            naive,
+        ],
+        [
+            "largest difference between encode-once and naive predictions",
+            f"{max(e['max_abs_difference'] for e in evaluation):g}",
+        ],
+    ]
+    process = record.get("evaluate_process")
+    if process:
+        lengths = ",".join(str(e["length"]) for e in process["eval"])
+        lines.append(
+            [
+                f"whole `train.py --task {process['task']} --evaluate model.keras "
+                f"--eval-lengths {lengths}` process",
+                f"{process['seconds']:.1f} s",
+            ]
+        )
+    for budget in record.get("time_to_target", ()):
+        lines.append(
+            [
+                f"training of the recipe at {budget['steps']} steps, relative "
+                f"error at length 1000 (target {budget['target_relative_error']:.1%})",
+                f"{budget['relative_error_1000']:.2%} in {budget['train_seconds']:.0f}"
+                f" s ({'reached' if budget['reached'] else 'not reached'})",
+            ]
+        )
+    return markdown_table(["measurement", "result"], lines)
+
+
 # The tables, by name: what builds each, and the folders under results/
 # whose `command` files list the commands that made its summaries.
 TABLES = {
@@ -999,6 +1095,17 @@ TABLES = {
         mnist_probe_table("mnist/product-probes", lengths=PRODUCT_LENGTHS),
         ("mnist/product-probes",),
     ),
+    "bench_cells": Table(
+        bench_cells_table(
+            "bench/results/cells-tensorflow.json", "bench/results/cells-jax.json"
+        ),
+        ("bench/results/cells-tensorflow.json", "bench/results/cells-jax.json"),
+    ),
+    "bench_cells_one_thread": Table(
+        bench_cells_table("bench/results/cells-tensorflow-1thread.json", by="units"),
+        ("bench/results/cells-tensorflow-1thread.json",),
+    ),
+    "bench_mnist": Table(bench_mnist_table, ("bench/results/mnist-tensorflow.json",)),
     "vectorize_static": Table(
         vectorize_table("static_nau_add"), ("bench/results/vectorize.json",)
     ),

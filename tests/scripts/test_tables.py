@@ -605,3 +605,66 @@ def test_seeds_are_shown_as_a_block_a_single_seed_or_a_list(tables):
     assert tables._seeds({"seeds": [530, 531, 532]}) == "530–532"
     assert tables._seeds({"seeds": [530]}) == "530"
     assert tables._seeds({"seeds": [530, 532]}) == "530, 532"
+
+
+def test_the_cell_bench_table_gives_each_setting_a_row_of_ratios(tables, tmp_path):
+    def record(name, backend, jit, command):
+        rows = []
+        for length, lstm in ((100, 12.0), (1000, 120.0)):
+            for cell, ratio in (("nac", 0.5), ("nalu", 0.8), ("lstm", 1.0)):
+                rows.append(
+                    {"backend": backend, "jit": jit, "units": 64, "length": length,
+                     "cell": cell, "median_ms": lstm * ratio, "ratio_to_lstm": ratio}
+                )  # fmt: skip
+        path = tmp_path / "bench" / "results" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"command": command, "rows": rows}))
+
+    record("tf.json", "tensorflow", True, "python bench/cells.py --jit on")
+    record("jax.json", "jax", True, "KERAS_BACKEND=jax python bench/cells.py")
+    sources = ("bench/results/tf.json", "bench/results/jax.json")
+    text = tables.bench_cells_table(*sources)(tmp_path / "results")
+    assert text.splitlines() == [
+        "| backend | length | LSTM ms | nac | nalu |",
+        "|---|---|---|---|---|",
+        "| TensorFlow, XLA | 100 | 12.0 | 0.50× | 0.80× |",
+        "| TensorFlow, XLA | 1000 | 120.0 | 0.50× | 0.80× |",
+        "| JAX | 100 | 12.0 | 0.50× | 0.80× |",
+        "| JAX | 1000 | 120.0 | 0.50× | 0.80× |",
+    ]
+    by_units = tables.bench_cells_table(sources[1], by="units")(tmp_path / "results")
+    assert "| 64 | 100 | 12.0 | 0.50× | 0.80× |" in by_units
+    # Each record's command is listed under the table.
+    assert tables.commands(sources) == [
+        "python bench/cells.py --jit on",
+        "KERAS_BACKEND=jax python bench/cells.py",
+    ]
+
+
+def test_the_mnist_bench_table_reads_every_measurement(tables, tmp_path):
+    evaluation = [
+        {"length": n, "sequences": 1000, "encode_once_seconds": s,
+         "encode_seconds": 0.3, "naive_sequences_timed": 20,
+         "naive_seconds_scaled": naive, "max_abs_difference": 0.0}
+        for n, s, naive in ((100, 0.44, 7.9), (1000, 0.43, 266.0))
+    ]  # fmt: skip
+    record = {
+        "command": "python bench/mnist.py --time-to-target",
+        "training": {"batch_size": 64, "length": 10, "images_per_second": 12513.6,
+                     "peak_rss_mib": 979.0},
+        "evaluation": evaluation,
+        "time_to_target": [
+            {"steps": 250, "train_seconds": 10.9, "relative_error_1000": 0.0057,
+             "target_relative_error": 0.005, "reached": False},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "bench" / "results" / "mnist-tensorflow.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record))
+    text = tables.bench_mnist_table(tmp_path / "results")
+    assert "| 12,500 images/s |" in text
+    assert "| 0.96 GiB RSS |" in text
+    assert "length 100 / 1000 | 0.44 s / 0.43 s (0.30 s of it encoding" in text
+    assert "scaled to 1000) | 7.9 s / 266 s |" in text
+    assert "length 1000 (target 0.5%) | 0.57% in 11 s (not reached) |" in text
+    assert "evaluate model.keras" not in text  # no process was timed
