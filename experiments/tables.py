@@ -286,10 +286,10 @@ def _recipe(config):
     return rate, str(optim["steps"]), strength
 
 
-def recurrent_runs_table(source):
-    """Every recurrent sweep under `results/<source>`, one row each: its op,
-    cell and recipe (rate, steps, sparsity pull), success as trained and
-    hardened."""
+def arithmetic_runs_table(source):
+    """Every arithmetic sweep (recurrent, or static) under
+    `results/<source>`, one row each: its op, cell and recipe (rate, steps,
+    sparsity pull), success as trained and hardened."""
 
     def build(results):
         folder = results / source
@@ -382,6 +382,14 @@ PUBLISHED_MNIST = {
     "mnist_add": ("Madsen & Johansen's NAU (their paper)", "7, 8, 7, 8 of 10"),
     "mnist_product": ("Madsen & Johansen's NMU (their paper)", "9, 10, 9, 8 of 10"),
 }
+# Trask et al.'s recurrent baselines, by name and cell, under the baseline
+# recipe (`tasks.mnist.recipes.MNIST_BASELINE_RECIPE`), on the block of the
+# default heads' seeds (530 onwards), so each baseline's seed meets the
+# same test sequences as the head's.
+MNIST_BASELINES = (("LSTM", "lstm"),)
+_BASELINE_ROWS = tuple(
+    (f"{name} baseline", f"{cell}-530") for name, cell in MNIST_BASELINES
+)
 # The rows measured under the protocol, per task, by label and folder (the
 # cell, then what sets a block apart); the task's default head first. Rows
 # measured before the recipe ended the head's own rate at the snap
@@ -390,6 +398,7 @@ MNIST_ROWS = {
     "mnist_count": (
         ("NAC head (the default cell)", "nac-530"),
         ("NAC head, before the rate stop", "nac"),
+        *_BASELINE_ROWS,
     ),
     "mnist_add": (
         ("NAU head (the default cell)", "nau-530"),
@@ -400,6 +409,7 @@ MNIST_ROWS = {
         ("NALU head, at the encoder's rate after the snap", "nalu"),
         ("NAC head, before the rate stop", "nac"),
         ("NALU head, before the rate stop", "nalu-before-rate-stop"),
+        *_BASELINE_ROWS,
     ),
     "mnist_product": (
         ("NMU head (the default cell)", "nmu-530"),
@@ -445,6 +455,36 @@ def mnist_summary_table(results, tasks=None):
     return markdown_table(header, lines)
 
 
+# What Trask et al.'s Table 2 reports per task: counting's accuracy (every
+# one of the 10 counts right) and addition's mean absolute error.
+PAPER_METRICS = {
+    "mnist_count": ("median accuracy", "median_accuracy", "{:.3f}"),
+    "mnist_add": ("median MAE", "median_mae", "{:.2f}"),
+}
+
+
+def mnist_baselines_table(results, tasks=None):
+    """Trask et al.'s Table 2 metric per length for the recurrent baselines
+    beside the task's default head: where each fits, and where it stops
+    extrapolating."""
+    text = []
+    for task in tasks or MNIST_JUDGED:
+        title, key, form = PAPER_METRICS[task]
+        head, *_ = MNIST_ROWS[task]
+        lines = []
+        for label, folder in (head, *_BASELINE_ROWS):
+            summary = _summary(results, "mnist", task, folder)
+            rows = _by_length(summary)
+            values = (
+                form.format(rows[n][key]) if n in rows else "-" for n in MNIST_LENGTHS
+            )
+            lines.append([label, _seeds(summary), *values])
+        lengths = [f"L={n}" for n in MNIST_LENGTHS]
+        header = [f"`{task}`, {title}", "seeds", *lengths]
+        text.append(markdown_table(header, lines))
+    return "\n\n".join(text)
+
+
 def _runs_mnist_default(command):
     """Whether a MNIST command trained or judged a task's default head's
     block (`MNIST_ROWS`' first row); comments are left out, as in
@@ -455,6 +495,15 @@ def _runs_mnist_default(command):
     for task, ((_, folder), *_) in MNIST_ROWS.items():
         names += [f"/{task}-{folder}", f"--tasks {task} --rows {folder} "]
     return any(name in command + " " for name in names)
+
+
+def _runs_mnist_baseline(command):
+    """Whether a MNIST command judged a baseline's block or a task's default
+    head's, the rows of `mnist_baselines_table`."""
+    if command.startswith("#"):
+        return False
+    baseline = any(f"-{folder} " in command + " " for _, folder in _BASELINE_ROWS)
+    return baseline or _runs_mnist_default(command)
 
 
 def mnist_product_table(results):
@@ -1050,19 +1099,24 @@ TABLES = {
         recurrent_table, ("arithmetic/recurrent",), shows_command=_runs_default_cell
     ),
     "recurrent_cells": Table(
-        recurrent_runs_table("arithmetic/recurrent"), ("arithmetic/recurrent",)
+        arithmetic_runs_table("arithmetic/recurrent"), ("arithmetic/recurrent",)
     ),
     "recurrent_nau_probe": Table(
-        recurrent_runs_table("arithmetic/nau-probe"), ("arithmetic/nau-probe",)
+        arithmetic_runs_table("arithmetic/nau-probe"), ("arithmetic/nau-probe",)
     ),
     "recurrent_nalu_probe": Table(
-        recurrent_runs_table("arithmetic/nalu-probe"), ("arithmetic/nalu-probe",)
+        arithmetic_runs_table("arithmetic/nalu-probe"), ("arithmetic/nalu-probe",)
     ),
     "mnist": Table(mnist_table, ("mnist/mnist_count", "mnist/mnist_add")),
     "mnist_summary": Table(
         mnist_summary_table,
         ("mnist/mnist_count", "mnist/mnist_add"),
         shows_command=_runs_mnist_default,
+    ),
+    "mnist_baselines": Table(
+        mnist_baselines_table,
+        ("mnist/mnist_count", "mnist/mnist_add"),
+        shows_command=_runs_mnist_baseline,
     ),
     "mnist_product": Table(mnist_product_table, ("mnist/mnist_product",)),
     "mnist_thresholds": Table(mnist_thresholds_table, ("mnist/reference",)),

@@ -507,6 +507,9 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
     summary("mnist_add", "nalu", (nine, none, nine, none), (nine,) * 4)
     summary("mnist_add", "nac", (none,) * 4, (nine,) * 4)
     summary("mnist_add", "nalu-before-rate-stop", (none,) * 4, (none,) * 4)
+    for task in ("mnist_count", "mnist_add"):
+        for _, cell in tables.MNIST_BASELINES:
+            summary(task, f"{cell}-530", (ten, ten, none, none), (ten,) * 4, 530)
     text = tables.mnist_table(tmp_path / "results", ("mnist_count", "mnist_add"))
     assert (
         "| NAC head (the default cell) | 530–539 | 10/10, "
@@ -536,6 +539,10 @@ def test_the_mnist_table_counts_success_per_length_raw_and_hardened(tables, tmp_
         ["| NAC head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
         ["| NALU head, before the rate stop", "500–509", "0/10, 0/10, 0/10, 0/10"],
     ]
+    # Every baseline after the heads, in both tasks.
+    baseline = "530–539 | 10/10, 10/10, 0/10, 0/10 | 10/10, 10/10, 10/10, 10/10 |"
+    for name, _ in tables.MNIST_BASELINES:
+        assert text.count(f"| {name} baseline | {baseline}") == 2
     published = "| Madsen & Johansen's NAU (their paper) | 0–9 |  | 7, 8, 7, 8 of 10 |"
     assert published in text
     text = tables.mnist_summary_table(
@@ -599,6 +606,47 @@ def test_the_sample_noise_table_has_a_row_per_block_of_models(tables, tmp_path):
         "(mean -0.010) |"
     ) in text
     assert "| `mnist_add-nau-530` | 530 |" in text
+
+
+def test_the_baseline_table_gives_each_task_its_paper_s_metric(tables, tmp_path):
+    def summary(task, folder, key, values):
+        folder = tmp_path / "results" / "mnist" / task / folder
+        folder.mkdir(parents=True)
+        entries = [
+            {"length": n, key: v}
+            for n, v in zip((1, 10, 100, 1000), values, strict=True)
+        ]
+        record = {"seeds": [530, 531], "eval": entries}
+        (folder / "summary.json").write_text(json.dumps(record))
+
+    summary("mnist_count", "nac-530", "median_accuracy", (0.99, 0.9, 0.35, 0.0))
+    summary("mnist_add", "nau-530", "median_mae", (0.3, 0.8, 2.5, 8.0))
+    for _, cell in tables.MNIST_BASELINES:
+        summary("mnist_count", f"{cell}-530", "median_accuracy", (1, 0.9, 0, 0))
+        summary("mnist_add", f"{cell}-530", "median_mae", (0.4, 0.9, 300, 4000))
+    text = tables.mnist_baselines_table(tmp_path / "results")
+    count, add = text.split("\n\n")
+    assert "| `mnist_count`, median accuracy | seeds | L=1 |" in count
+    assert "| NAC head (the default cell) | 530–531 | 0.990 | 0.900 | 0.350 |" in count
+    assert "| LSTM baseline | 530–531 | 1.000 | 0.900 | 0.000 | 0.000 |" in count
+    assert "| `mnist_add`, median MAE |" in add
+    name, _ = tables.MNIST_BASELINES[-1]
+    assert f"| {name} baseline | 530–531 | 0.40 | 0.90 | 300.00 | 4000.00 |" in add
+    assert len(add.splitlines()) == 2 + 1 + len(tables.MNIST_BASELINES)
+
+
+def test_the_baseline_table_shows_the_commands_of_its_rows(tables):
+    shows = tables._runs_mnist_baseline
+    assert shows(
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-lstm-530"
+    )
+    assert shows(
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_count-nac-530"
+    )
+    assert not shows(
+        "python experiments/mnist_judge.py runs/mnist_judged/mnist_add-nalu"
+    )
+    assert not shows("# the GRU baseline, seeds 530 (mnist_add-gru-530)")
 
 
 def test_seeds_are_shown_as_a_block_a_single_seed_or_a_list(tables):
