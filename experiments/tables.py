@@ -386,7 +386,7 @@ PUBLISHED_MNIST = {
 # recipe (`tasks.mnist.recipes.MNIST_BASELINE_RECIPE`), on the block of the
 # default heads' seeds (530 onwards), so each baseline's seed meets the
 # same test sequences as the head's.
-MNIST_BASELINES = (("LSTM", "lstm"),)
+MNIST_BASELINES = (("LSTM", "lstm"), ("GRU", "gru"))
 _BASELINE_ROWS = tuple(
     (f"{name} baseline", f"{cell}-530") for name, cell in MNIST_BASELINES
 )
@@ -1100,6 +1100,14 @@ TABLES = {
     ),
     "recurrent_cells": Table(
         arithmetic_runs_table("arithmetic/recurrent"), ("arithmetic/recurrent",)
+    ),
+    "success_rate_static": Table(
+        arithmetic_runs_table("arithmetic/success-rate/static"),
+        ("arithmetic/success-rate/static",),
+    ),
+    "success_rate_recurrent": Table(
+        arithmetic_runs_table("arithmetic/success-rate/recurrent"),
+        ("arithmetic/success-rate/recurrent",),
     ),
     "recurrent_nau_probe": Table(
         arithmetic_runs_table("arithmetic/nau-probe"), ("arithmetic/nau-probe",)
