@@ -386,7 +386,12 @@ PUBLISHED_MNIST = {
 # recipe (`tasks.mnist.recipes.MNIST_BASELINE_RECIPE`), on the block of the
 # default heads' seeds (530 onwards), so each baseline's seed meets the
 # same test sequences as the head's.
-MNIST_BASELINES = (("LSTM", "lstm"), ("GRU", "gru"))
+MNIST_BASELINES = (
+    ("LSTM", "lstm"),
+    ("GRU", "gru"),
+    ("RNN-tanh", "rnn_tanh"),
+    ("RNN-ReLU", "rnn_relu"),
+)
 _BASELINE_ROWS = tuple(
     (f"{name} baseline", f"{cell}-530") for name, cell in MNIST_BASELINES
 )
