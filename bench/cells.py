@@ -32,6 +32,7 @@ import keras
 import numpy as np
 
 import nalu_rnn
+from runner.results import command_line
 
 CELL_FACTORIES = {
     "nac": nalu_rnn.NACCell,
@@ -149,10 +150,9 @@ def main(argv=None):
                     for c in cells
                 )
                 print(f"jit={jit} units={units} length={length}: {line}", flush=True)
-    # The environment names the backend; tables.py lists this under its table.
-    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend} "
     result = {
-        "command": prefix + "python bench/cells.py " + " ".join(argv or sys.argv[1:]),
+        # tables.py lists it under the table it builds from this record.
+        "command": command_line("bench/cells.py", argv, backend),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

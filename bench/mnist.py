@@ -42,6 +42,7 @@ import keras
 import numpy as np
 
 from runner import cli, run
+from runner.results import command_line
 from runner.sweeps import train_command
 from tasks import mnist
 from tasks.mnist.experiment import MNISTExperiment, sequence_metrics
@@ -209,11 +210,9 @@ def main(argv=None):
         f"{throughput['length']} images)",
         flush=True,
     )
-    backend = keras.backend.backend()
-    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend} "
     result = {
         # tables.py lists it under the table it builds from this record.
-        "command": prefix + "python bench/mnist.py " + " ".join(argv or sys.argv[1:]),
+        "command": command_line("bench/mnist.py", argv, keras.backend.backend()),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

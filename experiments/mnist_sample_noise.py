@@ -76,8 +76,9 @@ def _checked_results(parser, runs):
     refused before MNIST is loaded or any model read."""
     checked = []
     for run in runs:
-        if not (run / "model.keras").is_file():
-            parser.error(f"{run}: no model.keras")
+        for name in ("model.keras", "results.json"):
+            if not (run / name).is_file():
+                parser.error(f"{run}: no {name}")
         results = json.loads((run / "results.json").read_text())
         if results["task"] not in ONE_VALUE_TASKS:
             parser.error(

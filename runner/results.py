@@ -8,7 +8,9 @@ tables with the same `table` formatter.
 import json
 import math
 import os
+import shlex
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,15 @@ def _median(values):
     ranked = [math.inf if v is None else v for v in values]
     value = statistics.median(ranked)
     return None if not math.isfinite(value) else value
+
+
+def command_line(script, argv=None, backend=None):
+    """The command that reruns `script` (`"bench/cells.py"`) with `argv`
+    (`None` for `sys.argv[1:]`), as a record names it: prefixed with
+    `KERAS_BACKEND=...` for a `backend` other than TensorFlow, the default."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prefix = "" if backend in (None, "tensorflow") else f"KERAS_BACKEND={backend} "
+    return prefix + shlex.join(["python", script, *argv])
 
 
 def write_json(path, data):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from runner.results import plot_errors, summarize, table, write_json
+from runner.results import command_line, plot_errors, summarize, table, write_json
 from tasks.success import wilson_interval
 
 
@@ -98,3 +98,17 @@ def test_plot_survives_every_error_diverging(tmp_path):
     results["eval"] = diverged
     plot_errors([results], tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_a_command_line_reruns_its_script_on_its_backend(monkeypatch):
+    argv = ["--cells", "nac", "--out", "my results.json"]
+    assert command_line("bench/cells.py", argv) == (
+        "python bench/cells.py --cells nac --out 'my results.json'"
+    )
+    assert command_line("bench/cells.py", [], "tensorflow") == "python bench/cells.py"
+    assert command_line("bench/mnist.py", ["--time-to-target"], "jax") == (
+        "KERAS_BACKEND=jax python bench/mnist.py --time-to-target"
+    )
+    # No argv: the process's own arguments.
+    monkeypatch.setattr("sys.argv", ["cells.py", "--units", "8"])
+    assert command_line("bench/cells.py") == "python bench/cells.py --units 8"

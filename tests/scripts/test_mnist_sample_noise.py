@@ -51,4 +51,9 @@ def test_bad_runs_stop_the_script_with_one_line(
         sample_noise.main([str(count), "--out", str(out)])
     assert stopped.value.code == 2
     assert "a mnist_count run" in capsys.readouterr().err
+    (count / "results.json").unlink()
+    with pytest.raises(SystemExit) as stopped:
+        sample_noise.main([str(count), "--out", str(out)])
+    assert stopped.value.code == 2
+    assert "no results.json" in capsys.readouterr().err
     assert not out.exists()
