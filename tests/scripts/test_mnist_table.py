@@ -48,3 +48,19 @@ def test_mnist_table_passes_the_first_seed_to_every_run(tmp_path):
     assert out == tmp_path / "mnist_count-nac"
     assert flags[flags.index("--seeds") + 1] == "10"
     assert flags[flags.index("--seed") + 1] == "500"
+
+
+def test_mnist_table_runs_the_linear_encoder_row_on_counting_only(tmp_path):
+    # Addition's own encoder is already linear: its `nac_linear` pair would
+    # repeat the `nac` one.
+    table = load_script("experiments/mnist_table.py")
+    args = argparse.Namespace(seeds=None, seed=None, steps=None, out=tmp_path)
+    rows = table.select_rows("nac,nac_linear")
+    runs = table.sweep_runs(list(table.TASKS), rows, args, [])
+    assert [out.name for out, _ in runs] == [
+        "mnist_count-nac",
+        "mnist_count-nac_linear",
+        "mnist_add-nac",
+    ]
+    ((_, flags),) = [run for run in runs if run[0].name.endswith("nac_linear")]
+    assert flags[flags.index("--encoder") + 1] == "linear"
