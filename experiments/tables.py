@@ -185,10 +185,28 @@ def _count(successes):
 
 
 def _seeds(summary):
-    seeds = summary["seeds"]
-    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
+    """The seeds as their runs of consecutive numbers: `500–509, 700–719`."""
+    runs = []
+    for seed in summary["seeds"]:
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ", ".join(
+        str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in runs
+    )
+
+
+def _on_seeds(summary, seeds):
+    """`summary`'s per-seed successes on `seeds` alone (each must be there)."""
+    index = {seed: i for i, seed in enumerate(summary["seeds"])}
+    missing = sorted(set(seeds) - set(index))
+    if missing:
+        raise MissingResults(f"seeds {missing} are not in {summary['task']}'s sweep")
+    picked = dict(summary, seeds=list(seeds))
+    for key in ("successes", "successes_raw"):
+        picked[key] = [summary[key][index[seed]] for seed in seeds]
+    return picked
 
 
 def _by_length(summary):
@@ -227,6 +245,8 @@ def _runs_default_cell(command):
         return True
     out = command.split("--out ", 1)[1].split()[0]
     name = out.rstrip("/").rsplit("/", 1)[-1].removesuffix("-no-memory")
+    # A later block of seeds of the same sweep runs into `<sweep>-<first seed>`.
+    name = re.sub(r"-\d+$", "", name)
     return name == _default_sweep(name.split("-")[0])
 
 
@@ -323,6 +343,54 @@ def arithmetic_runs_table(source):
     return build
 
 
+def _changed_flags(config, baseline):
+    """The flags that take `baseline`'s training configuration to `config`'s
+    (the run's own seed, output and infrastructure left out)."""
+    changed = []
+    for section in ("data", "model", "optim", "regularization", "evaluation"):
+        for field, value in config[section].items():
+            if value != baseline[section][field]:
+                shown = f"{value:g}" if isinstance(value, float) else value
+                changed.append(f"--{field.replace('_', '-')} {shown}")
+    return " ".join(changed) or "none (the recipe)"
+
+
+def _solved(success):
+    return "solved" if success else "failed"
+
+
+def trap_probe_table(source, baseline="recipe"):
+    """Arms run on the seeds a sweep left in a trap, one row each: what the
+    arm changes from the `baseline` arm, and per seed, success as trained
+    and hardened with the interpolation MSE as trained."""
+
+    def build(results):
+        folder = results / source
+        if not folder.is_dir():
+            raise MissingResults(f"{folder.relative_to(ROOT)} is missing")
+        arms = sorted(p for p in folder.iterdir() if p.is_dir())
+        arms.sort(key=lambda arm: arm.name != baseline)
+        base_config = _run_config(folder / baseline)
+        seeds = sorted(p.name for p in (folder / baseline).glob("seed_*"))
+        rows = []
+        for arm in arms:
+            row = [_changed_flags(_run_config(arm), base_config)]
+            for seed in seeds:
+                record = _read_json(arm / seed / "results.json")
+                verdict = _solved(record["success_raw"])
+                if record["success"] != record["success_raw"]:
+                    verdict += f" (hardened: {_solved(record['success'])})"
+                row.append(f"{verdict}, {record['eval'][0]['mse_raw']:.2g}")
+            rows.append(row)
+        header = ["change to the recipe"] + [
+            f"seed {seed.removeprefix('seed_')}: as trained, interpolation MSE"
+            for seed in seeds
+        ]
+        return markdown_table(header, rows)
+
+    return build
+
+
 def state_memory_table(defaults_only):
     """The one prior the recipes keep, ablated: each sweep with and without
     its state block starting as a memory (`--no-state-memory`); with
@@ -343,6 +411,8 @@ def state_memory_table(defaults_only):
             op, cell = without["task"], without["cell"]
             if defaults_only and folder.name != _default_sweep(op):
                 continue
+            # The sweep with the prior may hold later blocks of seeds too.
+            with_prior = _on_seeds(with_prior, without["seeds"])
             rows.append(
                 [
                     op,
@@ -1116,6 +1186,9 @@ TABLES = {
     ),
     "recurrent_nau_probe": Table(
         arithmetic_runs_table("arithmetic/nau-probe"), ("arithmetic/nau-probe",)
+    ),
+    "recurrent_nalu_trap": Table(
+        trap_probe_table("arithmetic/nalu-trap"), ("arithmetic/nalu-trap",)
     ),
     "recurrent_nalu_probe": Table(
         arithmetic_runs_table("arithmetic/nalu-probe"), ("arithmetic/nalu-probe",)

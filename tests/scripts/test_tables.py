@@ -653,6 +653,75 @@ def test_seeds_are_shown_as_a_block_a_single_seed_or_a_list(tables):
     assert tables._seeds({"seeds": [530, 531, 532]}) == "530–532"
     assert tables._seeds({"seeds": [530]}) == "530"
     assert tables._seeds({"seeds": [530, 532]}) == "530, 532"
+    blocks = {"seeds": [*range(500, 510), 600, *range(700, 720)]}
+    assert tables._seeds(blocks) == "500–509, 600, 700–719"
+
+
+def test_a_later_block_of_seeds_pools_into_its_sweep_s_row(tables, tmp_path):
+    _fake_results(tables, tmp_path)
+    recurrent = tmp_path / "results" / "arithmetic" / "recurrent"
+    summary = json.loads((recurrent / "mul-nalu" / "summary.json").read_text())
+    summary.update(
+        seeds=[0, 1, 2, 10, 11],
+        successes=[True, True, False, True, True],
+        successes_raw=[True, False, False, True, False],
+    )
+    (recurrent / "mul-nalu" / "summary.json").write_text(json.dumps(summary))
+    (recurrent / "command").write_text(
+        "python train.py --task mul --seed 0 --seeds 3 --out runs/mul-nalu\n"
+        "python train.py --task mul --seed 10 --seeds 2 --out runs/mul-nalu-10\n"
+        "python train.py --task mul --steps 5 --out runs/mul-nalu-short\n"
+    )
+    ablation = tmp_path / "results" / "arithmetic" / "recurrent-no-memory"
+    _summary(ablation / "mul-nalu", [False, True, False], [False, True, False])
+    (ablation / "command").write_text("python train.py --no-state-memory\n")
+    text = _rebuilt(tables, tmp_path, "recurrent", "state_memory")
+    assert "| mul | NALU | 0–2, 10–11 | **2/5** |" in text
+    assert "--out runs/mul-nalu-10" in text
+    assert "--out runs/mul-nalu-short" not in text
+    # The ablation is compared on its own seeds only.
+    assert "| mul | NALU | 0–2 | 1/3 | 2/3 | 1/3 | 1/3 |" in text
+    summary["seeds"] = [5, 6, 7, 10, 11]
+    (recurrent / "mul-nalu" / "summary.json").write_text(json.dumps(summary))
+    assert tables.main(["--check"]) == 2
+
+
+def test_the_trap_table_names_each_arm_s_change_and_each_seed_s_verdict(
+    tables, tmp_path
+):
+    probe = tmp_path / "results" / "arithmetic" / "nalu-trap"
+    arms = {
+        "recipe": ({}, [(False, False, 0.38), (False, False, 0.36)]),
+        "batch-64": ({"batch_size": 64}, [(True, True, 2e-6), (False, False, 0.5)]),
+        "units-3": ({"units": 3}, [(False, False, 0.4), (False, True, 1e-5)]),
+    }
+    for arm, (change, verdicts) in arms.items():
+        for seed, (raw, hardened, mse) in zip((711, 715), verdicts, strict=True):
+            config = {
+                "data": {"train_length": 10},
+                "model": {"units": change.get("units", 2)},
+                "optim": {"batch_size": change.get("batch_size", 512),
+                          "learning_rate": 0.1},
+                "regularization": {"sparsity": 5.0},
+                "evaluation": {"eval_lengths": [10, 100, 1000]},
+                "run": {"seed": seed},
+            }  # fmt: skip
+            record = {
+                "run_config": config,
+                "success_raw": raw,
+                "success": hardened,
+                "eval": [{"length": 10, "mse_raw": mse}],
+            }
+            folder = probe / arm / f"seed_{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(record))
+    (probe / "command").write_text("python train.py --task mul --seed 711\n")
+    text = _rebuilt(tables, tmp_path, "recurrent_nalu_trap")
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert lines[1] == "| none (the recipe) | failed, 0.38 | failed, 0.36 |"
+    assert "| --batch-size 64 | solved, 2e-06 | failed, 0.5 |" in lines
+    assert "| --units 3 | failed, 0.4 | failed (hardened: solved), 1e-05 |" in lines
+    assert "python train.py --task mul --seed 711" in text
 
 
 def test_the_cell_bench_table_gives_each_setting_a_row_of_ratios(tables, tmp_path):
