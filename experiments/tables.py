@@ -349,7 +349,7 @@ def _changed_flags(config, baseline):
     changed = []
     for section in ("data", "model", "optim", "regularization", "evaluation"):
         for field, value in config[section].items():
-            if value != baseline[section][field]:
+            if value != baseline[section].get(field):
                 shown = f"{value:g}" if isinstance(value, float) else value
                 changed.append(f"--{field.replace('_', '-')} {shown}")
     return " ".join(changed) or "none (the recipe)"
@@ -371,7 +371,10 @@ def trap_probe_table(source, baseline="recipe"):
         arms = sorted(p for p in folder.iterdir() if p.is_dir())
         arms.sort(key=lambda arm: arm.name != baseline)
         base_config = _run_config(folder / baseline)
-        seeds = sorted(p.name for p in (folder / baseline).glob("seed_*"))
+        seeds = sorted(
+            (p.name for p in (folder / baseline).glob("seed_*")),
+            key=lambda name: int(name.removeprefix("seed_")),
+        )
         rows = []
         for arm in arms:
             row = [_changed_flags(_run_config(arm), base_config)]
@@ -380,6 +383,7 @@ def trap_probe_table(source, baseline="recipe"):
                 verdict = _solved(record["success_raw"])
                 if record["success"] != record["success_raw"]:
                     verdict += f" (hardened: {_solved(record['success'])})"
+                # The first evaluation is at the training length.
                 row.append(f"{verdict}, {record['eval'][0]['mse_raw']:.2g}")
             rows.append(row)
         header = ["change to the recipe"] + [
