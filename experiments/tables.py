@@ -350,9 +350,19 @@ def _changed_flags(config, baseline):
     for section in ("data", "model", "optim", "regularization", "evaluation"):
         for field, value in config[section].items():
             if value != baseline[section].get(field):
-                shown = f"{value:g}" if isinstance(value, float) else value
-                changed.append(f"--{field.replace('_', '-')} {shown}")
+                changed.append(_as_flag(field, value))
     return " ".join(changed) or "none (the recipe)"
+
+
+def _as_flag(field, value):
+    """`field=value` as `train.py` takes it: a switch on or off, a list
+    comma-joined, a float in its shortest form."""
+    flag = "--" + field.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else flag.replace("--", "--no-", 1)
+    if isinstance(value, list | tuple):
+        return f"{flag} {','.join(map(str, value))}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
 def _solved(success):

@@ -724,6 +724,23 @@ def test_the_trap_table_names_each_arm_s_change_and_each_seed_s_verdict(
     assert "python train.py --task mul --seed 711" in text
 
 
+def test_a_changed_field_is_shown_as_the_flag_that_sets_it(tables):
+    base = {
+        "data": {"curriculum": True},
+        "model": {},
+        "optim": {},
+        "regularization": {},
+        "evaluation": {"eval_lengths": [10, 100]},
+    }
+    arm = {"data": {"curriculum": False}, "model": {"units": 3},
+           "optim": {}, "regularization": {},
+           "evaluation": {"eval_lengths": [10, 100, 1000]}}  # fmt: skip
+    assert tables._changed_flags(arm, base) == (
+        "--no-curriculum --units 3 --eval-lengths 10,100,1000"
+    )
+    assert tables._changed_flags(base, base) == "none (the recipe)"
+
+
 def test_the_cell_bench_table_gives_each_setting_a_row_of_ratios(tables, tmp_path):
     def record(name, backend, jit, command):
         rows = []
